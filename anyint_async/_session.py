@@ -1,0 +1,207 @@
+"""``AnyIntSession``: configuration, lifecycle, and the provider route families."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._errors import ConfigurationError, InvalidParameterError, SessionClosedError
+from ._retry import RetryPolicy
+from ._transport import Transport
+from ._validate import check_task_id
+from .models import Task, TaskRoute
+from .providers.dashscope import DashScope
+from .providers.kling import Kling
+
+__all__ = ["DEFAULT_BASE_URL", "AnyIntSession"]
+
+DEFAULT_BASE_URL = "https://gateway.api.anyint.ai"
+API_KEY_ENV = "ANYINT_API_KEY"
+BASE_URL_ENV = "ANYINT_BASE_URL"
+
+# `refresh` also takes a provider name where the route is unambiguous.
+_ROUTE_ALIASES = {"dashscope": TaskRoute.DASHSCOPE_TASKS}
+
+
+def _check_base_url(value: str) -> URL:
+    url = URL(value)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"base_url must be an absolute http(s) URL such as {DEFAULT_BASE_URL}, got {value!r}"
+        )
+    if url.query_string or url.fragment:
+        raise ConfigurationError(f"base_url must not carry a query or fragment, got {value!r}")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise ConfigurationError(
+            f"base_url must use https (plain http is allowed only for loopback hosts such as "
+            f"127.0.0.1 or localhost, where the simulated gateway runs), got {value!r}"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    if isinstance(timeout, aiohttp.ClientTimeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidParameterError(
+            "timeout",
+            f"must be a positive number of seconds or an aiohttp.ClientTimeout, got {timeout!r}",
+        )
+    # One budget for the whole request, with the connect phase bounded separately so a dead
+    # host fails fast (and is known to have received nothing).
+    return aiohttp.ClientTimeout(total=float(timeout), sock_connect=min(10.0, float(timeout)))
+
+
+class AnyIntSession:
+    """An async client for the AnyInt gateway's DashScope and Kling media routes.
+
+    The API key comes from ``api_key`` or the ``ANYINT_API_KEY`` environment variable, the base URL
+    from ``base_url``, ``ANYINT_BASE_URL`` or the public gateway. The session owns one
+    ``aiohttp.ClientSession`` (one connection pool of ``max_connections``) unless you pass your
+    own as ``http_session``: then it borrows it and never closes it.
+
+    Example:
+        >>> async with AnyIntSession() as session:  # doctest: +SKIP
+        ...     task = await session.kling.omni_video.create(prompt="A paper boat", duration=5)
+        ...     task = await session.refresh(task)
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | aiohttp.ClientTimeout = 60.0,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        max_connections: int = 64,
+        http_session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigurationError(
+                f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable"
+            )
+        base = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        policy = retry_policy or RetryPolicy()
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or (
+            max_connections < 1
+        ):
+            raise InvalidParameterError(
+                "max_connections", f"must be an int >= 1, got {max_connections!r}"
+            )
+        if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
+            raise InvalidParameterError(
+                "http_session", f"must be an aiohttp.ClientSession, got {type(http_session)!r}"
+            )
+        self._transport = Transport(
+            base_url=_check_base_url(base),
+            api_key=key.strip(),
+            timeout=_check_timeout(timeout),
+            retry=policy,
+            max_connections=max_connections,
+            http_session=http_session,
+        )
+        self.dashscope = DashScope(self._transport)
+        self.kling = Kling(self._transport)
+        self._getters: dict[TaskRoute, Callable[[str], Awaitable[Task]]] = {
+            TaskRoute.DASHSCOPE_TASKS: self.dashscope.tasks.get,
+            TaskRoute.KLING_IMAGES: self.kling.images.get,
+            TaskRoute.KLING_OMNI_IMAGE: self.kling.omni_image.get,
+            TaskRoute.KLING_OMNI_VIDEO: self.kling.omni_video.get,
+        }
+
+    @property
+    def base_url(self) -> str:
+        """The gateway this session talks to."""
+        return self._transport.base_url
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._transport.closed
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<AnyIntSession base_url={self.base_url!r} api_key=<hidden> {state}>"
+
+    async def refresh(self, task: Task | str, *, route: TaskRoute | str | None = None) -> Task:
+        """Query a task again, whichever route made it, and return the new snapshot.
+
+        Pass a :class:`Task`, or a task id with ``route`` (a :class:`TaskRoute` value such as
+        ``"kling.omni_video"``, or ``"dashscope"``). What the query does not say (the model a
+        task was created with) is carried over from the task given.
+
+        Example:
+            >>> task = await session.refresh(task)  # doctest: +SKIP
+            >>> task = await session.refresh("8672837417", route="kling.images")  # doctest: +SKIP
+        """
+        if isinstance(task, Task):
+            task_id, chosen = task.id, _resolve_route(route or task.route)
+        elif isinstance(task, str):
+            if route is None:
+                raise InvalidParameterError(
+                    "route", "is required with a task id: one of " + _route_choices()
+                )
+            task_id, chosen = check_task_id(task, "task"), _resolve_route(route)
+        else:
+            raise InvalidParameterError("task", f"must be a Task or a task id, got {task!r:.60}")
+        fresh = await self._getters[chosen](task_id)
+        if isinstance(task, Task) and fresh.model is None and task.model is not None:
+            fresh = attrs.evolve(fresh, model=task.model)
+        return fresh
+
+    async def close(self) -> None:
+        """Close the connection pool the session owns. Safe to call twice."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> Self:
+        if self.closed:
+            raise SessionClosedError("this AnyIntSession is closed; create a new one")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _route_choices() -> str:
+    return ", ".join(repr(r.value) for r in TaskRoute) + ", 'dashscope'"
+
+
+def _resolve_route(route: TaskRoute | str) -> TaskRoute:
+    if isinstance(route, TaskRoute):
+        return route
+    if isinstance(route, str):
+        alias = _ROUTE_ALIASES.get(route.strip().lower())
+        if alias is not None:
+            return alias
+        try:
+            return TaskRoute(route.strip().lower())
+        except ValueError:
+            pass
+    raise InvalidParameterError(
+        "route", f"must name a task route: one of {_route_choices()}; got {route!r:.60}"
+    )
