@@ -301,8 +301,7 @@ class Transport:
             raise _AttemptFailedError(
                 _chained(
                     errors.APIConnectionError(
-                        f"{call.method} {call.path} failed mid-request: "
-                        f"{type(exc).__name__}: {exc}"
+                        f"{call.method} {call.path} failed mid-request: {type(exc).__name__}: {exc}"
                     ),
                     exc,
                 ),
@@ -336,9 +335,7 @@ class Transport:
             report = _report_from_error_body(status, body, raw, request_id)
         error = _status_error(report, retry_after)
         permanent = report.code is not None and report.code in dialect.permanent_codes
-        transient = not permanent and (
-            report.status in _TRANSIENT_STATUSES or report.status >= 500
-        )
+        transient = not permanent and (report.status in _TRANSIENT_STATUSES or report.status >= 500)
         rejected = report.status == 429 and (
             report.code is None or report.code in dialect.rejected_codes
         )
@@ -354,8 +351,10 @@ def _chained(error: errors.APIError, cause: BaseException) -> errors.APIError:
 
 def _is_client_rejection(error: errors.APIError) -> bool:
     # A 4xx other than a timeout-ish one means the provider looked at the request and refused it.
-    return isinstance(error, errors.APIStatusError) and 400 <= error.status < 500 and (
-        error.status not in (408, 409)
+    return (
+        isinstance(error, errors.APIStatusError)
+        and 400 <= error.status < 500
+        and (error.status not in (408, 409))
     )
 
 

@@ -352,9 +352,7 @@ class DashScopeTasks:
             >>> task = await session.dashscope.tasks.get("c25723f0-...")  # doctest: +SKIP
         """
         path = TASK_PATH + check_task_id(task_id)
-        response = await self._transport.request(
-            ApiCall(method="GET", path=path, dialect=DIALECT)
-        )
+        response = await self._transport.request(ApiCall(method="GET", path=path, dialect=DIALECT))
         return _task_from_body(response.body, what="DashScope task query response", model=None)
 
 

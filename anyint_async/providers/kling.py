@@ -359,16 +359,12 @@ class _KlingFamily:
             >>> task = await session.kling.omni_video.get("867283741759111202")  # doctest: +SKIP
         """
         path = f"{self._path}/{check_task_id(task_id)}"
-        response = await self._transport.request(
-            ApiCall(method="GET", path=path, dialect=DIALECT)
-        )
+        response = await self._transport.request(ApiCall(method="GET", path=path, dialect=DIALECT))
         return _task_from_body(
             response.body, route=self._route, model=None, what=f"{self._label} query response"
         )
 
-    async def _create(
-        self, request: Any, model: str, extra_body: Mapping[str, Any] | None
-    ) -> Task:
+    async def _create(self, request: Any, model: str, extra_body: Mapping[str, Any] | None) -> Task:
         body = merge_extra_body(unstructure_request(request), check_extra_body(extra_body))
         response = await self._transport.request(
             ApiCall(method="POST", path=self._path, dialect=DIALECT, creates_task=True, body=body)
