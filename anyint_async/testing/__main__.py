@@ -1,0 +1,72 @@
+"""``python -m anyint_async.testing``: run the simulated gateway as its own process.
+
+Prints the API base URL on one line (then flushes), and serves until SIGTERM or SIGINT, so a
+benchmark can measure the client's CPU and memory apart from the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._faults import Fault, faults_from_json
+from ._gateway import FakeGateway
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m anyint_async.testing", description="Run the simulated AnyInt gateway."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="API listen address")
+    parser.add_argument("--port", type=int, default=0, help="API port (0: any free port)")
+    parser.add_argument("--files-host", default=None, help="file host address (default: --host)")
+    parser.add_argument("--files-port", type=int, default=0, help="file host port")
+    parser.add_argument("--api-key", default=None, help="accept only this key (default: any)")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="multiply task durations")
+    parser.add_argument("--seed", type=int, default=0, help="seed for ids, durations, failures")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share of tasks that fail")
+    parser.add_argument("--max-in-flight", type=int, default=None, help="tasks per account")
+    parser.add_argument("--url-ttl", type=float, default=None, help="result URL life (sim s)")
+    parser.add_argument("--faults", default=None, help="JSON file: a list of fault specs")
+    return parser
+
+
+async def _serve(args: argparse.Namespace, faults: list[Fault]) -> None:
+    gateway = FakeGateway(
+        host=args.host,
+        port=args.port,
+        files_host=args.files_host,
+        files_port=args.files_port,
+        api_key=args.api_key,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        fail_rate=args.fail_rate,
+        max_in_flight=args.max_in_flight,
+        url_ttl=args.url_ttl,
+        faults=faults,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with gateway:
+        print(gateway.url, flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    faults: list[Fault] = []
+    if args.faults:
+        with open(args.faults, encoding="utf-8") as handle:
+            faults = faults_from_json(json.load(handle))
+    asyncio.run(_serve(args, faults))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""How long simulated tasks take: duration distributions and per-model profiles.
+
+Durations are in *simulated* seconds; the gateway multiplies them by its ``time_scale``. Defaults
+are close to what the real providers take: DashScope's seed example video ran 5.5 minutes
+(17:01:39 to 17:07:10), Kling images take seconds to tens of seconds, videos minutes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from typing import Protocol
+
+from attrs import frozen
+
+__all__ = ["Duration", "Fixed", "LogNormal", "ModelProfile", "Uniform", "default_profiles"]
+
+
+class Duration(Protocol):
+    """Anything that draws a duration in simulated seconds from a seeded RNG."""
+
+    def sample(self, rng: random.Random) -> float: ...
+
+
+@frozen
+class Fixed:
+    """Always the same duration."""
+
+    seconds: float
+
+    def sample(self, rng: random.Random) -> float:
+        return self.seconds
+
+
+@frozen
+class Uniform:
+    """Uniform between ``low`` and ``high`` seconds."""
+
+    low: float
+    high: float
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.uniform(self.low, self.high)
+
+
+@frozen
+class LogNormal:
+    """Log-normal around ``median`` with shape ``sigma``, clipped to ``[low, high]``.
+
+    Real generation times are skewed: most near the median, a long tail of slow ones.
+    """
+
+    median: float
+    sigma: float = 0.4
+    low: float = 0.0
+    high: float = math.inf
+
+    def sample(self, rng: random.Random) -> float:
+        value = rng.lognormvariate(math.log(self.median), self.sigma)
+        return min(self.high, max(self.low, value))
+
+
+@frozen
+class ModelProfile:
+    """How a model's tasks behave: time queued (PENDING), time running, and failure rate.
+
+    ``fail_rate=None`` defers to the gateway's ``fail_rate``.
+    """
+
+    run: Duration
+    queue: Duration = Fixed(1.0)
+    fail_rate: float | None = None
+
+
+def default_profiles() -> dict[str, ModelProfile]:
+    """Profiles keyed by route family; a model name key overrides its family's."""
+    return {
+        "dashscope.images": ModelProfile(run=LogNormal(8.0, 0.4, low=2.0), queue=Fixed(0.0)),
+        "dashscope.videos": ModelProfile(
+            run=LogNormal(240.0, 0.35, low=60.0), queue=LogNormal(5.0, 0.5)
+        ),
+        "kling.images": ModelProfile(run=LogNormal(15.0, 0.4, low=4.0), queue=LogNormal(2.0)),
+        "kling.omni_image": ModelProfile(run=LogNormal(20.0, 0.4, low=5.0), queue=LogNormal(2.0)),
+        "kling.omni_video": ModelProfile(
+            run=LogNormal(180.0, 0.35, low=45.0), queue=LogNormal(5.0, 0.5)
+        ),
+    }
+
+
+def pick_profile(profiles: Mapping[str, ModelProfile], family: str, model: str) -> ModelProfile:
+    """The model's own profile, else its family's, else the catch-all ``"*"``."""
+    for key in (model, family, "*"):
+        if key in profiles:
+            return profiles[key]
+    return default_profiles()[family]
