@@ -275,7 +275,7 @@ def _watermark(value: Any) -> _WatermarkInfo | None:
     return None if enabled is None else _WatermarkInfo(enabled=enabled)
 
 
-def _omni_duration(value: Any) -> str | None:
+def _omni_duration(value: Any, field: str = "duration", low: int = 3, high: int = 15) -> str | None:
     """Omni-video duration: whole seconds, given as int or digit string, sent as a string."""
     if value is None:
         return None
@@ -285,11 +285,13 @@ def _omni_duration(value: Any) -> str | None:
         seconds = value
     else:
         raise InvalidParameterError(
-            "duration",
+            field,
             f"must be whole seconds as an int or a digit string like '5', got {value!r:.60}",
         )
-    if not 3 <= seconds <= 15:
-        raise InvalidParameterError("duration", f"must be between 3 and 15 seconds, got {seconds}")
+    if not low <= seconds <= high:
+        raise InvalidParameterError(
+            field, f"must be between {low} and {high} seconds, got {seconds}"
+        )
     return str(seconds)
 
 
@@ -307,7 +309,9 @@ def _shots(value: Any) -> tuple[dict[str, Any], ...] | None:
         shot.setdefault("index", i + 1)
         check_prompt(shot.get("prompt"), f"multi_prompt[{i}].prompt", max_chars=_MAX_PROMPT)
         if shot.get("duration") is not None:
-            shot["duration"] = _omni_duration(shot["duration"])
+            shot["duration"] = _omni_duration(
+                shot["duration"], f"multi_prompt[{i}].duration", low=1
+            )
         shaped.append(shot)
     return tuple(shaped)
 
