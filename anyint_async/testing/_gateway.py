@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
+from attrs import define
 
 from . import _dashscope_wire as dashscope
 from . import _kling_wire as kling
@@ -55,7 +56,19 @@ _SERVER_ERROR_CODES: dict[str, dict[int, str | int]] = {
     "kling": {500: 5000, 503: 5001, 504: 5002},
 }
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+@define
+class _Exchange:
+    """What the pipeline learns about one request: its route, provider, account and task."""
+
+    route: str
+    provider: str
+    owner: str = ""
+    task_id: str | None = None
+
+
+Handler = Callable[[web.Request, _Exchange], Awaitable[web.StreamResponse]]
+Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Answer(Exception):
@@ -224,7 +237,7 @@ class FakeGateway:
         router.add_post("/_sim/faults", self._sim_faults)
         router.add_delete("/_sim/faults", self._sim_faults)
 
-    def _wrap(self, route: str, kind: str, handler: Handler) -> Handler:
+    def _wrap(self, route: str, kind: str, handler: Handler) -> Endpoint:
         provider = route.split(".", 1)[0]
 
         async def pipeline(request: web.Request) -> web.StreamResponse:
@@ -232,29 +245,26 @@ class FakeGateway:
             stats.requests[route] += 1
             stats.in_flight += 1
             stats.peak_concurrent = max(stats.peak_concurrent, stats.in_flight)
-            request["route"] = route
-            request["provider"] = provider
+            exchange = _Exchange(route=route, provider=provider)
             status = 0
             try:
-                response = await self._run(request, route, kind, handler)
+                response = await self._run(request, exchange, kind, handler)
                 status = response.status
                 return response
             finally:
                 stats.in_flight -= 1
                 stats.statuses[f"{route} {status}"] += 1
                 if len(stats.log) < self._max_log:
-                    stats.log.append(
-                        RequestRecord(self.elapsed(), route, status, request.get("task_id"))
-                    )
+                    stats.log.append(RequestRecord(self.elapsed(), route, status, exchange.task_id))
 
         return pipeline
 
     async def _run(
-        self, request: web.Request, route: str, kind: str, handler: Handler
+        self, request: web.Request, exchange: _Exchange, kind: str, handler: Handler
     ) -> web.StreamResponse:
         answering: Fault | None = None
         for fault in list(self.faults):
-            if not fault.fires(route, kind, self.elapsed(), self._rng):
+            if not fault.fires(exchange.route, kind, self.elapsed(), self._rng):
                 continue
             if isinstance(fault, Slow):
                 await asyncio.sleep(fault.delay)
@@ -262,17 +272,17 @@ class FakeGateway:
                 answering = fault
         try:
             if kind != "file":
-                self._authenticate(request)
+                self._authenticate(request, exchange)
             if answering is not None and not answering.processed:
-                return self._fault_response(request, answering)
-            response = await handler(request)
+                return self._fault_response(exchange, answering)
+            response = await handler(request, exchange)
         except _Answer as early:
             return early.response
         if answering is not None:
-            return self._spoil(request, answering, response)
+            return self._spoil(request, exchange, answering, response)
         return response
 
-    def _authenticate(self, request: web.Request) -> None:
+    def _authenticate(self, request: web.Request, exchange: _Exchange) -> None:
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         key = key.strip()
@@ -282,24 +292,24 @@ class FakeGateway:
             code_kling, message = 1002, "Authorization is invalid"
         else:
             # Accounts are told apart by a digest: the key itself is never stored.
-            request["owner"] = hashlib.sha256(key.encode()).hexdigest()[:16]
+            exchange.owner = hashlib.sha256(key.encode()).hexdigest()[:16]
             return
-        if request["provider"] == "kling":
-            raise _Answer(self._error(request, 401, code_kling, message))
-        raise _Answer(self._error(request, 401, "InvalidApiKey", "Invalid API-key provided."))
+        if exchange.provider == "kling":
+            raise _Answer(self._error(exchange, 401, code_kling, message))
+        raise _Answer(self._error(exchange, 401, "InvalidApiKey", "Invalid API-key provided."))
 
     def _error(
-        self, request: web.Request, status: int, code: str | int, message: str
+        self, exchange: _Exchange, status: int, code: str | int, message: str
     ) -> web.Response:
         rid = self._request_id()
-        if request["provider"] == "kling":
+        if exchange.provider == "kling":
             body = kling.error_body(int(code), message, rid)
         else:
             body = dashscope.error_body(code, message, rid)
         return web.json_response(body, status=status)
 
-    def _fault_response(self, request: web.Request, fault: Fault) -> web.StreamResponse:
-        provider = request["provider"]
+    def _fault_response(self, exchange: _Exchange, fault: Fault) -> web.StreamResponse:
+        provider = exchange.provider
         if isinstance(fault, RateLimited):
             headers = {}
             if fault.retry_after is not None:
@@ -309,12 +319,12 @@ class FakeGateway:
             if provider == "files":
                 return web.Response(status=429, text="Too Many Requests", headers=headers)
             code: str | int = 1302 if provider == "kling" else "Throttling.RateQuota"
-            response = self._error(request, 429, code, "Requests rate limit exceeded")
+            response = self._error(exchange, 429, code, "Requests rate limit exceeded")
             response.headers.update(headers)
             return response
         if isinstance(fault, KlingCode):
             return self._error(
-                request,
+                exchange,
                 fault.http_status,
                 fault.code,
                 _KLING_MESSAGES.get(fault.code, "Kling error"),
@@ -325,11 +335,15 @@ class FakeGateway:
         codes = _SERVER_ERROR_CODES.get(provider, {})
         fallback: str | int = 5000 if provider == "kling" else "InternalError"
         return self._error(
-            request, fault.status, codes.get(fault.status, fallback), "The service is unavailable"
+            exchange, fault.status, codes.get(fault.status, fallback), "The service is unavailable"
         )
 
     def _spoil(
-        self, request: web.Request, fault: Fault, response: web.StreamResponse
+        self,
+        request: web.Request,
+        exchange: _Exchange,
+        fault: Fault,
+        response: web.StreamResponse,
     ) -> web.StreamResponse:
         """Corrupt an answer whose work was done: the dangerous case for a create."""
         if isinstance(fault, DropConnection):
@@ -339,7 +353,7 @@ class FakeGateway:
         body = response.body if isinstance(response, web.Response) else b""
         raw = body if isinstance(body, bytes) else b""
         if isinstance(fault, TruncatedBody):
-            if request["provider"] == "files":
+            if exchange.provider == "files":
                 return _PartialFile(raw, response.content_type)
             return web.Response(body=raw[: max(1, len(raw) // 2)], content_type="application/json")
         assert isinstance(fault, MalformedBody)
@@ -347,24 +361,24 @@ class FakeGateway:
             text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"
         )
 
-    async def _json(self, request: web.Request) -> dict[str, Any]:
+    async def _json(self, request: web.Request, exchange: _Exchange) -> dict[str, Any]:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         if not isinstance(body, dict):
-            code: str | int = 1200 if request["provider"] == "kling" else "InvalidParameter"
-            raise _Answer(self._error(request, 400, code, "The request body is not a JSON object"))
+            code: str | int = 1200 if exchange.provider == "kling" else "InvalidParameter"
+            raise _Answer(self._error(exchange, 400, code, "The request body is not a JSON object"))
         return body
 
-    def _reject(self, request: web.Request, rejected: Rejected) -> _Answer:
-        return _Answer(self._error(request, rejected.status, rejected.code, rejected.message))
+    def _reject(self, exchange: _Exchange, rejected: Rejected) -> _Answer:
+        return _Answer(self._error(exchange, rejected.status, rejected.code, rejected.message))
 
     # --- task creation -------------------------------------------------------------------------
 
     def _new_task(
         self,
-        request: web.Request,
+        exchange: _Exchange,
         *,
         family: str,
         model: str,
@@ -374,7 +388,7 @@ class FakeGateway:
         external_id: str | None,
         body: dict[str, Any],
     ) -> SimTask:
-        owner: str = request["owner"]
+        owner = exchange.owner
         provider = family.split(".", 1)[0]
         now = self._clock()
         if self.max_in_flight is not None and (
@@ -382,10 +396,10 @@ class FakeGateway:
             > self.max_in_flight
         ):
             if provider == "kling":
-                raise _Answer(self._error(request, 429, 1303, _KLING_MESSAGES[1303]))
+                raise _Answer(self._error(exchange, 429, 1303, _KLING_MESSAGES[1303]))
             raise _Answer(
                 self._error(
-                    request, 429, "Throttling.AllocationQuota", "Too many tasks in progress"
+                    exchange, 429, "Throttling.AllocationQuota", "Too many tasks in progress"
                 )
             )
         profile = pick_profile(self.profiles, family, model)
@@ -421,7 +435,7 @@ class FakeGateway:
             request={**body.get("parameters", {}), **body} if provider == "dashscope" else body,
         )
         self.store.add(task)
-        request["task_id"] = task_id
+        exchange.task_id = task_id
         self.stats.creates[(f"{family}.create", prompt)] += 1
         if external_id is not None:
             self.stats.creates_by_external_id[(f"{family}.create", external_id)] += 1
@@ -440,18 +454,20 @@ class FakeGateway:
 
     # --- DashScope -----------------------------------------------------------------------------
 
-    async def _dashscope_image(self, request: web.Request) -> web.StreamResponse:
-        body = await self._json(request)
+    async def _dashscope_image(
+        self, request: web.Request, exchange: _Exchange
+    ) -> web.StreamResponse:
+        body = await self._json(request, exchange)
         try:
             model, prompt = dashscope.validate_image(body)
         except Rejected as rejected:
-            raise self._reject(request, rejected) from None
+            raise self._reject(exchange, rejected) from None
         self.stats.creates[("dashscope.images.generate", prompt)] += 1
         profile = pick_profile(self.profiles, "dashscope.images", model)
         await asyncio.sleep(profile.run.sample(self._rng) * self.time_scale)
         fail_rate = self.fail_rate if profile.fail_rate is None else profile.fail_rate
         if "#fail" in prompt or self._rng.random() < fail_rate:
-            return self._error(request, 400, *dashscope.FAILURE)
+            return self._error(exchange, 400, *dashscope.FAILURE)
         image_id = f"img-{uuid.UUID(int=self._rng.getrandbits(128), version=4)}"
         ttl = _DAY if self._url_ttl is None else self._url_ttl
         url = self._signer.sign(
@@ -477,16 +493,18 @@ class FakeGateway:
             }
         )
 
-    async def _dashscope_video(self, request: web.Request) -> web.StreamResponse:
-        body = await self._json(request)
+    async def _dashscope_video(
+        self, request: web.Request, exchange: _Exchange
+    ) -> web.StreamResponse:
+        body = await self._json(request, exchange)
         if request.headers.get("X-DashScope-Async", "").lower() != "enable":
             self.stats.async_header_missing += 1
         try:
             model, prompt = dashscope.validate_video(body)
         except Rejected as rejected:
-            raise self._reject(request, rejected) from None
+            raise self._reject(exchange, rejected) from None
         task = self._new_task(
-            request,
+            exchange,
             family="dashscope.videos",
             model=model,
             prompt=prompt,
@@ -502,12 +520,14 @@ class FakeGateway:
             }
         )
 
-    async def _dashscope_task(self, request: web.Request) -> web.StreamResponse:
+    async def _dashscope_task(
+        self, request: web.Request, exchange: _Exchange
+    ) -> web.StreamResponse:
         task_id = request.match_info["task_id"]
-        request["task_id"] = task_id
+        exchange.task_id = task_id
         self.stats.polls[task_id] += 1
         task = self.store.tasks.get(task_id)
-        if task is not None and (task.owner != request["owner"] or task.provider != "dashscope"):
+        if task is not None and (task.owner != exchange.owner or task.provider != "dashscope"):
             task = None
         body = dashscope.task_body(
             task, task_id, self._clock(), self._wall, self._urls, self._request_id()
@@ -516,22 +536,22 @@ class FakeGateway:
 
     # --- Kling ---------------------------------------------------------------------------------
 
-    async def _kling_create(self, request: web.Request) -> web.StreamResponse:
-        family = request["route"].rsplit(".", 1)[0]
-        body = await self._json(request)
+    async def _kling_create(self, request: web.Request, exchange: _Exchange) -> web.StreamResponse:
+        family = exchange.route.rsplit(".", 1)[0]
+        body = await self._json(request, exchange)
         try:
             model, prompt, outputs = kling.validate_create(family, body)
         except Rejected as rejected:
-            raise self._reject(request, rejected) from None
+            raise self._reject(exchange, rejected) from None
         external_id = body.get("external_task_id")
         if external_id is not None and self.store.external_taken(
-            request["owner"], family, external_id
+            exchange.owner, family, external_id
         ):
             raise _Answer(
-                self._error(request, 400, 1201, "external_task_id already exists for this account")
+                self._error(exchange, 400, 1201, "external_task_id already exists for this account")
             )
         task = self._new_task(
-            request,
+            exchange,
             family=family,
             model=model,
             prompt=prompt,
@@ -544,24 +564,24 @@ class FakeGateway:
             kling.task_body(task, self._clock(), self._wall, self._urls, self._request_id())
         )
 
-    async def _kling_query(self, request: web.Request) -> web.StreamResponse:
-        family = request["route"].rsplit(".", 1)[0]
+    async def _kling_query(self, request: web.Request, exchange: _Exchange) -> web.StreamResponse:
+        family = exchange.route.rsplit(".", 1)[0]
         ident = request.match_info.get("task_id") or request.query.get("external_task_id")
         if not ident:
-            return self._error(request, 400, 1200, "task_id or external_task_id is required")
-        request["task_id"] = ident
+            return self._error(exchange, 400, 1200, "task_id or external_task_id is required")
+        exchange.task_id = ident
         self.stats.polls[ident] += 1
-        task = self.store.find(request["owner"], family, ident)
+        task = self.store.find(exchange.owner, family, ident)
         now = self._clock()
         if task is None or task.phase(now) is Phase.EXPIRED:
-            return self._error(request, 404, 1203, "task not found")
+            return self._error(exchange, 404, 1203, "task not found")
         return web.json_response(
             kling.task_body(task, now, self._wall, self._urls, self._request_id())
         )
 
     # --- the file host -------------------------------------------------------------------------
 
-    async def _file(self, request: web.Request) -> web.StreamResponse:
+    async def _file(self, request: web.Request, exchange: _Exchange) -> web.StreamResponse:
         self.stats.file_requests += 1
         if "Authorization" in request.headers:
             self.stats.file_auth_headers += 1
