@@ -246,6 +246,7 @@ class FakeGateway:
             stats.in_flight += 1
             stats.peak_concurrent = max(stats.peak_concurrent, stats.in_flight)
             exchange = _Exchange(route=route, provider=provider)
+            arrived = self.elapsed()
             status = 0
             try:
                 response = await self._run(request, exchange, kind, handler)
@@ -255,13 +256,17 @@ class FakeGateway:
                 stats.in_flight -= 1
                 stats.statuses[f"{route} {status}"] += 1
                 if len(stats.log) < self._max_log:
-                    stats.log.append(RequestRecord(self.elapsed(), route, status, exchange.task_id))
+                    stats.log.append(RequestRecord(arrived, route, status, exchange.task_id))
 
         return pipeline
 
     async def _run(
         self, request: web.Request, exchange: _Exchange, kind: str, handler: Handler
     ) -> web.StreamResponse:
+        if request.can_read_body:
+            # Read the whole body first, as a real gateway does before forwarding: a client that
+            # gives up during a slow answer has still delivered its create.
+            await request.read()
         answering: Fault | None = None
         for fault in list(self.faults):
             if not fault.fires(exchange.route, kind, self.elapsed(), self._rng):
