@@ -11,10 +11,10 @@ import asyncio
 import pytest
 
 from anyint_async import (
+    AnyIntSession,
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
-    AnyIntSession,
     InternalServerError,
     RateLimitError,
     RetryPolicy,
@@ -32,7 +32,6 @@ from anyint_async.testing import (
 )
 
 from ..conftest import API_KEY, FAST_PROFILES, FAST_RETRY
-from .helpers import settle
 
 QUERY_FAULTS = [
     ServerError(routes=["query"], status=503, times=2),
