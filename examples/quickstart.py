@@ -1,6 +1,6 @@
 """Every route once, against the built-in simulated gateway: no key, no network.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 from __future__ import annotations
@@ -28,11 +28,15 @@ async def main() -> None:
             print(f"dashscope.images   -> {image.urls[0][:60]}...")
             tasks = [
                 await session.dashscope.videos.create(
-                    model="happyhorse-1.0-t2v", prompt="A rapper under a railway bridge", duration=10
+                    model="happyhorse-1.0-t2v",
+                    prompt="A rapper under a railway bridge",
+                    duration=10,
                 ),
                 await session.kling.images.create(prompt="A red fox in snow", n=2),
                 await session.kling.omni_image.create(prompt="A watercolor harbour"),
-                await session.kling.omni_video.create(prompt="A paper boat in the rain", duration=5),
+                await session.kling.omni_video.create(
+                    prompt="A paper boat in the rain", duration=5
+                ),
             ]
             for task in await asyncio.gather(*(settle(session, t) for t in tasks)):
                 print(f"{task.route.value:<18} -> {task.status.value} {len(task.urls)} file(s)")
