@@ -14,7 +14,7 @@ from yarl import URL
 
 from ._errors import ConfigurationError, InvalidParameterError, SessionClosedError
 from ._retry import RetryPolicy
-from ._transport import Transport
+from ._transport import ConnectionPool, Transport
 from ._validate import check_task_id
 from .models import Task, TaskRoute
 from .providers.dashscope import DashScope
@@ -119,8 +119,7 @@ class AnyIntSession:
             api_key=key.strip(),
             timeout=_check_timeout(timeout),
             retry=policy,
-            max_connections=max_connections,
-            http_session=http_session,
+            pool=ConnectionPool(max_connections=max_connections, http_session=http_session),
         )
         self.dashscope = DashScope(self._transport)
         self.kling = Kling(self._transport)

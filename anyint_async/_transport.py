@@ -13,6 +13,7 @@ refused it before processing). Any other failure of a create is raised with
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import random
@@ -27,7 +28,14 @@ from . import _errors as errors
 from ._retry import RetryPolicy, parse_retry_after
 from ._version import __version__
 
-__all__ = ["ApiCall", "ApiResponse", "ErrorReport", "Transport", "WireDialect"]
+__all__ = [
+    "ApiCall",
+    "ApiResponse",
+    "ConnectionPool",
+    "ErrorReport",
+    "Transport",
+    "WireDialect",
+]
 
 logger = logging.getLogger("anyint_async")
 
@@ -134,46 +142,23 @@ class _BearerToken:
     __str__ = __repr__
 
 
-class Transport:
-    """Sends :class:`ApiCall`s to one gateway over one connection pool.
+class ConnectionPool:
+    """The one ``aiohttp.ClientSession`` every request of a session goes through.
 
-    Whoever creates the ``aiohttp.ClientSession`` closes it: the transport closes the one it
-    made and never one it borrowed.
+    Whoever creates the ``aiohttp.ClientSession`` closes it: the pool closes the one it made and
+    never one it borrowed.
     """
 
     def __init__(
-        self,
-        *,
-        base_url: URL,
-        api_key: str,
-        timeout: aiohttp.ClientTimeout,
-        retry: RetryPolicy,
-        max_connections: int,
-        http_session: aiohttp.ClientSession | None = None,
-        rng: random.Random | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        self, *, max_connections: int, http_session: aiohttp.ClientSession | None = None
     ) -> None:
-        self._base = str(base_url).rstrip("/")
-        self._token = _BearerToken(api_key)
-        self._timeout = timeout
-        self._retry = retry
         self._max_connections = max_connections
         self._http = http_session
         self._owns_http = http_session is None
-        self._rng = rng or random.Random()
-        self._sleep = sleep
-        self._closed = False
+        self.closed = False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def base_url(self) -> str:
-        return self._base
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._closed:
+    def session(self) -> aiohttp.ClientSession:
+        if self.closed:
             raise errors.SessionClosedError(
                 "this AnyIntSession is closed; create a new one (or use `async with`)"
             )
@@ -183,9 +168,7 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections, limit_per_host=self._max_connections
             )
-            self._http = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": _USER_AGENT}
-            )
+            self._http = aiohttp.ClientSession(connector=connector)
         elif self._http.closed:
             raise errors.SessionClosedError(
                 "the aiohttp.ClientSession passed as http_session= is closed"
@@ -193,11 +176,56 @@ class Transport:
         return self._http
 
     async def close(self) -> None:
-        """Close the owned connection pool; a borrowed one is left open. Idempotent."""
-        self._closed = True
+        """Close the owned session; a borrowed one is left open. Idempotent."""
+        self.closed = True
         if self._owns_http and self._http is not None:
             http, self._http = self._http, None
             await http.close()
+
+
+class Transport:
+    """Sends :class:`ApiCall`s to one gateway through a :class:`ConnectionPool`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: URL,
+        api_key: str,
+        timeout: aiohttp.ClientTimeout,
+        retry: RetryPolicy,
+        pool: ConnectionPool,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._base = str(base_url).rstrip("/")
+        self._token = _BearerToken(api_key)
+        self._timeout = timeout
+        self._retry = retry
+        self._pool = pool
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+
+    def with_retry(self, retry: RetryPolicy) -> Transport:
+        """The same gateway, key and pool, with another retry policy.
+
+        The polling scheduler uses one with no retries: it reschedules a failed query itself and
+        pauses every query together on a 429, which per-request retries would defeat.
+        """
+        view = copy.copy(self)
+        view._retry = retry
+        return view
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    async def close(self) -> None:
+        """Close the pool (see :meth:`ConnectionPool.close`)."""
+        await self._pool.close()
 
     async def request(self, call: ApiCall) -> ApiResponse:
         """Send ``call``, retrying what may heal, and return the decoded answer or raise."""
@@ -249,9 +277,9 @@ class Transport:
         return error
 
     async def _attempt(self, call: ApiCall) -> ApiResponse:
-        http = self._session()
+        http = self._pool.session()
         url = self._base + call.path
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
         if call.body is not None:
             headers["Content-Type"] = "application/json"
         if call.headers:
