@@ -16,11 +16,22 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
     SessionClosedError,
+    TaskFailedError,
+    TaskTimeoutError,
 )
 from ._retry import RetryPolicy
 from ._session import DEFAULT_BASE_URL, AnyIntSession
 from ._version import __version__
 from .models import ImageResult, ImageUsage, Provider, Task, TaskError, TaskRoute, TaskStatus
+from .polling import (
+    AsCompleted,
+    DurationLearner,
+    Poller,
+    PollPolicy,
+    RateLimitCooldown,
+    TaskEvent,
+    TaskEventKind,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -31,22 +42,31 @@ __all__ = [
     "APITimeoutError",
     "AnyIntError",
     "AnyIntSession",
+    "AsCompleted",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "DurationLearner",
     "ImageResult",
     "ImageUsage",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PollPolicy",
+    "Poller",
     "Provider",
+    "RateLimitCooldown",
     "RateLimitError",
     "RetryPolicy",
     "SessionClosedError",
     "Task",
     "TaskError",
+    "TaskEvent",
+    "TaskEventKind",
+    "TaskFailedError",
     "TaskRoute",
     "TaskStatus",
+    "TaskTimeoutError",
     "__version__",
 ]

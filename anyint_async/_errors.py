@@ -7,7 +7,11 @@ paid task may exist. No message ever contains the API key or a request header.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import Task
 
 __all__ = [
     "APIConnectionError",
@@ -25,6 +29,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "SessionClosedError",
+    "TaskFailedError",
+    "TaskTimeoutError",
 ]
 
 MAY_HAVE_CREATED_HINT = (
@@ -66,7 +72,51 @@ class InvalidParameterError(AnyIntError, ValueError):
 
 
 class SessionClosedError(AnyIntError, RuntimeError):
-    """The session was used after ``close()``; create a new ``AnyIntSession``."""
+    """The session was used after ``close()``, or closed while tasks were being polled.
+
+    ``tasks`` holds the last snapshot of every task that was still being waited for, so closing
+    a session never loses a task from view.
+    """
+
+    def __init__(self, message: str, tasks: Sequence[Task] = ()) -> None:
+        super().__init__(message)
+        self.tasks: tuple[Task, ...] = tuple(tasks)
+
+
+class TaskFailedError(AnyIntError):
+    """``wait`` found the task ended without a result (FAILED, CANCELED or UNKNOWN).
+
+    ``task`` is the terminal snapshot: its ``error`` has the provider's code and message.
+    """
+
+    def __init__(self, task: Task) -> None:
+        reason = ""
+        if task.error is not None:
+            reason = ": " + " ".join(part for part in (task.error.code, task.error.message) if part)
+        super().__init__(f"task {task.id} ({task.route.value}) ended {task.status.value}{reason}")
+        self.task = task
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.task,))
+
+
+class TaskTimeoutError(AnyIntError, TimeoutError):
+    """Waiting ran out of time. ``tasks`` are the last snapshots of every unfinished task.
+
+    The tasks go on upstream: refresh or wait for them again later; nothing is lost.
+    """
+
+    def __init__(self, message: str, tasks: Sequence[Task]) -> None:
+        super().__init__(message)
+        self.tasks: tuple[Task, ...] = tuple(tasks)
+
+    @property
+    def task(self) -> Task:
+        """The first unfinished task (the only one, for ``wait``)."""
+        return self.tasks[0]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], self.tasks))
 
 
 class APIError(AnyIntError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Self
 
@@ -12,11 +12,20 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import ConfigurationError, InvalidParameterError, SessionClosedError
+from ._errors import (
+    ConfigurationError,
+    InvalidParameterError,
+    SessionClosedError,
+    TaskFailedError,
+)
 from ._retry import RetryPolicy
 from ._transport import ConnectionPool, Transport
 from ._validate import check_task_id
 from .models import Task, TaskRoute
+from .polling.events import EventHook
+from .polling.policy import PollPolicy
+from .polling.scheduler import PollScheduler
+from .polling.streams import AsCompleted, Poller
 from .providers.dashscope import DashScope
 from .providers.kling import Kling
 
@@ -92,6 +101,9 @@ class AnyIntSession:
         retry_policy: RetryPolicy | None = None,
         max_connections: int = 64,
         http_session: aiohttp.ClientSession | None = None,
+        poll_policy: PollPolicy | Mapping[TaskRoute | str, PollPolicy] | None = None,
+        max_polls_in_flight: int | None = None,
+        max_requests_per_second: float | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not isinstance(key, str) or not key.strip():
@@ -114,21 +126,29 @@ class AnyIntSession:
             raise InvalidParameterError(
                 "http_session", f"must be an aiohttp.ClientSession, got {type(http_session)!r}"
             )
-        self._transport = Transport(
+        transport = Transport(
             base_url=_check_base_url(base),
             api_key=key.strip(),
             timeout=_check_timeout(timeout),
             retry=policy,
             pool=ConnectionPool(max_connections=max_connections, http_session=http_session),
         )
-        self.dashscope = DashScope(self._transport)
-        self.kling = Kling(self._transport)
-        self._getters: dict[TaskRoute, Callable[[str], Awaitable[Task]]] = {
-            TaskRoute.DASHSCOPE_TASKS: self.dashscope.tasks.get,
-            TaskRoute.KLING_IMAGES: self.kling.images.get,
-            TaskRoute.KLING_OMNI_IMAGE: self.kling.omni_image.get,
-            TaskRoute.KLING_OMNI_VIDEO: self.kling.omni_video.get,
-        }
+        self._transport = transport
+        self.dashscope = DashScope(transport)
+        self.kling = Kling(transport)
+        self._getters = _query_routes(self.dashscope, self.kling)
+        # The scheduler's queries skip per-request retries: it reschedules a failed query itself
+        # and answers a 429 with one pause for every task, which retries inside would defeat.
+        polling = transport.with_retry(attrs.evolve(policy, max_retries=0))
+        self._poll_getters = _query_routes(DashScope(polling), Kling(polling))
+        self._scheduler = PollScheduler(
+            self._poll,
+            policies=_check_policies(poll_policy),
+            max_in_flight=_check_positive_int(
+                max_polls_in_flight or max_connections, "max_polls_in_flight"
+            ),
+            max_requests_per_second=_check_rate(max_requests_per_second),
+        )
 
     @property
     def base_url(self) -> str:
@@ -170,8 +190,84 @@ class AnyIntSession:
             fresh = attrs.evolve(fresh, model=task.model)
         return fresh
 
+    async def wait(
+        self,
+        task: Task,
+        *,
+        timeout: float | None = 600.0,  # noqa: ASYNC109 (the documented contract; it also
+        # bounds polling, which asyncio.timeout around the call would cut without the snapshot)
+        policy: PollPolicy | None = None,
+        on_event: EventHook | None = None,
+    ) -> Task:
+        """Wait until ``task`` succeeds and return its final snapshot.
+
+        Raises ``TaskFailedError`` (carrying the task) if it ends FAILED, CANCELED or UNKNOWN,
+        and ``TaskTimeoutError`` (carrying the last snapshot) after ``timeout`` seconds.
+
+        Example:
+            >>> task = await session.kling.omni_video.create(prompt="A boat")  # doctest: +SKIP
+            >>> done = await session.wait(task, timeout=900)  # doctest: +SKIP
+            >>> done.urls  # doctest: +SKIP
+            ('https://...mp4',)
+        """
+        stream = self.as_completed([task], timeout=timeout, policy=policy, on_event=on_event)
+        try:
+            done = await anext(stream)
+        finally:
+            await stream.aclose()
+        if not done.succeeded:
+            raise TaskFailedError(done)
+        return done
+
+    def as_completed(
+        self,
+        tasks: Iterable[Task],
+        *,
+        timeout: float | None = None,
+        policy: PollPolicy | None = None,
+        on_event: EventHook | None = None,
+    ) -> AsCompleted:
+        """Yield each task once, as a terminal snapshot, the moment it is seen to finish.
+
+        Failed, canceled and unknown tasks are yielded too (``succeeded`` is False). Every task
+        is polled by the session's one scheduler; leaving the loop stops polling them.
+
+        Example:
+            >>> async for done in session.as_completed(tasks, timeout=1800):  # doctest: +SKIP
+            ...     print(done.id, done.status, done.urls)
+        """
+        return AsCompleted(
+            self._scheduler, tasks, timeout=timeout, policy=policy, on_event=on_event
+        )
+
+    def poller(
+        self,
+        *,
+        timeout: float | None = None,
+        policy: PollPolicy | None = None,
+        on_event: EventHook | None = None,
+    ) -> Poller:
+        """A stream to add tasks to while iterating; ends after ``close()`` once drained.
+
+        Example:
+            >>> async with session.poller() as poller:  # doctest: +SKIP
+            ...     poller.add(await session.kling.images.create(prompt="A fox"))
+            ...     poller.close()
+            ...     async for done in poller:
+            ...         print(done.urls)
+        """
+        return Poller(self._scheduler, timeout=timeout, policy=policy, on_event=on_event)
+
+    async def _poll(self, task: Task) -> Task:
+        return await self._poll_getters[task.route](task.id)
+
     async def close(self) -> None:
-        """Close the connection pool the session owns. Safe to call twice."""
+        """Stop polling and close the connection pool the session owns. Safe to call twice.
+
+        Anyone still iterating over tasks gets a ``SessionClosedError`` whose ``tasks`` hold the
+        last snapshots of the unfinished ones.
+        """
+        await self._scheduler.close()
         await self._transport.close()
 
     async def __aenter__(self) -> Self:
@@ -186,6 +282,54 @@ class AnyIntSession:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _query_routes(
+    dashscope: DashScope, kling: Kling
+) -> dict[TaskRoute, Callable[[str], Awaitable[Task]]]:
+    return {
+        TaskRoute.DASHSCOPE_TASKS: dashscope.tasks.get,
+        TaskRoute.KLING_IMAGES: kling.images.get,
+        TaskRoute.KLING_OMNI_IMAGE: kling.omni_image.get,
+        TaskRoute.KLING_OMNI_VIDEO: kling.omni_video.get,
+    }
+
+
+def _check_policies(
+    value: PollPolicy | Mapping[TaskRoute | str, PollPolicy] | None,
+) -> dict[TaskRoute, PollPolicy]:
+    if value is None:
+        return {}
+    if isinstance(value, PollPolicy):
+        return dict.fromkeys(TaskRoute, value)
+    if isinstance(value, Mapping):
+        chosen = {}
+        for route, policy in value.items():
+            if not isinstance(policy, PollPolicy):
+                raise InvalidParameterError(
+                    f"poll_policy[{route!r}]", f"must be a PollPolicy, got {policy!r:.60}"
+                )
+            chosen[_resolve_route(route)] = policy
+        return chosen
+    raise InvalidParameterError(
+        "poll_policy", f"must be a PollPolicy or a dict of route to PollPolicy, got {value!r:.60}"
+    )
+
+
+def _check_positive_int(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidParameterError(field, f"must be an int >= 1, got {value!r}")
+    return value
+
+
+def _check_rate(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InvalidParameterError(
+            "max_requests_per_second", f"must be a positive number or None, got {value!r}"
+        )
+    return float(value)
 
 
 def _route_choices() -> str:

@@ -1,0 +1,30 @@
+"""The polling scheduler: one heap of next-due times drives every task a session waits for.
+
+- ``policy``: ``PollPolicy``, when to ask again (backoff waits with jitter), per route family.
+- ``learning``: ``DurationLearner``, how long each model's tasks take, to poll the rest of a batch
+  near when they finish.
+- ``cooldown``: ``RateLimitCooldown``, one shared pause on a 429.
+- ``schedule``: the pure core (no asyncio, no clock of its own).
+- ``scheduler``: the async driver and fan-out to consumers.
+- ``streams``: ``AsCompleted`` and ``Poller``, what consumers iterate.
+- ``events``: ``TaskEvent`` status changes for progress displays.
+"""
+
+from .cooldown import RateLimitCooldown
+from .events import EventHook, TaskEvent, TaskEventKind
+from .learning import DurationLearner, LearnedTiming
+from .policy import DEFAULT_POLICIES, PollPolicy
+from .streams import AsCompleted, Poller
+
+__all__ = [
+    "DEFAULT_POLICIES",
+    "AsCompleted",
+    "DurationLearner",
+    "EventHook",
+    "LearnedTiming",
+    "PollPolicy",
+    "Poller",
+    "RateLimitCooldown",
+    "TaskEvent",
+    "TaskEventKind",
+]

@@ -1,0 +1,87 @@
+"""Learning how long each model's tasks take, to poll the rest of a batch when they finish.
+
+None of the peer SDKs does this: they poll every task on a fixed curve from its creation. In a
+batch the first tasks of a model to finish say when the others will, so their first query can
+wait until then and later queries can come at a pace set by the model's typical duration.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+
+from attrs import frozen
+
+from ..models import TaskRoute
+
+__all__ = ["DurationLearner", "LearnedTiming"]
+
+
+@frozen
+class LearnedTiming:
+    """What the learner suggests for one model: seconds after creation, and between polls."""
+
+    first_poll: float
+    interval: float
+
+
+class DurationLearner:
+    """Keeps recent task durations per (route, model) and turns them into poll timings.
+
+    - ``first_poll`` is a little before the ``early_quantile`` of the durations seen (with few
+      samples, their minimum): most tasks are not done before it, so earlier queries are waste.
+    - ``interval`` is ``interval_fraction`` of the median duration: a task is then found done
+      within about that fraction of a typical task's run.
+
+    Example:
+        >>> learner = DurationLearner(min_samples=2)
+        >>> for seconds in (100.0, 120.0, 110.0):
+        ...     learner.observe(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", seconds)
+        >>> learner.timing(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni")
+        LearnedTiming(first_poll=95.0, interval=8.8)
+    """
+
+    def __init__(
+        self,
+        *,
+        min_samples: int = 3,
+        max_samples: int = 512,
+        early_quantile: float = 0.05,
+        margin: float = 0.95,
+        interval_fraction: float = 0.08,
+    ) -> None:
+        self._min_samples = min_samples
+        self._max_samples = max_samples
+        self._early_quantile = early_quantile
+        self._margin = margin
+        self._interval_fraction = interval_fraction
+        self._recent: dict[tuple[TaskRoute, str], deque[float]] = {}
+        self._sorted: dict[tuple[TaskRoute, str], list[float]] = {}
+
+    def observe(self, route: TaskRoute, model: str | None, seconds: float) -> None:
+        """Record that a task of ``model`` took ``seconds`` from creation to finish."""
+        if model is None or seconds <= 0:
+            return
+        key = (route, model)
+        recent = self._recent.setdefault(key, deque())
+        ordered = self._sorted.setdefault(key, [])
+        if len(recent) == self._max_samples:
+            ordered.pop(bisect.bisect_left(ordered, recent.popleft()))
+        recent.append(seconds)
+        bisect.insort(ordered, seconds)
+
+    def samples(self, route: TaskRoute, model: str | None) -> int:
+        """How many durations are known for this model."""
+        return len(self._sorted.get((route, model or ""), ()))
+
+    def timing(self, route: TaskRoute, model: str | None) -> LearnedTiming | None:
+        """The suggested timing, or None while fewer than ``min_samples`` are known."""
+        ordered = self._sorted.get((route, model or ""))
+        if not ordered or len(ordered) < self._min_samples:
+            return None
+        early = ordered[int(self._early_quantile * (len(ordered) - 1))]
+        median = ordered[len(ordered) // 2]
+        return LearnedTiming(
+            first_poll=round(early * self._margin, 6),
+            interval=round(median * self._interval_fraction, 6),
+        )

@@ -1,0 +1,90 @@
+"""When to ask about a task again: ``PollPolicy`` and the defaults per route family.
+
+A policy is a plain frozen value; its waits come from ``backoff.expo`` (growth and cap) with
+proportional jitter from a ``random.Random`` the scheduler owns, so a seeded RNG replays a run and
+tests pull waits without sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import attrs
+import backoff
+from attrs import frozen
+
+from .._errors import InvalidParameterError
+from ..models import TaskRoute
+
+__all__ = ["DEFAULT_POLICIES", "PollPolicy"]
+
+
+def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InvalidParameterError(
+            attribute.name, f"must be a non-negative number of seconds, got {value!r}"
+        )
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise InvalidParameterError(attribute.name, f"must be in [0, 1), got {value!r}")
+
+
+def _growth(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        raise InvalidParameterError(attribute.name, f"must be a number >= 1, got {value!r}")
+
+
+@frozen
+class PollPolicy:
+    """How often one task is queried while it runs.
+
+    - ``first_poll``: seconds after the task is handed to the scheduler before its first query.
+    - ``interval``: the wait after that first query; each later wait grows by ``growth`` up to
+      ``max_interval``.
+    - ``jitter``: each wait is spread by up to this fraction either way, so tasks created
+      together do not query together.
+    - ``learn``: let the scheduler move polls of a model's remaining tasks to when that model's
+      tasks were seen to finish (see ``DurationLearner``).
+    - ``unknown_grace``: for this long after a task is handed over, an UNKNOWN or 404 answer is
+      taken as the provider not having caught up yet, and the task is asked about again.
+
+    Example:
+        >>> policy = PollPolicy(first_poll=2, interval=1, max_interval=4, growth=2, jitter=0)
+        >>> waits = policy.waits(random.Random(0))
+        >>> [next(waits) for _ in range(5)]
+        [2.0, 1.0, 2.0, 4.0, 4.0]
+    """
+
+    first_poll: float = attrs.field(default=5.0, validator=_seconds)
+    interval: float = attrs.field(default=5.0, validator=_seconds)
+    max_interval: float = attrs.field(default=30.0, validator=_seconds)
+    growth: float = attrs.field(default=1.5, validator=_growth)
+    jitter: float = attrs.field(default=0.1, validator=_fraction)
+    learn: bool = True
+    unknown_grace: float = attrs.field(default=30.0, validator=_seconds)
+
+    def waits(self, rng: random.Random) -> Iterator[float]:
+        """Yield the jittered waits: before the first query, then between queries (endless)."""
+        yield self._spread(self.first_poll, rng)
+        growing = backoff.expo(base=self.growth, factor=self.interval, max_value=self.max_interval)
+        next(growing)  # backoff's generators are primed with one empty step
+        for wait in growing:
+            yield self._spread(wait, rng)
+
+    def _spread(self, wait: float, rng: random.Random) -> float:
+        if not self.jitter:
+            return float(wait)
+        return wait * rng.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+# Images take seconds to tens of seconds, videos minutes (reference/kling.md; the seed's video
+# example ran 5.5 minutes): first queries land near the fastest plausible finish.
+DEFAULT_POLICIES: dict[TaskRoute, PollPolicy] = {
+    TaskRoute.DASHSCOPE_TASKS: PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0),
+    TaskRoute.KLING_IMAGES: PollPolicy(first_poll=3.0, interval=2.0, max_interval=8.0),
+    TaskRoute.KLING_OMNI_IMAGE: PollPolicy(first_poll=3.0, interval=2.0, max_interval=8.0),
+    TaskRoute.KLING_OMNI_VIDEO: PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0),
+}

@@ -1,0 +1,240 @@
+"""The async shell around :class:`PollSchedule`: one driver per session, queries in flight,
+and fan-out of results to whoever is waiting.
+
+The driver is an ``asyncio`` task the session owns. It starts when a task is handed over, runs
+its queries inside a ``TaskGroup`` (bounded by the schedule's ``max_in_flight``), and ends by
+itself when nothing is left to poll; ``close()`` cancels it and tells every waiter. Consumers never
+share the driver's task: results and events reach them through their own queue, so user code
+(event hooks included) runs in the user's task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+from .._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    SessionClosedError,
+)
+from ..models import Task, TaskError, TaskRoute, TaskStatus
+from .events import EventHook, TaskEvent, TaskEventKind
+from .learning import DurationLearner
+from .policy import DEFAULT_POLICIES, PollPolicy
+from .schedule import Key, PollSchedule, task_key
+
+__all__ = ["PollScheduler", "Subscription"]
+
+logger = logging.getLogger("anyint_async.polling")
+
+#: Put in a subscription's queue to wake a consumer that has nothing left to wait for.
+END = object()
+
+
+class Subscription:
+    """One consumer's view: the tasks it still waits for and its queue of results and events."""
+
+    def __init__(self, on_event: EventHook | None = None) -> None:
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.waiting: dict[Key, Task] = {}
+        self.on_event = on_event
+        self.active = True
+
+    def emit(self, kind: TaskEventKind, task: Task) -> None:
+        if self.on_event is not None:
+            self.queue.put_nowait(TaskEvent(kind, task))
+
+
+class PollScheduler:
+    """Polls every handed-over task of a session from one heap, over the session's pool."""
+
+    def __init__(
+        self,
+        fetch: Callable[[Task], Awaitable[Task]],
+        *,
+        policies: Mapping[TaskRoute, PollPolicy] | None = None,
+        max_in_flight: int = 64,
+        max_requests_per_second: float | None = None,
+        learner: DurationLearner | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        chosen = {**DEFAULT_POLICIES, **(policies or {})}
+        self._fetch = fetch
+        self._clock = clock
+        self.learner = learner if learner is not None else DurationLearner()
+        self._schedule = PollSchedule(
+            policy_for=chosen.__getitem__,
+            rng=rng or random.Random(),
+            max_in_flight=max_in_flight,
+            min_gap=1.0 / max_requests_per_second if max_requests_per_second else 0.0,
+            learner=self.learner,
+            wall_clock=wall_clock,
+        )
+        self._watchers: dict[Key, set[Subscription]] = {}
+        self._driver: asyncio.Task[None] | None = None
+        self._driver_exiting = False
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    @property
+    def tracked(self) -> int:
+        """How many distinct tasks are being polled."""
+        return len(self._schedule)
+
+    # --- consumers ---------------------------------------------------------------------------
+
+    def watch(
+        self, subscription: Subscription, tasks: Iterable[Task], policy: PollPolicy | None = None
+    ) -> None:
+        """Hand ``tasks`` over for ``subscription``; terminal ones are delivered at once."""
+        if self._closed:
+            raise SessionClosedError("this AnyIntSession is closed; its scheduler polls no more")
+        now = self._clock()
+        for task in tasks:
+            if not isinstance(task, Task):
+                raise InvalidParameterError(
+                    "tasks", f"must hold Task objects (as returned by create), got {task!r:.60}"
+                )
+            key = task_key(task)
+            if key in subscription.waiting:
+                continue
+            if task.done:
+                subscription.emit(TaskEventKind.FINISHED, task)
+                subscription.queue.put_nowait(task)
+                continue
+            self._schedule.track(task, now, policy)
+            snapshot = self._schedule.snapshot(key) or task
+            subscription.waiting[key] = snapshot
+            self._watchers.setdefault(key, set()).add(subscription)
+            subscription.emit(TaskEventKind.CREATED, snapshot)
+        self._ensure_driver()
+
+    def unwatch(self, subscription: Subscription) -> None:
+        """The consumer is gone (closed, broke out, cancelled): stop polling what only it
+        waited for. Synchronous, so it can run from a finalizer."""
+        subscription.active = False
+        for key in subscription.waiting:
+            watchers = self._watchers.get(key)
+            if watchers is None:
+                continue
+            watchers.discard(subscription)
+            if not watchers:
+                del self._watchers[key]
+                self._schedule.forget(key)
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Stop polling; every waiting consumer gets a SessionClosedError with its tasks."""
+        self._closed = True
+        driver, self._driver = self._driver, None
+        if driver is not None and not driver.done():
+            driver.cancel()
+            # gather reports the driver's cancellation as a result, yet still raises if the
+            # task calling close() is itself cancelled.
+            await asyncio.gather(driver, return_exceptions=True)
+        subscriptions = {s for watchers in self._watchers.values() for s in watchers}
+        for subscription in subscriptions:
+            subscription.queue.put_nowait(
+                SessionClosedError(
+                    f"the session was closed while {len(subscription.waiting)} task(s) were "
+                    "still being polled; their last snapshots are in .tasks",
+                    tasks=list(subscription.waiting.values()),
+                )
+            )
+        self._watchers.clear()
+        for key in [task_key(t) for t in self._schedule.tasks()]:
+            self._schedule.forget(key)
+
+    # --- the driver --------------------------------------------------------------------------
+
+    def _ensure_driver(self) -> None:
+        self._wake.set()
+        if self._driver is None or self._driver.done() or self._driver_exiting:
+            self._driver_exiting = False
+            self._driver = asyncio.get_running_loop().create_task(
+                self._drive(), name="anyint_async poll scheduler"
+            )
+
+    async def _drive(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                while True:
+                    now = self._clock()
+                    task = self._schedule.pop_due(now)
+                    if task is not None:
+                        group.create_task(self._query(task))
+                        continue
+                    if not len(self._schedule) and not self._schedule.in_flight:
+                        self._driver_exiting = True
+                        return
+                    self._wake.clear()
+                    wake_at = self._schedule.next_wake(now)
+                    timeout = None if wake_at is None else max(0.0, wake_at - now)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+        except Exception as exc:  # a bug must not leave consumers waiting forever
+            logger.exception("the poll scheduler stopped on an unexpected error")
+            self._fail_everyone(exc)
+
+    async def _query(self, task: Task) -> None:
+        key = task_key(task)
+        try:
+            fresh = await self._fetch(task)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            # Will not heal by waiting: every consumer learns now rather than at its timeout.
+            self._schedule.abandon(key)
+            self._fail_everyone(exc)
+        except RateLimitError as exc:
+            self._schedule.retry_later(
+                key, self._clock(), rate_limited=True, retry_after=exc.retry_after
+            )
+        except (NotFoundError, BadRequestError) as exc:
+            error = TaskError(code=exc.code, message=exc.message)
+            gone = self._schedule.not_found(key, self._clock(), error)
+            if gone is not None:
+                self._deliver(key, gone, finished=True, changed=True)
+        except SessionClosedError:
+            self._schedule.abandon(key)
+        except APIError as exc:
+            logger.info("query for task %s failed, will ask again: %s", task.id, exc)
+            self._schedule.retry_later(key, self._clock())
+        else:
+            settled = self._schedule.settle(fresh, self._clock())
+            if settled is not None:
+                self._deliver(
+                    key, settled.task, finished=settled.finished, changed=settled.status_changed
+                )
+        finally:
+            self._wake.set()
+
+    def _deliver(self, key: Key, task: Task, *, finished: bool, changed: bool) -> None:
+        watchers = self._watchers.pop(key, set()) if finished else self._watchers.get(key, set())
+        for subscription in watchers:
+            if finished:
+                subscription.waiting.pop(key, None)
+                subscription.emit(TaskEventKind.FINISHED, task)
+                subscription.queue.put_nowait(task)
+            else:
+                subscription.waiting[key] = task
+                if changed and task.status is TaskStatus.RUNNING:
+                    subscription.emit(TaskEventKind.RUNNING, task)
+
+    def _fail_everyone(self, error: BaseException) -> None:
+        subscriptions = {s for watchers in self._watchers.values() for s in watchers}
+        for subscription in subscriptions:
+            subscription.queue.put_nowait(error)
+        self._watchers.clear()
+        for tracked in self._schedule.tasks():
+            self._schedule.forget(task_key(tracked))
