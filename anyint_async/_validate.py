@@ -39,10 +39,10 @@ def check_task_id(value: Any, field: str = "task_id") -> str:
     """Return ``value`` if it can safely stand in a URL path as a task id."""
     if not isinstance(value, str) or not value:
         raise InvalidParameterError(field, f"must be a non-empty string, got {_shown(value)}")
-    if not _TASK_ID.fullmatch(value):
+    if not _TASK_ID.fullmatch(value) or ".." in value:
         raise InvalidParameterError(
             field,
-            "may hold only letters, digits and . _ : - (and cannot start with . or -), "
+            "may hold only letters, digits and . _ : - (not '..', and not first . or -), "
             f"got {_shown(value)}",
         )
     return value

@@ -1,0 +1,208 @@
+"""Property tests of the scheduler's core under a fake clock.
+
+For any interleaving of hand-overs, time passing, queries launched and answered (running,
+succeeded, failed, canceled, unknown, transient errors, 429s with or without Retry-After,
+not-found) and consumers leaving, every task finishes at most once, nothing tracked is ever
+stranded without a future poll, the in-flight bound and the shared cool-down hold.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import attrs
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from anyint_async import DurationLearner, PollPolicy, Task, TaskError, TaskRoute, TaskStatus
+from anyint_async.polling.schedule import PollSchedule, task_key
+
+ROUTES = list(TaskRoute)
+MAX_IN_FLIGHT = 3
+POLICY = PollPolicy(first_poll=2.0, interval=1.0, max_interval=8.0, unknown_grace=5.0)
+OUTCOMES = st.sampled_from(
+    [
+        "running",
+        "pending",
+        "succeeded",
+        "failed",
+        "canceled",
+        "unknown",
+        "error",
+        "throttled",
+        "throttled-after",
+        "not-found",
+    ]
+)
+
+
+class ScheduleMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0
+        self.schedule = PollSchedule(
+            policy_for=lambda route: POLICY,
+            rng=random.Random(0),
+            max_in_flight=MAX_IN_FLIGHT,
+            min_gap=0.0,
+            learner=DurationLearner(min_samples=1),
+            wall_clock=lambda: 1_700_000_000.0 + self.now,
+        )
+        self.tracked: set[tuple[TaskRoute, str]] = set()
+        self.flying: Counter[tuple[TaskRoute, str]] = Counter()
+        self.finished: Counter[tuple[TaskRoute, str]] = Counter()
+        self.handed: Counter[tuple[TaskRoute, str]] = Counter()
+        self.launched = 0
+
+    @rule(
+        number=st.integers(0, 12),
+        route=st.sampled_from(ROUTES),
+        model=st.sampled_from(["a", "b", None]),
+    )
+    def hand_over(self, number: int, route: TaskRoute, model: str | None) -> None:
+        task = Task(id=f"t{number}", status=TaskStatus.PENDING, route=route, model=model)
+        added = self.schedule.track(task, self.now)
+        assert added == (task_key(task) not in self.tracked)
+        if added:
+            self.handed[task_key(task)] += 1
+        self.tracked.add(task_key(task))
+
+    @rule(seconds=st.floats(0.0, 20.0))
+    def time_passes(self, seconds: float) -> None:
+        self.now += seconds
+
+    @rule()
+    def launch(self) -> None:
+        cooling = self.schedule.cooldown.active(self.now)
+        task = self.schedule.pop_due(self.now)
+        if task is None:
+            return
+        assert not cooling, "no query may start inside a cool-down"
+        key = task_key(task)
+        assert key in self.tracked, "only tracked tasks are queried"
+        self.flying[key] += 1
+        self.launched += 1
+
+    @precondition(lambda self: sum(self.flying.values()) > 0)
+    @rule(data=st.data(), outcome=OUTCOMES, retry_after=st.floats(0.1, 30.0))
+    def answer(self, data: st.DataObject, outcome: str, retry_after: float) -> None:
+        key = data.draw(st.sampled_from(sorted(k for k, n in self.flying.items() if n)))
+        self.flying[key] -= 1
+        route, task_id = key
+        if outcome in ("error", "throttled", "throttled-after"):
+            limited = outcome != "error"
+            self.schedule.retry_later(
+                key,
+                self.now,
+                rate_limited=limited,
+                retry_after=retry_after if outcome == "throttled-after" else None,
+            )
+            if limited:
+                assert self.schedule.cooldown.until > self.now
+            return
+        if outcome == "not-found":
+            gone = self.schedule.not_found(key, self.now, TaskError(code="1203", message="gone"))
+            if gone is not None:
+                assert gone.status is TaskStatus.UNKNOWN and gone.error is not None
+                self._finish(key)
+            return
+        status = {
+            "running": TaskStatus.RUNNING,
+            "pending": TaskStatus.PENDING,
+            "succeeded": TaskStatus.SUCCEEDED,
+            "failed": TaskStatus.FAILED,
+            "canceled": TaskStatus.CANCELED,
+            "unknown": TaskStatus.UNKNOWN,
+        }[outcome]
+        fresh = Task(id=task_id, status=status, route=route)
+        settled = self.schedule.settle(fresh, self.now)
+        if key not in self.tracked:
+            assert settled is None, "a forgotten task yields nothing"
+            return
+        assert settled is not None
+        if settled.finished:
+            assert settled.task.done
+            self._finish(key)
+        else:
+            assert key in self.schedule
+
+    def _finish(self, key: tuple[TaskRoute, str]) -> None:
+        self.finished[key] += 1
+        self.tracked.discard(key)
+        assert key not in self.schedule
+
+    @precondition(lambda self: bool(self.tracked))
+    @rule(data=st.data())
+    def consumer_leaves(self, data: st.DataObject) -> None:
+        key = data.draw(st.sampled_from(sorted(self.tracked)))
+        assert self.schedule.forget(key) is not None
+        self.tracked.discard(key)
+
+    @invariant()
+    def counts_agree(self) -> None:
+        assert self.schedule.in_flight == sum(self.flying.values())
+        assert self.schedule.in_flight <= MAX_IN_FLIGHT
+        assert len(self.schedule) == len(self.tracked)
+
+    @invariant()
+    def nothing_is_stranded(self) -> None:
+        # A tracked task not being queried right now has a future poll, unless the in-flight
+        # bound is what holds it back.
+        idle = [key for key in self.tracked if not self.flying[key]]
+        if idle and self.schedule.in_flight < MAX_IN_FLIGHT:
+            wake = self.schedule.next_wake(self.now)
+            assert wake is not None
+            assert wake >= self.schedule.cooldown.until or not self.schedule.cooldown.active(
+                self.now
+            )
+
+    @invariant()
+    def finished_at_most_once(self) -> None:
+        # A task id may be handed over again after it finished (a new consumer), but each
+        # hand-over finishes at most once: never more finishes than hand-overs.
+        for key, count in self.finished.items():
+            assert count <= self.handed[key]
+
+
+ScheduleMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=60, deadline=None
+)
+TestScheduleMachine = ScheduleMachine.TestCase
+
+
+def test_every_tracked_task_is_eventually_polled_and_finished() -> None:
+    """Driving the core to completion: every task finishes exactly once, whatever the mix."""
+    rng = random.Random(5)
+    now = 0.0
+    schedule = PollSchedule(policy_for=lambda route: POLICY, rng=rng, max_in_flight=4)
+    tasks = [
+        Task(id=f"t{i}", status=TaskStatus.PENDING, route=rng.choice(ROUTES)) for i in range(500)
+    ]
+    finish_at = {task_key(t): rng.uniform(1, 100) for t in tasks}
+    for task in tasks:
+        schedule.track(task, now)
+    finished: Counter[tuple[TaskRoute, str]] = Counter()
+    while len(schedule):
+        wake = schedule.next_wake(now)
+        assert wake is not None
+        now = max(now, wake)
+        while (task := schedule.pop_due(now)) is not None:
+            key = task_key(task)
+            roll = rng.random()
+            if roll < 0.05:
+                schedule.retry_later(key, now, rate_limited=roll < 0.01, retry_after=2.0)
+                continue
+            done = now >= finish_at[key]
+            status = (
+                (TaskStatus.FAILED if roll < 0.15 else TaskStatus.SUCCEEDED)
+                if done
+                else TaskStatus.RUNNING
+            )
+            settled = schedule.settle(attrs.evolve(task, status=status), now)
+            assert settled is not None
+            if settled.finished:
+                finished[key] += 1
+    assert set(finished) == set(finish_at) and set(finished.values()) == {1}
+    assert schedule.in_flight == 0
