@@ -144,8 +144,9 @@ class AnyIntSession:
         self._scheduler = PollScheduler(
             self._poll,
             policies=_check_policies(poll_policy),
+            # Leave a quarter of the pool to creates and downloads by default.
             max_in_flight=_check_positive_int(
-                max_polls_in_flight or max_connections, "max_polls_in_flight"
+                max_polls_in_flight or max(1, max_connections * 3 // 4), "max_polls_in_flight"
             ),
             max_requests_per_second=_check_rate(max_requests_per_second),
         )
