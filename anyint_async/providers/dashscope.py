@@ -224,7 +224,9 @@ class DashScopeImages:
     ) -> ImageResult:
         """Generate images from a prompt (and optional reference images) and return their URLs.
 
-        The URLs are signed and expire (about 24 h upstream): download them promptly.
+        The URLs are signed and expire (about 24 h upstream): download them promptly. Like a
+        task create, a generation whose answer was lost is not sent again (it is billed); the
+        error then says so with ``may_have_created_task``.
 
         Example:
             >>> result = await session.dashscope.images.generate(  # doctest: +SKIP
@@ -249,7 +251,8 @@ class DashScopeImages:
         )
         body = merge_extra_body(unstructure_request(request), check_extra_body(extra_body))
         response = await self._transport.request(
-            ApiCall(method="POST", path=IMAGE_PATH, dialect=DIALECT, body=body)
+            # Each generation is billed: an answer lost in transit is not sent again.
+            ApiCall(method="POST", path=IMAGE_PATH, dialect=DIALECT, creates_task=True, body=body)
         )
         envelope = structure_response(
             response.body, _ImageEnvelope, what="DashScope image generation response"

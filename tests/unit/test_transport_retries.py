@@ -243,3 +243,15 @@ def test_retry_policy_rejects_bad_values(kwargs: dict[str, object], field: str) 
     with pytest.raises(InvalidParameterError) as caught:
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
+
+
+async def test_image_generation_is_billed_so_never_resent_on_an_ambiguous_failure() -> None:
+    path = "/dashscope/v1/services/aigc/multimodal-generation/generation"
+    with aioresponses() as mock:
+        mock.post(f"https://gateway.test{path}", exception=asyncio.TimeoutError())
+        mock.post(f"https://gateway.test{path}", payload={"output": {"choices": []}})
+        async with make_session() as session:
+            with pytest.raises(APITimeoutError) as caught:
+                await session.dashscope.images.generate(model="qwen-image-plus", prompt="p")
+        assert count(mock, "POST", path) == 1
+    assert caught.value.may_have_created_task
