@@ -248,7 +248,7 @@ def test_retry_policy_rejects_bad_values(kwargs: dict[str, object], field: str) 
 async def test_image_generation_is_billed_so_never_resent_on_an_ambiguous_failure() -> None:
     path = "/dashscope/v1/services/aigc/multimodal-generation/generation"
     with aioresponses() as mock:
-        mock.post(f"https://gateway.test{path}", exception=asyncio.TimeoutError())
+        mock.post(f"https://gateway.test{path}", exception=TimeoutError())
         mock.post(f"https://gateway.test{path}", payload={"output": {"choices": []}})
         async with make_session() as session:
             with pytest.raises(APITimeoutError) as caught:
