@@ -23,11 +23,13 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "DownloadError",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResultExpiredError",
     "SessionClosedError",
     "TaskFailedError",
     "TaskTimeoutError",
@@ -247,6 +249,29 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The request took longer than the session's timeout."""
+
+
+class DownloadError(AnyIntError):
+    """A result file could not be downloaded. ``url`` is shown without its signature."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_download, (type(self), self.args[0], self.url, self.status))
+
+
+def _rebuild_download(
+    cls: type[DownloadError], message: str, url: str, status: int | None
+) -> DownloadError:
+    return cls(message, url=url, status=status)
+
+
+class ResultExpiredError(DownloadError):
+    """The result URL expired (its signature is only valid for a while): query the task again
+    with ``session.refresh(task)`` for fresh URLs, then download those."""
 
 
 class APIResponseValidationError(APIError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -21,7 +22,8 @@ from ._errors import (
 from ._retry import RetryPolicy
 from ._transport import ConnectionPool, Transport
 from ._validate import check_task_id
-from .models import Task, TaskRoute
+from .download import Downloader
+from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
 from .polling.policy import PollPolicy
 from .polling.scheduler import PollScheduler
@@ -104,6 +106,7 @@ class AnyIntSession:
         poll_policy: PollPolicy | Mapping[TaskRoute | str, PollPolicy] | None = None,
         max_polls_in_flight: int | None = None,
         max_requests_per_second: float | None = None,
+        max_downloads: int = 4,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not isinstance(key, str) or not key.strip():
@@ -126,14 +129,21 @@ class AnyIntSession:
             raise InvalidParameterError(
                 "http_session", f"must be an aiohttp.ClientSession, got {type(http_session)!r}"
             )
+        pool = ConnectionPool(max_connections=max_connections, http_session=http_session)
         transport = Transport(
             base_url=_check_base_url(base),
             api_key=key.strip(),
             timeout=_check_timeout(timeout),
             retry=policy,
-            pool=ConnectionPool(max_connections=max_connections, http_session=http_session),
+            pool=pool,
         )
         self._transport = transport
+        self._downloader = Downloader(
+            pool,
+            retry=policy,
+            timeout=transport.timeout,
+            max_concurrent=_check_positive_int(max_downloads, "max_downloads"),
+        )
         self.dashscope = DashScope(transport)
         self.kling = Kling(transport)
         self._getters = _query_routes(self.dashscope, self.kling)
@@ -258,6 +268,40 @@ class AnyIntSession:
             ...         print(done.urls)
         """
         return Poller(self._scheduler, timeout=timeout, policy=policy, on_event=on_event)
+
+    async def download(
+        self, result: Task | ImageResult, dest: str | os.PathLike[str], *, name: str | None = None
+    ) -> list[Path]:
+        """Stream every result file of a finished task (or generated image) into ``dest``.
+
+        Files are named ``name`` (default: the task id) plus an extension from the content type,
+        ``name-1``, ``name-2``, ... when there are several; ``name`` may hold sub-folders but
+        never leave ``dest``. Each file is written to a temporary name and renamed when
+        complete. The API key is never sent to the result host. An expired URL raises
+        ``ResultExpiredError``: ``refresh`` the task for fresh URLs.
+
+        Example:
+            >>> done = await session.wait(task)  # doctest: +SKIP
+            >>> await session.download(done, "out", name="hero-01")  # doctest: +SKIP
+            [PosixPath('out/hero-01.mp4')]
+        """
+        if isinstance(result, Task):
+            if not result.succeeded or not result.urls:
+                raise InvalidParameterError(
+                    "result",
+                    f"has nothing to download: task {result.id} is {result.status.value}"
+                    + ("" if result.done else "; wait for it first"),
+                )
+            stem = name if name is not None else result.id
+        elif isinstance(result, ImageResult):
+            if not result.urls:
+                raise InvalidParameterError("result", "has no image URLs to download")
+            stem = name if name is not None else (result.request_id or "image")
+        else:
+            raise InvalidParameterError(
+                "result", f"must be a Task or an ImageResult, got {result!r:.60}"
+            )
+        return await self._downloader.download(result.urls, Path(dest), stem)
 
     async def _poll(self, task: Task) -> Task:
         return await self._poll_getters[task.route](task.id)

@@ -223,6 +223,10 @@ class Transport:
     def base_url(self) -> str:
         return self._base
 
+    @property
+    def timeout(self) -> aiohttp.ClientTimeout:
+        return self._timeout
+
     async def close(self) -> None:
         """Close the pool (see :meth:`ConnectionPool.close`)."""
         await self._pool.close()

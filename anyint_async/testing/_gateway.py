@@ -267,13 +267,19 @@ class FakeGateway:
             # Read the whole body first, as a real gateway does before forwarding: a client that
             # gives up during a slow answer has still delivered its create.
             await request.read()
+        if kind == "file":
+            self.stats.file_requests += 1
+            if "Authorization" in request.headers:
+                self.stats.file_auth_headers += 1
         answering: Fault | None = None
         for fault in list(self.faults):
+            if answering is not None and not isinstance(fault, Slow):
+                continue  # one fault answers; the others keep their turn (and their count)
             if not fault.fires(exchange.route, kind, self.elapsed(), self._rng):
                 continue
             if isinstance(fault, Slow):
                 await asyncio.sleep(fault.delay)
-            elif answering is None:
+            else:
                 answering = fault
         try:
             if kind != "file":
@@ -448,10 +454,12 @@ class FakeGateway:
         return task
 
     def _urls(self, task: SimTask) -> list[str]:
+        """Fresh signed URLs: each answer signs anew, valid ``url_ttl`` from now, so querying
+        a task again is how a client replaces an expired URL."""
         ttl = self._url_ttl
         if ttl is None:
             ttl = _DAY if task.provider == "dashscope" else 30 * _DAY
-        expires = self._wall(task.finishes) + ttl * self.time_scale
+        expires = self._wall_clock() + ttl * self.time_scale
         return [
             self._signer.sign(self.files_url, f"/files/{task.id}/{i}.{task.media}", expires)
             for i in range(task.outputs)
@@ -587,9 +595,6 @@ class FakeGateway:
     # --- the file host -------------------------------------------------------------------------
 
     async def _file(self, request: web.Request, exchange: _Exchange) -> web.StreamResponse:
-        self.stats.file_requests += 1
-        if "Authorization" in request.headers:
-            self.stats.file_auth_headers += 1
         expires = request.query.get("Expires")
         if not self._signer.check(request.path, expires, request.query.get("Signature")):
             return _oss_error("SignatureDoesNotMatch", "The request signature does not match.")
