@@ -1,0 +1,54 @@
+"""``manifest.jsonl``: one line per key, what became of it; rewritten whole, atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .journal import JobRecord, Phase
+
+__all__ = ["MANIFEST_NAME", "manifest_line", "write_manifest"]
+
+MANIFEST_NAME = "manifest.jsonl"
+
+
+def manifest_line(record: JobRecord) -> dict[str, Any]:
+    """The manifest entry of one job: status is a ``TaskStatus`` value (PENDING until known)."""
+    seconds = None
+    if record.created_at is not None and record.finished_at is not None:
+        seconds = round(record.finished_at - record.created_at, 3)
+    return {
+        "key": record.key,
+        "route": record.route,
+        "task_id": record.task_id,
+        "status": record.status.value if record.status else "PENDING",
+        "error": (
+            {"code": record.error.code, "message": record.error.message} if record.error else None
+        ),
+        "files": list(record.files),
+        "done": record.phase is Phase.DONE,
+        "note": record.note,
+        "timings": {
+            "intent_at": record.intent_at,
+            "created_at": record.created_at,
+            "finished_at": record.finished_at,
+            "done_at": record.done_at,
+            "seconds": seconds,
+        },
+    }
+
+
+def write_manifest(folder: Path, records: Iterable[JobRecord]) -> Path:
+    """Write the manifest to a temporary file and rename it over the old one."""
+    path = folder / MANIFEST_NAME
+    temporary = folder / f".{MANIFEST_NAME}.part"
+    with temporary.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(manifest_line(record), ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return path

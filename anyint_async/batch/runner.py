@@ -1,0 +1,628 @@
+"""The batch runner: create, poll and download a list of jobs, surviving crashes and Ctrl-C.
+
+For each key the journal moves QUEUED -> CREATING -> CREATED -> FINISHED -> DONE, committing each
+step. A re-run of the same batch into the same folder skips DONE keys, polls CREATED and FINISHED
+ones again (a fresh query also brings fresh result URLs), and resolves CREATING ones, which a
+crash caught mid-create:
+
+- Kling: the key was sent as ``external_task_id``, so the task is looked up by it; only if Kling
+  does not know it is it created (nothing was created the first time).
+- DashScope: there is no way to ask. The job is reported UNKNOWN with a note saying the create
+  may have happened, and is not repeated unless ``retry_uncertain=True``: paying twice silently
+  is worse than asking the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+from attrs import define, frozen
+
+from .._errors import (
+    AnyIntError,
+    APIError,
+    BadRequestError,
+    DownloadError,
+    InvalidParameterError,
+    NotFoundError,
+    RateLimitError,
+    ResultExpiredError,
+)
+from .._session import AnyIntSession
+from ..models import ImageResult, Task, TaskError, TaskStatus
+from ..polling import PollPolicy, TaskEvent, TaskEventKind
+from ..polling.schedule import Key, task_key
+from .journal import JobRecord, Journal, Phase
+from .manifest import write_manifest
+from .requests import BatchFileError, BatchRequest, parse_requests
+
+__all__ = ["BatchProgress", "BatchResult", "BatchResults", "BatchRunner"]
+
+logger = logging.getLogger("anyint_async.batch")
+
+# Quota and billing answers do not heal by waiting (reference/kling.md 2, reference/dashscope.md).
+_PERMANENT_LIMITS = frozenset(
+    {"1100", "1101", "1102", "1304", "Throttling.FreeTierOnly", "Arrearage"}
+)
+_UNCERTAIN_CODE = "CreateOutcomeUnknown"
+_UNCERTAIN_NOTE = (
+    "the create request may have reached DashScope, which cannot be asked about it; it was not "
+    "sent again so that you do not pay twice. Check your DashScope task list, or re-run with "
+    "--retry-uncertain (retry_uncertain=True) to create it anew"
+)
+_DONE = object()
+_MAX_RESOLVES = 3  # creates whose outcome stays unknown after this many are reported, not retried
+
+
+@frozen
+class BatchResult:
+    """What became of one job. ``files`` are absolute paths; ``resumed`` marks a job that was
+    already done before this run."""
+
+    key: str
+    route: str
+    status: TaskStatus
+    task_id: str | None = None
+    files: tuple[Path, ...] = ()
+    error: TaskError | None = None
+    note: str | None = None
+    resumed: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is TaskStatus.SUCCEEDED and self.error is None
+
+
+@define
+class BatchProgress:
+    """Counters for a progress display; ``states`` counts jobs per state word."""
+
+    total: int
+    started_at: float = attrs.field(factory=time.monotonic)
+    states: Counter[str] = attrs.field(factory=Counter)
+
+    @property
+    def finished(self) -> int:
+        return self.states["succeeded"] + self.states["failed"] + self.states["resumed"]
+
+    def rate(self) -> float:
+        """Jobs finished per second in this run."""
+        elapsed = time.monotonic() - self.started_at
+        done = self.states["succeeded"] + self.states["failed"]
+        return done / elapsed if elapsed > 0 else 0.0
+
+
+class BatchRunner:
+    """Runs ``requests`` into ``out_dir``; see the module doc for what a re-run does.
+
+    Example:
+        >>> runner = BatchRunner(session, load_requests("jobs.jsonl"), "out")  # doctest: +SKIP
+        >>> async with runner.results() as results:  # doctest: +SKIP
+        ...     async for result in results:
+        ...         print(result.key, result.status, result.files)
+    """
+
+    def __init__(
+        self,
+        session: AnyIntSession,
+        requests: Sequence[BatchRequest] | Sequence[dict[str, Any]],
+        out_dir: str | Path,
+        *,
+        concurrency: int = 8,
+        creates_per_second: float | None = None,
+        retry_uncertain: bool = False,
+        poll_policy: PollPolicy | None = None,
+        on_progress: Callable[[BatchProgress], None] | None = None,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidParameterError("concurrency", f"must be an int >= 1, got {concurrency!r}")
+        if creates_per_second is not None and not creates_per_second > 0:
+            raise InvalidParameterError(
+                "creates_per_second", f"must be a positive number, got {creates_per_second!r}"
+            )
+        self.session = session
+        self.requests = parse_requests(requests)
+        self.out_dir = Path(out_dir)
+        self.concurrency = concurrency
+        self.retry_uncertain = retry_uncertain
+        self.poll_policy = poll_policy
+        self.progress = BatchProgress(total=len(self.requests))
+        self._on_progress = on_progress
+        self._create_gap = 1.0 / creates_per_second if creates_per_second else 0.0
+        self._next_create = 0.0
+        self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self._by_key = {request.key: request for request in self.requests}
+        self._keys: dict[Key, str] = {}
+        self._state: dict[str, str] = {}
+        self._slot_freed = asyncio.Event()
+        self._journal: Journal | None = None
+        self._manifest_written = 0.0
+
+    def results(self) -> BatchResults:
+        """The results as they land, one per job (resumed ones first)."""
+        return BatchResults(self)
+
+    async def run(self) -> list[BatchResult]:
+        """Run to the end and return every result."""
+        async with self.results() as results:
+            return [result async for result in results]
+
+    def stop(self) -> None:
+        """Finish in-flight creates, start no new ones, and end soon. Created tasks stay in the
+        journal: the next run polls them."""
+        self._stopping = True
+        self._stop_requested.set()
+
+    # --- the run -------------------------------------------------------------------------------
+
+    async def _execute(self, emit: Callable[[BatchResult], None]) -> None:
+        # Journal writes are small local commits: done on the loop thread, in order, at once.
+        journal = self._journal = Journal(self.out_dir)
+        try:
+            records = {record.key: record for record in journal.records()}
+            self._check_same_batch(records)
+            pending: list[tuple[int, BatchRequest, JobRecord | None]] = []
+            for position, request in enumerate(self.requests):
+                record = records.get(request.key)
+                if record is not None and record.phase is Phase.DONE:
+                    self._set_state(request.key, "resumed")
+                    emit(self._result_from_record(record, resumed=True))
+                else:
+                    pending.append((position, request, record))
+            if pending:
+                await self._run_pending(pending, emit)
+        except* _Stopped:
+            logger.info("batch stopped; created tasks are kept in the journal for the next run")
+        finally:
+            self._write_manifest(force=True)
+            journal.close()
+
+    async def _run_pending(
+        self,
+        pending: list[tuple[int, BatchRequest, JobRecord | None]],
+        emit: Callable[[BatchResult], None],
+    ) -> None:
+        async with (
+            self.session.poller(policy=self.poll_policy, on_event=self._on_event) as poller,
+            asyncio.TaskGroup() as group,
+        ):
+            work: asyncio.Queue[tuple[int, BatchRequest, JobRecord | None]] = asyncio.Queue()
+            for item in pending:
+                work.put_nowait(item)
+
+            creating_done = asyncio.Event()
+
+            async def feed() -> None:
+                workers = [
+                    asyncio.create_task(self._worker(work, poller.add, emit))
+                    for _ in range(min(self.concurrency, len(pending)))
+                ]
+                try:
+                    await asyncio.gather(*workers)
+                finally:
+                    for worker in workers:
+                        worker.cancel()
+                    creating_done.set()
+                poller.close()
+
+            async def stop_when_asked() -> None:
+                await self._stop_requested.wait()
+                await creating_done.wait()  # creates in flight finish and are journaled first
+                raise _Stopped
+
+            group.create_task(feed())
+            stopper = group.create_task(stop_when_asked())
+            async for task in poller:
+                key = self._keys.pop(task_key(task))
+                group.create_task(self._finish(key, task, emit))
+            stopper.cancel()
+
+    async def _worker(
+        self,
+        work: asyncio.Queue[tuple[int, BatchRequest, JobRecord | None]],
+        track: Callable[[Task], None],
+        emit: Callable[[BatchResult], None],
+    ) -> None:
+        while not self._stopping:
+            try:
+                position, request, record = work.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if record is not None and record.phase in (Phase.CREATED, Phase.FINISHED):
+                task = record.task()
+                assert task is not None
+                self._track(request.key, task, track)
+            elif record is not None and record.phase is Phase.CREATING:
+                await self._resolve(position, request, track, emit, tries=0)
+            else:
+                await self._create(position, request, track, emit, tries=0)
+
+    # --- creating ------------------------------------------------------------------------------
+
+    async def _create(
+        self,
+        position: int,
+        request: BatchRequest,
+        track: Callable[[Task], None],
+        emit: Callable[[BatchResult], None],
+        *,
+        tries: int,
+    ) -> None:
+        journal = self._require_journal()
+        params = dict(request.params)
+        if request.route.startswith("kling.") and "external_task_id" not in params:
+            # Lets an interrupted create be looked up instead of repeated.
+            params["external_task_id"] = request.key
+        self._set_state(request.key, "creating")
+        while True:
+            await self._pace()
+            journal.intend(request.key, position, request.route, request.params_json())
+            try:
+                if request.route == "dashscope.images":
+                    image = await self.session.dashscope.images.generate(**params)
+                    journal.finished(request.key, TaskStatus.SUCCEEDED, image.urls)
+                    self._set_state(request.key, "running")
+                    await self._save_images(request, image.urls, emit)
+                    return
+                task = await self._create_call(request.route)(**params)
+            except RateLimitError as exc:
+                if exc.code in _PERMANENT_LIMITS:
+                    await self._fail(request, exc, emit)
+                    return
+                # Too many tasks in flight (Kling 1303) or too fast: nothing was created. Wait
+                # for one of this batch's tasks to finish, or a while, then try again.
+                await self._wait_for_slot(exc.retry_after)
+                continue
+            except APIError as exc:
+                taken = _external_id_taken(exc) and request.route.startswith("kling.")
+                if exc.may_have_created_task or taken:
+                    await self._resolve(position, request, track, emit, tries=tries + 1)
+                else:
+                    await self._fail(request, exc, emit)
+                return
+            except InvalidParameterError as exc:
+                await self._fail(request, exc, emit)
+                return
+            journal.created(request.key, task)
+            self._track(request.key, task, track)
+            return
+
+    async def _resolve(
+        self,
+        position: int,
+        request: BatchRequest,
+        track: Callable[[Task], None],
+        emit: Callable[[BatchResult], None],
+        *,
+        tries: int,
+    ) -> None:
+        """A create may or may not have happened: find out, or say so."""
+        journal = self._require_journal()
+        if request.route.startswith("kling.") and tries <= _MAX_RESOLVES:
+            external_id = str(request.params.get("external_task_id", request.key))
+            family = getattr(self.session.kling, request.route.split(".", 1)[1])
+            try:
+                task = await family.get(external_id)
+            except NotFoundError:
+                logger.info("%s: Kling has no task %r; creating it", request.key, external_id)
+                await self._create(position, request, track, emit, tries=tries)
+                return
+            except APIError as exc:
+                logger.warning("%s: could not look the task up yet: %s", request.key, exc)
+                self._set_state(request.key, "failed")
+                emit(
+                    BatchResult(
+                        key=request.key,
+                        route=request.route,
+                        status=TaskStatus.UNKNOWN,
+                        error=TaskError(code=_UNCERTAIN_CODE, message=str(exc)),
+                        note="the create may have happened and the lookup failed; "
+                        "re-run the batch to look it up again",
+                    )
+                )
+                return
+            journal.created(request.key, task)
+            self._track(request.key, task, track)
+            return
+        if self.retry_uncertain and tries <= _MAX_RESOLVES:
+            await self._create(position, request, track, emit, tries=tries)
+            return
+        journal.done(
+            request.key,
+            status=TaskStatus.UNKNOWN,
+            error=TaskError(code=_UNCERTAIN_CODE, message=_UNCERTAIN_NOTE),
+            note=_UNCERTAIN_NOTE,
+        )
+        self._set_state(request.key, "failed")
+        emit(
+            BatchResult(
+                key=request.key,
+                route=request.route,
+                status=TaskStatus.UNKNOWN,
+                error=TaskError(code=_UNCERTAIN_CODE, message=_UNCERTAIN_NOTE),
+                note=_UNCERTAIN_NOTE,
+            )
+        )
+
+    def _create_call(self, route: str) -> Callable[..., Awaitable[Task]]:
+        session = self.session
+        calls: dict[str, Callable[..., Awaitable[Task]]] = {
+            "dashscope.videos": session.dashscope.videos.create,
+            "kling.images": session.kling.images.create,
+            "kling.omni_image": session.kling.omni_image.create,
+            "kling.omni_video": session.kling.omni_video.create,
+        }
+        return calls[route]
+
+    async def _pace(self) -> None:
+        if not self._create_gap:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_create)
+        self._next_create = slot + self._create_gap
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def _wait_for_slot(self, retry_after: float | None) -> None:
+        self._slot_freed.clear()
+        wait = retry_after if retry_after is not None else 5.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._slot_freed.wait(), timeout=wait)
+
+    # --- finishing -----------------------------------------------------------------------------
+
+    def _track(self, key: str, task: Task, track: Callable[[Task], None]) -> None:
+        self._keys[task_key(task)] = key
+        track(task)
+
+    async def _finish(self, key: str, task: Task, emit: Callable[[BatchResult], None]) -> None:
+        journal = self._require_journal()
+        request = self._by_key[key]
+        self._slot_freed.set()
+        if not task.succeeded:
+            journal.done(key, status=task.status, error=task.error)
+            self._set_state(key, "failed")
+            emit(
+                BatchResult(
+                    key=key,
+                    route=request.route,
+                    status=task.status,
+                    task_id=task.id,
+                    error=task.error,
+                )
+            )
+            return
+        journal.finished(key, task.status, task.urls)
+        try:
+            try:
+                paths = await self.session.download(task, self.out_dir, name=key)
+            except ResultExpiredError:
+                paths = await self.session.download(
+                    await self.session.refresh(task), self.out_dir, name=key
+                )
+        except (DownloadError, APIError) as exc:
+            self._set_state(key, "failed")
+            emit(
+                BatchResult(
+                    key=key,
+                    route=request.route,
+                    status=task.status,
+                    task_id=task.id,
+                    error=TaskError(code="DownloadFailed", message=str(exc)),
+                    note="the task succeeded but its files were not saved; re-run to try again",
+                )
+            )
+            return
+        await self._done_with_files(request, task.id, paths, emit)
+
+    async def _save_images(
+        self, request: BatchRequest, urls: Sequence[str], emit: Callable[[BatchResult], None]
+    ) -> None:
+        try:
+            paths = await self.session.download(
+                ImageResult(urls=tuple(urls)), self.out_dir, name=request.key
+            )
+        except DownloadError as exc:
+            self._set_state(request.key, "failed")
+            emit(
+                BatchResult(
+                    key=request.key,
+                    route=request.route,
+                    status=TaskStatus.SUCCEEDED,
+                    error=TaskError(code="DownloadFailed", message=str(exc)),
+                    note="the image was generated but not saved; its URL is in the journal",
+                )
+            )
+            return
+        await self._done_with_files(request, None, paths, emit)
+
+    async def _done_with_files(
+        self,
+        request: BatchRequest,
+        task_id: str | None,
+        paths: Sequence[Path],
+        emit: Callable[[BatchResult], None],
+    ) -> None:
+        journal = self._require_journal()
+        relative = [str(path.resolve().relative_to(self.out_dir.resolve())) for path in paths]
+        journal.done(request.key, status=TaskStatus.SUCCEEDED, files=relative)
+        self._set_state(request.key, "succeeded")
+        emit(
+            BatchResult(
+                key=request.key,
+                route=request.route,
+                status=TaskStatus.SUCCEEDED,
+                task_id=task_id,
+                files=tuple(paths),
+            )
+        )
+
+    async def _fail(
+        self,
+        request: BatchRequest,
+        exc: AnyIntError,
+        emit: Callable[[BatchResult], None],
+    ) -> None:
+        code = getattr(exc, "code", None) or type(exc).__name__
+        error = TaskError(code=str(code), message=getattr(exc, "message", None) or str(exc))
+        self._require_journal().done(request.key, status=TaskStatus.FAILED, error=error)
+        self._set_state(request.key, "failed")
+        emit(
+            BatchResult(key=request.key, route=request.route, status=TaskStatus.FAILED, error=error)
+        )
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+
+    def _check_same_batch(self, records: dict[str, JobRecord]) -> None:
+        for request in self.requests:
+            record = records.get(request.key)
+            if record is not None and (
+                record.route != request.route or record.params != request.params_json()
+            ):
+                raise BatchFileError(
+                    str(self.out_dir),
+                    None,
+                    request.key,
+                    "this key was run into this folder before with another route or params; "
+                    "give the changed job a new key, or use another output folder",
+                )
+
+    def _on_event(self, event: TaskEvent) -> None:
+        key = self._keys.get(task_key(event.task))
+        if key is None:
+            return
+        if event.kind is TaskEventKind.CREATED:
+            self._set_state(key, "created")
+        elif event.kind is TaskEventKind.RUNNING:
+            self._set_state(key, "running")
+
+    def _set_state(self, key: str, state: str) -> None:
+        previous = self._state.get(key)
+        if previous == state:
+            return
+        if previous is not None:
+            self.progress.states[previous] -= 1
+        self._state[key] = state
+        self.progress.states[state] += 1
+        if state in ("succeeded", "failed", "resumed"):
+            self._write_manifest()
+        if self._on_progress is not None:
+            self._on_progress(self.progress)
+
+    def _write_manifest(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        journal = self._journal
+        if journal is None or (not force and now - self._manifest_written < 0.5):
+            return
+        self._manifest_written = now
+        records = {record.key: record for record in journal.records()}
+        ordered = [
+            records.get(request.key)
+            or JobRecord(
+                key=request.key,
+                position=position,
+                route=request.route,
+                params=request.params_json(),
+                phase=Phase.QUEUED,
+            )
+            for position, request in enumerate(self.requests)
+        ]
+        write_manifest(self.out_dir, ordered)
+
+    def _result_from_record(self, record: JobRecord, *, resumed: bool) -> BatchResult:
+        return BatchResult(
+            key=record.key,
+            route=record.route,
+            status=record.status or TaskStatus.UNKNOWN,
+            task_id=record.task_id,
+            files=tuple(self.out_dir / name for name in record.files),
+            error=record.error,
+            note=record.note,
+            resumed=resumed,
+        )
+
+    def _require_journal(self) -> Journal:
+        assert self._journal is not None
+        return self._journal
+
+
+class _Stopped(Exception):
+    """Raised inside the run's task group to end it after ``stop()``."""
+
+
+def _external_id_taken(exc: APIError) -> bool:
+    return (
+        isinstance(exc, BadRequestError)
+        and exc.code == "1201"
+        and "external_task_id" in (exc.message or "")
+    )
+
+
+class BatchResults:
+    """Async iterator (and context manager) over a batch's results.
+
+    The run happens in a task this object owns: leaving the ``async with`` block (or dropping
+    the iterator) cancels it, after which the journal still holds every created task.
+    """
+
+    def __init__(self, runner: BatchRunner) -> None:
+        self._runner = runner
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._work: asyncio.Task[None] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def _start(self) -> None:
+        if self._work is None:
+            self._work = asyncio.get_running_loop().create_task(
+                self._run(), name="anyint_async batch"
+            )
+            self._finalizer = weakref.finalize(self, self._work.cancel)
+
+    async def _run(self) -> None:
+        try:
+            await self._runner._execute(self._queue.put_nowait)
+        finally:
+            self._queue.put_nowait(_DONE)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> BatchResult:
+        self._start()
+        item = await self._queue.get()
+        if item is _DONE:
+            assert self._work is not None
+            await self._work  # raises what the run raised, if anything
+            raise StopAsyncIteration
+        assert isinstance(item, BatchResult)
+        return item
+
+    async def __aenter__(self) -> Self:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel the run if it is still going; the journal and manifest stay consistent."""
+        work = self._work
+        if work is not None and not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
