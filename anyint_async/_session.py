@@ -103,7 +103,10 @@ class AnyIntSession:
         retry_policy: RetryPolicy | None = None,
         max_connections: int = 64,
         http_session: aiohttp.ClientSession | None = None,
-        poll_policy: PollPolicy | Mapping[TaskRoute | str, PollPolicy] | None = None,
+        poll_policy: PollPolicy
+        | Mapping[TaskRoute, PollPolicy]
+        | Mapping[str, PollPolicy]
+        | None = None,
         max_polls_in_flight: int | None = None,
         max_requests_per_second: float | None = None,
         max_downloads: int = 4,
@@ -341,7 +344,7 @@ def _query_routes(
 
 
 def _check_policies(
-    value: PollPolicy | Mapping[TaskRoute | str, PollPolicy] | None,
+    value: PollPolicy | Mapping[TaskRoute, PollPolicy] | Mapping[str, PollPolicy] | None,
 ) -> dict[TaskRoute, PollPolicy]:
     if value is None:
         return {}

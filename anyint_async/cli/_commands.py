@@ -1,0 +1,331 @@
+"""The work behind each ``anyint`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rich.console import Console
+
+from .._session import AnyIntSession
+from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
+from ..models import ImageResult, Task
+from ..polling import DEFAULT_POLICIES, PollPolicy
+from ._display import BatchDisplay, TaskStatusLine, failures_table, summary_table
+from ._routes import route_params
+
+__all__ = ["run_batch", "run_demo", "run_single", "run_task_get"]
+
+EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
+
+
+def _console(args: argparse.Namespace) -> Console:
+    # Machine-readable output owns stdout; people's output goes to stderr then.
+    return Console(stderr=bool(getattr(args, "json", False)))
+
+
+def _session(args: argparse.Namespace) -> AnyIntSession:
+    return AnyIntSession(base_url=args.base_url, poll_policy=_poll_policy(args))
+
+
+def _poll_policy(args: argparse.Namespace) -> PollPolicy | None:
+    first, interval, cap = args.first_poll, args.poll_interval, args.max_poll_interval
+    if first is None and interval is None and cap is None:
+        return None
+    base = PollPolicy()
+    return attrs.evolve(
+        base,
+        first_poll=base.first_poll if first is None else first,
+        interval=base.interval if interval is None else interval,
+        max_interval=max(cap if cap is not None else base.max_interval, interval or 0.0),
+    )
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    """A task as JSON for ``--json`` output."""
+    return {
+        "id": task.id,
+        "status": task.status.value,
+        "route": task.route.value,
+        "model": task.model,
+        "urls": list(task.urls),
+        "error": attrs.asdict(task.error) if task.error else None,
+        "request_id": task.request_id,
+    }
+
+
+async def run_single(args: argparse.Namespace) -> int:
+    """``anyint dashscope image|video``, ``anyint kling image|omni-image|omni-video``."""
+    console = _console(args)
+    params = route_params(args, args.route)
+    out = Path(args.out)
+    async with _session(args) as session:
+        if args.route == "dashscope.images":
+            with console.status("generating image..."):
+                image = await session.dashscope.images.generate(**params)
+            files = await session.download(image, out, name=args.name or "image")
+            return _report_image(console, args, image, files)
+        creates: dict[str, Callable[..., Awaitable[Task]]] = {
+            "dashscope.videos": session.dashscope.videos.create,
+            "kling.images": session.kling.images.create,
+            "kling.omni_image": session.kling.omni_image.create,
+            "kling.omni_video": session.kling.omni_video.create,
+        }
+        create = creates[args.route]
+        task = await create(**params)
+        return await _wait_and_save(console, args, session, task)
+
+
+async def run_task_get(args: argparse.Namespace) -> int:
+    """``anyint task get ID --provider ...``."""
+    console = _console(args)
+    async with _session(args) as session:
+        task = await session.refresh(args.task_id, route=args.provider)
+        if args.no_wait:
+            _print(console, args, task, [])
+            return EXIT_OK if not task.done or task.succeeded else EXIT_FAILED
+        return await _wait_and_save(console, args, session, task)
+
+
+async def _wait_and_save(
+    console: Console, args: argparse.Namespace, session: AnyIntSession, task: Task
+) -> int:
+    line = TaskStatusLine(console, task.id, task.status.value)
+    with line:
+        done = await anext(
+            session.as_completed([task], timeout=args.timeout, on_event=line.on_event)
+        )
+    files: list[Path] = []
+    if done.succeeded:
+        files = await session.download(done, Path(args.out), name=args.name or done.id)
+    _print(console, args, done, files)
+    return EXIT_OK if done.succeeded else EXIT_FAILED
+
+
+def _print(console: Console, args: argparse.Namespace, task: Task, files: Sequence[Path]) -> None:
+    if args.json:
+        payload = {"task": task_json(task), "files": [str(f) for f in files]}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    console.print(f"task {task.id} ({task.route.value}) [bold]{task.status.value}[/bold]")
+    if task.error is not None:
+        console.print(f"  error: {task.error.code or ''} {task.error.message or ''}".rstrip())
+    for path in files:
+        console.print(f"  saved {path}")
+
+
+def _report_image(
+    console: Console, args: argparse.Namespace, image: ImageResult, files: Sequence[Path]
+) -> int:
+    if args.json:
+        payload = {
+            "image": {
+                "urls": list(image.urls),
+                "usage": attrs.asdict(image.usage),
+                "request_id": image.request_id,
+            },
+            "files": [str(f) for f in files],
+        }
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        for path in files:
+            console.print(f"saved {path}")
+    return EXIT_OK
+
+
+async def run_batch(args: argparse.Namespace) -> int:
+    """``anyint batch jobs.jsonl --out DIR``."""
+    requests = load_requests(args.jobs)
+    console = _console(args)
+    async with _session(args) as session:
+        return await execute_batch(
+            console,
+            session,
+            requests,
+            Path(args.out),
+            concurrency=args.concurrency,
+            creates_per_second=args.creates_per_second,
+            retry_uncertain=args.retry_uncertain,
+            title=Path(args.jobs).name,
+            json_output=args.json,
+        )
+
+
+async def execute_batch(
+    console: Console,
+    session: AnyIntSession,
+    requests: Sequence[BatchRequest],
+    out_dir: Path,
+    *,
+    concurrency: int,
+    creates_per_second: float | None = None,
+    retry_uncertain: bool = False,
+    title: str = "batch",
+    json_output: bool = False,
+) -> int:
+    """Run a batch with a progress bar, Ctrl-C handling and a summary; return the exit code.
+
+    The first Ctrl-C (or SIGTERM) lets creates in flight finish and be journaled, then stops;
+    the next run resumes. A second Ctrl-C quits at once (the journal still holds every task).
+    """
+    display = BatchDisplay(console, len(requests), title)
+    runner = BatchRunner(
+        session,
+        requests,
+        out_dir,
+        concurrency=concurrency,
+        creates_per_second=creates_per_second,
+        retry_uncertain=retry_uncertain,
+        on_progress=display.update,
+    )
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    presses = 0
+
+    def interrupt() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            console.print(
+                "[yellow]stopping: letting creates in flight finish; run the same command "
+                "again to resume (Ctrl-C again to quit now)[/yellow]"
+            )
+            runner.stop()
+        elif main_task is not None:
+            main_task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupt)
+    results: list[BatchResult] = []
+    try:
+        with display:
+            async with runner.results() as stream:
+                async for result in stream:
+                    results.append(result)
+                    if json_output:
+                        sys.stdout.write(json.dumps(_result_json(result, out_dir)) + "\n")
+                        sys.stdout.flush()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    console.print(summary_table(results, out_dir))
+    failures = failures_table(results)
+    if failures is not None:
+        console.print(failures)
+    console.print(f"manifest: {out_dir / 'manifest.jsonl'}")
+    if presses:
+        unfinished = len(requests) - len(results)
+        console.print(f"stopped with {unfinished} job(s) unfinished; run again to resume")
+        return EXIT_STOPPED
+    return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
+
+
+def _result_json(result: BatchResult, out_dir: Path) -> dict[str, Any]:
+    return {
+        "key": result.key,
+        "route": result.route,
+        "status": result.status.value,
+        "task_id": result.task_id,
+        "files": [
+            str(p.relative_to(out_dir.resolve())) if p.is_absolute() else str(p)
+            for p in result.files
+        ],
+        "error": attrs.asdict(result.error) if result.error else None,
+        "resumed": result.resumed,
+    }
+
+
+# --- the demo --------------------------------------------------------------------------------
+
+_DEMO_TIME_SCALE = 0.002  # a four-minute video takes about half a second
+
+
+_DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "dashscope.images",
+        {"model": "qwen-image-plus", "prompt": "A poster of {}", "size": "1328*1328"},
+    ),
+    ("dashscope.videos", {"model": "happyhorse-1.0-t2v", "prompt": "{} at night", "duration": 10}),
+    (
+        "dashscope.videos",
+        {
+            "model": "wan2.5-i2v-preview",
+            "prompt": "{} in the rain",
+            "img_url": "https://example.com/source.png",
+        },
+    ),
+    ("kling.images", {"prompt": "{}, studio light", "n": 2}),
+    ("kling.omni_image", {"prompt": "{} as a watercolor"}),
+    ("kling.omni_video", {"prompt": "{} drifting slowly", "duration": "5", "mode": "std"}),
+)
+_DEMO_SUBJECTS = ("a paper boat", "a neon street", "a red fox", "a lighthouse", "a jazz trio")
+
+
+def demo_requests(count: int, seed: int = 1) -> list[BatchRequest]:
+    """A mixed batch over every route, with the seed's models."""
+    rng = random.Random(seed)
+    requests = []
+    for i in range(count):
+        route, template = _DEMO_JOBS[i % len(_DEMO_JOBS)]
+        params = dict(template)
+        params["prompt"] = template["prompt"].format(rng.choice(_DEMO_SUBJECTS))
+        requests.append(BatchRequest(key=f"demo-{i:04d}", route=route, params=params))
+    return requests
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    """``anyint demo``: the batch runner against the simulated gateway, in-process."""
+    from ..testing import FakeGateway
+
+    console = _console(args)
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("anyint-demo") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    )
+    scale = args.time_scale
+    policies = {
+        route: attrs.evolve(
+            policy,
+            first_poll=policy.first_poll * scale,
+            interval=policy.interval * scale,
+            max_interval=policy.max_interval * scale,
+        )
+        for route, policy in DEFAULT_POLICIES.items()
+    }
+    console.print(
+        f"[bold]anyint demo[/bold]: {args.count} jobs against the simulated gateway "
+        f"(time x{scale:g}, {args.fail_rate:.0%} of tasks fail on purpose), into {out}"
+    )
+    started = time.monotonic()
+    async with FakeGateway(time_scale=scale, seed=args.seed, fail_rate=args.fail_rate) as gateway:
+        async with AnyIntSession("demo-key", base_url=gateway.url, poll_policy=policies) as session:
+            code = await execute_batch(
+                console,
+                session,
+                demo_requests(args.count, args.seed),
+                out,
+                concurrency=args.concurrency,
+                title="demo",
+                json_output=args.json,
+            )
+        stats = gateway.stats
+        queries = sum(stats.polls.values())
+        console.print(
+            f"gateway: {stats.tasks_created} creates, {queries} queries "
+            f"({queries / max(1, stats.tasks_created):.1f} per task), "
+            f"{stats.file_requests} downloads, API key seen by the file host: "
+            f"{stats.file_auth_headers} times; {time.monotonic() - started:.1f}s"
+        )
+    # Failed jobs are part of the demo; only a stopped or broken run is an error here.
+    return code if code == EXIT_STOPPED else EXIT_OK
