@@ -239,7 +239,11 @@ class BatchRunner:
                 position, request, record = work.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            if record is not None and record.phase in (Phase.CREATED, Phase.FINISHED):
+            if record is not None and record.phase is Phase.FINISHED and record.task_id is None:
+                # A generated image whose files were not saved: its URLs are in the journal.
+                self._set_state(request.key, "running")
+                await self._save_images(request, record.urls, emit)
+            elif record is not None and record.phase in (Phase.CREATED, Phase.FINISHED):
                 task = record.task()
                 assert task is not None
                 self._track(request.key, task, track)
@@ -434,6 +438,7 @@ class BatchRunner:
                 ImageResult(urls=tuple(urls)), self.out_dir, name=request.key
             )
         except DownloadError as exc:
+            expired = isinstance(exc, ResultExpiredError)
             self._set_state(request.key, "failed")
             emit(
                 BatchResult(
@@ -441,7 +446,12 @@ class BatchRunner:
                     route=request.route,
                     status=TaskStatus.SUCCEEDED,
                     error=TaskError(code="DownloadFailed", message=str(exc)),
-                    note="the image was generated but not saved; its URL is in the journal",
+                    note=(
+                        "the image URL expired before it was saved; an image has no task to "
+                        "ask for a fresh URL, so generate it again under a new key"
+                        if expired
+                        else "the image was generated but not saved; re-run to try again"
+                    ),
                 )
             )
             return

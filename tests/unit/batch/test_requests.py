@@ -1,0 +1,133 @@
+"""Jobs files are checked line by line before anything is sent; errors say file, line, field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from anyint_async.batch import BatchFileError, BatchRequest, load_requests, parse_requests
+
+
+def _write(tmp_path: Path, *lines: object) -> Path:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    )
+    return path
+
+
+def test_every_route_parses(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "# a comment, then a blank line",
+        "",
+        {
+            "key": "poster",
+            "route": "dashscope.images",
+            "params": {"model": "qwen-image-plus", "prompt": "p", "size": "1328*1328"},
+        },
+        {
+            "key": "clip",
+            "route": "dashscope.videos",
+            "params": {"model": "happyhorse-1.0-t2v", "prompt": "p", "duration": 10},
+        },
+        {"key": "fox", "route": "kling.images", "params": {"prompt": "p", "n": 2}},
+        {"key": "omni", "route": "kling.omni_image", "params": {"prompt": "p"}},
+        {
+            "key": "heroes/boat",
+            "route": "kling.omni_video",
+            "params": {"prompt": "p", "duration": "5"},
+        },
+    )
+    requests = load_requests(path)
+    assert [r.key for r in requests] == ["poster", "clip", "fox", "omni", "heroes/boat"]
+    assert requests[4] == BatchRequest(
+        "heroes/boat", "kling.omni_video", {"prompt": "p", "duration": "5"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "problem"),
+    [
+        ("{not json", None, "not valid JSON"),
+        ("[1, 2]", None, "must be a JSON object"),
+        ({"key": "a", "route": "openai.images", "params": {}}, "route", "must be one of"),
+        ({"key": "", "route": "kling.images", "params": {"prompt": "p"}}, "key", "non-empty"),
+        (
+            {"key": "../up", "route": "kling.images", "params": {"prompt": "p"}},
+            "key",
+            "cannot be a file name",
+        ),
+        (
+            {"key": "/abs", "route": "kling.images", "params": {"prompt": "p"}},
+            "key",
+            "cannot be a file name",
+        ),
+        ({"key": "a", "route": "kling.images", "params": ["p"]}, "params", "must be a JSON object"),
+        (
+            {"key": "a", "route": "kling.images", "params": {"prompt": "p", "colour": "red"}},
+            "params.colour",
+            "not a parameter of kling.images",
+        ),
+        (
+            {
+                "key": "a",
+                "route": "dashscope.videos",
+                "params": {"model": "m", "prompt": "p", "duration": "10s"},
+            },
+            "params.duration",
+            "must be an int of seconds, got '10s'",
+        ),
+        (
+            {"key": "a", "route": "kling.omni_video", "params": {"prompt": "p", "duration": 30}},
+            "params.duration",
+            "between 3 and 15",
+        ),
+        ({"key": "a", "route": "dashscope.videos", "params": {"prompt": "p"}}, "params", "model"),
+        (
+            {"key": "a", "route": "kling.images", "params": {"prompt": " "}},
+            "params.prompt",
+            "must not be empty",
+        ),
+        (
+            {"key": "a", "route": "kling.images", "params": {"prompt": "p"}, "when": "now"},
+            "when",
+            "unknown field",
+        ),
+    ],
+)
+def test_bad_lines_name_file_line_and_field(
+    tmp_path: Path, line: object, field: str | None, problem: str
+) -> None:
+    path = _write(tmp_path, {"key": "ok", "route": "kling.images", "params": {"prompt": "p"}}, line)
+    with pytest.raises(BatchFileError) as caught:
+        load_requests(path)
+    error = caught.value
+    assert (error.source, error.line, error.field) == (str(path), 2, field)
+    assert problem in error.problem
+    assert str(error).startswith(f"{path}:2: ")
+
+
+def test_duplicate_keys_point_at_the_first(tmp_path: Path) -> None:
+    job = {"key": "same", "route": "kling.images", "params": {"prompt": "p"}}
+    with pytest.raises(
+        BatchFileError, match=r"jobs.jsonl:2: key: 'same' is used twice \(first on line 1\)"
+    ):
+        load_requests(_write(tmp_path, job, job))
+
+
+def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(BatchFileError, match="cannot be read"):
+        load_requests(tmp_path / "nope.jsonl")
+
+
+def test_dicts_and_requests_parse_too() -> None:
+    requests = parse_requests(
+        [
+            {"key": "a", "route": "kling.images", "params": {"prompt": "p"}},
+            BatchRequest("b", "kling.images", {"prompt": "q"}),
+        ]
+    )
+    assert [r.key for r in requests] == ["a", "b"]
