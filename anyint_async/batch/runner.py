@@ -169,6 +169,7 @@ class BatchRunner:
     async def _execute(self, emit: Callable[[BatchResult], None]) -> None:
         # Journal writes are small local commits: done on the loop thread, in order, at once.
         journal = self._journal = Journal(self.out_dir)
+        _remove_partial_files(self.out_dir)
         try:
             records = {record.key: record for record in journal.records()}
             self._check_same_batch(records)
@@ -569,6 +570,14 @@ class BatchRunner:
 
 class _Stopped(Exception):
     """Raised inside the run's task group to end it after ``stop()``."""
+
+
+def _remove_partial_files(folder: Path) -> None:
+    """A run killed mid-download leaves its temporary ``.part`` files; nothing else writes
+    into a batch folder while its run starts, so they can all go."""
+    for leftover in folder.rglob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
 
 
 def _external_id_taken(exc: APIError) -> bool:
