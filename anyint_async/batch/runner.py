@@ -147,6 +147,9 @@ class BatchRunner:
         self._state: dict[str, str] = {}
         self._slot_freed = asyncio.Event()
         self._journal: Journal | None = None
+        # Set for the length of a run: where results go, and how tasks join the poller.
+        self._emit: Callable[[BatchResult], None] = lambda result: None
+        self._add: Callable[[Task], None] | None = None
         self._manifest_written = 0.0
 
     def results(self) -> BatchResults:
@@ -167,6 +170,7 @@ class BatchRunner:
     # --- the run -------------------------------------------------------------------------------
 
     async def _execute(self, emit: Callable[[BatchResult], None]) -> None:
+        self._emit = emit
         # Journal writes are small local commits: done on the loop thread, in order, at once.
         journal = self._journal = Journal(self.out_dir)
         _remove_partial_files(self.out_dir)
@@ -178,26 +182,23 @@ class BatchRunner:
                 record = records.get(request.key)
                 if record is not None and record.phase is Phase.DONE:
                     self._set_state(request.key, "resumed")
-                    emit(self._result_from_record(record, resumed=True))
+                    self._emit(self._result_from_record(record, resumed=True))
                 else:
                     pending.append((position, request, record))
             if pending:
-                await self._run_pending(pending, emit)
+                await self._run_pending(pending)
         except* _Stopped:
             logger.info("batch stopped; created tasks are kept in the journal for the next run")
         finally:
             self._write_manifest(force=True)
             journal.close()
 
-    async def _run_pending(
-        self,
-        pending: list[tuple[int, BatchRequest, JobRecord | None]],
-        emit: Callable[[BatchResult], None],
-    ) -> None:
+    async def _run_pending(self, pending: list[tuple[int, BatchRequest, JobRecord | None]]) -> None:
         async with (
             self.session.poller(policy=self.poll_policy, on_event=self._on_event) as poller,
             asyncio.TaskGroup() as group,
         ):
+            self._add = poller.add
             work: asyncio.Queue[tuple[int, BatchRequest, JobRecord | None]] = asyncio.Queue()
             for item in pending:
                 work.put_nowait(item)
@@ -206,7 +207,7 @@ class BatchRunner:
 
             async def feed() -> None:
                 workers = [
-                    asyncio.create_task(self._worker(work, poller.add, emit))
+                    asyncio.create_task(self._worker(work))
                     for _ in range(min(self.concurrency, len(pending)))
                 ]
                 try:
@@ -226,14 +227,11 @@ class BatchRunner:
             stopper = group.create_task(stop_when_asked())
             async for task in poller:
                 key = self._keys.pop(task_key(task))
-                group.create_task(self._finish(key, task, emit))
+                group.create_task(self._finish(key, task))
             stopper.cancel()
 
     async def _worker(
-        self,
-        work: asyncio.Queue[tuple[int, BatchRequest, JobRecord | None]],
-        track: Callable[[Task], None],
-        emit: Callable[[BatchResult], None],
+        self, work: asyncio.Queue[tuple[int, BatchRequest, JobRecord | None]]
     ) -> None:
         while not self._stopping:
             try:
@@ -243,15 +241,15 @@ class BatchRunner:
             if record is not None and record.phase is Phase.FINISHED and record.task_id is None:
                 # A generated image whose files were not saved: its URLs are in the journal.
                 self._set_state(request.key, "running")
-                await self._save_images(request, record.urls, emit)
+                await self._save_images(request, record.urls)
             elif record is not None and record.phase in (Phase.CREATED, Phase.FINISHED):
                 task = record.task()
                 assert task is not None
-                self._track(request.key, task, track)
+                self._track(request.key, task)
             elif record is not None and record.phase is Phase.CREATING:
-                await self._resolve(position, request, track, emit, tries=0)
+                await self._resolve(position, request, tries=0)
             else:
-                await self._create(position, request, track, emit, tries=0)
+                await self._create(position, request, tries=0)
 
     # --- creating ------------------------------------------------------------------------------
 
@@ -259,8 +257,6 @@ class BatchRunner:
         self,
         position: int,
         request: BatchRequest,
-        track: Callable[[Task], None],
-        emit: Callable[[BatchResult], None],
         *,
         tries: int,
     ) -> None:
@@ -278,12 +274,12 @@ class BatchRunner:
                     image = await self.session.dashscope.images.generate(**params)
                     journal.finished(request.key, TaskStatus.SUCCEEDED, image.urls)
                     self._set_state(request.key, "running")
-                    await self._save_images(request, image.urls, emit)
+                    await self._save_images(request, image.urls)
                     return
                 task = await self._create_call(request.route)(**params)
             except RateLimitError as exc:
                 if exc.code in _PERMANENT_LIMITS:
-                    await self._fail(request, exc, emit)
+                    await self._fail(request, exc)
                     return
                 # Too many tasks in flight (Kling 1303) or too fast: nothing was created. Wait
                 # for one of this batch's tasks to finish, or a while, then try again.
@@ -292,23 +288,21 @@ class BatchRunner:
             except APIError as exc:
                 taken = _external_id_taken(exc) and request.route.startswith("kling.")
                 if exc.may_have_created_task or taken:
-                    await self._resolve(position, request, track, emit, tries=tries + 1)
+                    await self._resolve(position, request, tries=tries + 1)
                 else:
-                    await self._fail(request, exc, emit)
+                    await self._fail(request, exc)
                 return
             except InvalidParameterError as exc:
-                await self._fail(request, exc, emit)
+                await self._fail(request, exc)
                 return
             journal.created(request.key, task)
-            self._track(request.key, task, track)
+            self._track(request.key, task)
             return
 
     async def _resolve(
         self,
         position: int,
         request: BatchRequest,
-        track: Callable[[Task], None],
-        emit: Callable[[BatchResult], None],
         *,
         tries: int,
     ) -> None:
@@ -321,12 +315,12 @@ class BatchRunner:
                 task = await family.get(external_id)
             except NotFoundError:
                 logger.info("%s: Kling has no task %r; creating it", request.key, external_id)
-                await self._create(position, request, track, emit, tries=tries)
+                await self._create(position, request, tries=tries)
                 return
             except APIError as exc:
                 logger.warning("%s: could not look the task up yet: %s", request.key, exc)
                 self._set_state(request.key, "failed")
-                emit(
+                self._emit(
                     BatchResult(
                         key=request.key,
                         route=request.route,
@@ -338,10 +332,10 @@ class BatchRunner:
                 )
                 return
             journal.created(request.key, task)
-            self._track(request.key, task, track)
+            self._track(request.key, task)
             return
         if self.retry_uncertain and tries <= _MAX_RESOLVES:
-            await self._create(position, request, track, emit, tries=tries)
+            await self._create(position, request, tries=tries)
             return
         journal.done(
             request.key,
@@ -350,7 +344,7 @@ class BatchRunner:
             note=_UNCERTAIN_NOTE,
         )
         self._set_state(request.key, "failed")
-        emit(
+        self._emit(
             BatchResult(
                 key=request.key,
                 route=request.route,
@@ -387,18 +381,19 @@ class BatchRunner:
 
     # --- finishing -----------------------------------------------------------------------------
 
-    def _track(self, key: str, task: Task, track: Callable[[Task], None]) -> None:
+    def _track(self, key: str, task: Task) -> None:
         self._keys[task_key(task)] = key
-        track(task)
+        assert self._add is not None
+        self._add(task)
 
-    async def _finish(self, key: str, task: Task, emit: Callable[[BatchResult], None]) -> None:
+    async def _finish(self, key: str, task: Task) -> None:
         journal = self._require_journal()
         request = self._by_key[key]
         self._slot_freed.set()
         if not task.succeeded:
             journal.done(key, status=task.status, error=task.error)
             self._set_state(key, "failed")
-            emit(
+            self._emit(
                 BatchResult(
                     key=key,
                     route=request.route,
@@ -418,7 +413,7 @@ class BatchRunner:
                 )
         except (DownloadError, APIError) as exc:
             self._set_state(key, "failed")
-            emit(
+            self._emit(
                 BatchResult(
                     key=key,
                     route=request.route,
@@ -429,11 +424,9 @@ class BatchRunner:
                 )
             )
             return
-        await self._done_with_files(request, task.id, paths, emit)
+        await self._done_with_files(request, task.id, paths)
 
-    async def _save_images(
-        self, request: BatchRequest, urls: Sequence[str], emit: Callable[[BatchResult], None]
-    ) -> None:
+    async def _save_images(self, request: BatchRequest, urls: Sequence[str]) -> None:
         try:
             paths = await self.session.download(
                 ImageResult(urls=tuple(urls)), self.out_dir, name=request.key
@@ -441,7 +434,7 @@ class BatchRunner:
         except DownloadError as exc:
             expired = isinstance(exc, ResultExpiredError)
             self._set_state(request.key, "failed")
-            emit(
+            self._emit(
                 BatchResult(
                     key=request.key,
                     route=request.route,
@@ -456,20 +449,16 @@ class BatchRunner:
                 )
             )
             return
-        await self._done_with_files(request, None, paths, emit)
+        await self._done_with_files(request, None, paths)
 
     async def _done_with_files(
-        self,
-        request: BatchRequest,
-        task_id: str | None,
-        paths: Sequence[Path],
-        emit: Callable[[BatchResult], None],
+        self, request: BatchRequest, task_id: str | None, paths: Sequence[Path]
     ) -> None:
         journal = self._require_journal()
         relative = [str(path.resolve().relative_to(self.out_dir.resolve())) for path in paths]
         journal.done(request.key, status=TaskStatus.SUCCEEDED, files=relative)
         self._set_state(request.key, "succeeded")
-        emit(
+        self._emit(
             BatchResult(
                 key=request.key,
                 route=request.route,
@@ -479,17 +468,12 @@ class BatchRunner:
             )
         )
 
-    async def _fail(
-        self,
-        request: BatchRequest,
-        exc: AnyIntError,
-        emit: Callable[[BatchResult], None],
-    ) -> None:
+    async def _fail(self, request: BatchRequest, exc: AnyIntError) -> None:
         code = getattr(exc, "code", None) or type(exc).__name__
         error = TaskError(code=str(code), message=getattr(exc, "message", None) or str(exc))
         self._require_journal().done(request.key, status=TaskStatus.FAILED, error=error)
         self._set_state(request.key, "failed")
-        emit(
+        self._emit(
             BatchResult(key=request.key, route=request.route, status=TaskStatus.FAILED, error=error)
         )
 

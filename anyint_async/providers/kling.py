@@ -275,6 +275,20 @@ def _watermark(value: Any) -> _WatermarkInfo | None:
     return None if enabled is None else _WatermarkInfo(enabled=enabled)
 
 
+def _shared_fields(
+    model: str, watermark: Any, callback_url: Any, external_task_id: Any
+) -> dict[str, Any]:
+    """The fields every Kling create carries, checked: ``model_name`` and ``model`` (the same
+    value; ``model`` alone would run Kling's default model), watermark, callback, external id."""
+    return {
+        "model_name": model,
+        "model": model,
+        "watermark_info": _watermark(watermark),
+        "callback_url": check_text(callback_url, "callback_url"),
+        "external_task_id": check_text(external_task_id, "external_task_id"),
+    }
+
+
 def _omni_duration(value: Any, field: str = "duration", low: int = 3, high: int = 15) -> str | None:
     """Omni-video duration: whole seconds, given as int or digit string, sent as a string."""
     if value is None:
@@ -411,8 +425,7 @@ class KlingImages(_KlingFamily):
         """
         model = check_prompt(model, "model")
         request = _ImageRequest(
-            model_name=model,
-            model=model,
+            **_shared_fields(model, watermark, callback_url, external_task_id),
             prompt=check_prompt(prompt, max_chars=_MAX_PROMPT),
             negative_prompt=check_text(negative_prompt, "negative_prompt"),
             image=check_url(image, "image"),
@@ -423,9 +436,6 @@ class KlingImages(_KlingFamily):
             resolution=check_choice(resolution, "resolution", ("1k", "2k")),
             n=check_int(n, "n", minimum=1, maximum=9),
             aspect_ratio=check_choice(aspect_ratio, "aspect_ratio", _ASPECT_RATIOS),
-            watermark_info=_watermark(watermark),
-            callback_url=check_text(callback_url, "callback_url"),
-            external_task_id=check_text(external_task_id, "external_task_id"),
         )
         return await self._create(request, model, extra_body)
 
@@ -464,8 +474,7 @@ class KlingOmniImage(_KlingFamily):
         if series_amount is not None and series_amount != "auto":
             check_int(series_amount, "series_amount", minimum=2, maximum=9)
         request = _OmniImageRequest(
-            model_name=model,
-            model=model,
+            **_shared_fields(model, watermark, callback_url, external_task_id),
             prompt=check_prompt(prompt, max_chars=_MAX_PROMPT),
             image_list=_references(image_list, "image_list", "image"),
             element_list=_elements(element_list),
@@ -474,9 +483,6 @@ class KlingOmniImage(_KlingFamily):
             n=check_int(n, "n", minimum=1, maximum=9),
             series_amount=series_amount,
             aspect_ratio=check_choice(aspect_ratio, "aspect_ratio", (*_ASPECT_RATIOS, "auto")),
-            watermark_info=_watermark(watermark),
-            callback_url=check_text(callback_url, "callback_url"),
-            external_task_id=check_text(external_task_id, "external_task_id"),
         )
         return await self._create(request, model, extra_body)
 
@@ -526,8 +532,7 @@ class KlingOmniVideo(_KlingFamily):
                 "is required (or pass multi_shot=True, shot_type='customize' and multi_prompt)",
             )
         request = _OmniVideoRequest(
-            model_name=model,
-            model=model,
+            **_shared_fields(model, watermark, callback_url, external_task_id),
             prompt=None if prompt is None else check_prompt(prompt, max_chars=_MAX_PROMPT),
             multi_shot=multi_shot,
             shot_type=check_choice(shot_type, "shot_type", ("customize", "intelligence")),
@@ -539,9 +544,6 @@ class KlingOmniVideo(_KlingFamily):
             mode=check_choice(mode, "mode", ("std", "pro")),
             aspect_ratio=check_choice(aspect_ratio, "aspect_ratio", ("16:9", "9:16", "1:1")),
             duration=_omni_duration(duration),
-            watermark_info=_watermark(watermark),
-            callback_url=check_text(callback_url, "callback_url"),
-            external_task_id=check_text(external_task_id, "external_task_id"),
         )
         return await self._create(request, model, extra_body)
 
