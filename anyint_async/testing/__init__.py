@@ -29,7 +29,15 @@ from ._faults import (
 )
 from ._gateway import FakeGateway
 from ._stats import GatewayStats, RequestRecord
-from ._timing import Duration, Fixed, LogNormal, ModelProfile, Uniform, default_profiles
+from ._timing import (
+    Duration,
+    Fixed,
+    LogNormal,
+    ModelProfile,
+    Uniform,
+    default_profiles,
+    profiles_from_json,
+)
 
 __all__ = [
     "DropConnection",
@@ -50,4 +58,5 @@ __all__ = [
     "Uniform",
     "default_profiles",
     "fault_from_json",
+    "profiles_from_json",
 ]

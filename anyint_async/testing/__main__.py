@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from ._faults import Fault, faults_from_json
 from ._gateway import FakeGateway
+from ._timing import ModelProfile, profiles_from_json
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,10 +33,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-in-flight", type=int, default=None, help="tasks per account")
     parser.add_argument("--url-ttl", type=float, default=None, help="result URL life (sim s)")
     parser.add_argument("--faults", default=None, help="JSON file: a list of fault specs")
+    parser.add_argument(
+        "--profiles", default=None, help="JSON file: duration profiles by model or route family"
+    )
     return parser
 
 
-async def _serve(args: argparse.Namespace, faults: list[Fault]) -> None:
+async def _serve(
+    args: argparse.Namespace, faults: list[Fault], profiles: dict[str, ModelProfile]
+) -> None:
     gateway = FakeGateway(
         host=args.host,
         port=args.port,
@@ -48,6 +54,7 @@ async def _serve(args: argparse.Namespace, faults: list[Fault]) -> None:
         max_in_flight=args.max_in_flight,
         url_ttl=args.url_ttl,
         faults=faults,
+        profiles=profiles,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,7 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.faults:
         with open(args.faults, encoding="utf-8") as handle:
             faults = faults_from_json(json.load(handle))
-    asyncio.run(_serve(args, faults))
+    profiles: dict[str, ModelProfile] = {}
+    if args.profiles:
+        with open(args.profiles, encoding="utf-8") as handle:
+            profiles = profiles_from_json(json.load(handle))
+    asyncio.run(_serve(args, faults, profiles))
     return 0
 
 

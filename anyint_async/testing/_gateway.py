@@ -135,6 +135,7 @@ class FakeGateway:
         self._max_log = max_log
         self._clock = clock
         self._wall_clock = wall_clock
+        self._seed = seed if seed is not None else random.randrange(2**32)
         self._rng = random.Random(seed)
         self._signer = UrlSigner(self._rng.randbytes(32))
         self.stats = GatewayStats()
@@ -414,10 +415,11 @@ class FakeGateway:
                 )
             )
         profile = pick_profile(self.profiles, family, model)
-        queued = profile.queue.sample(self._rng) * self.time_scale
-        running = profile.run.sample(self._rng) * self.time_scale
+        fate = self._fate(family, model, prompt)
+        queued = profile.queue.sample(fate) * self.time_scale
+        running = profile.run.sample(fate) * self.time_scale
         fail_rate = self.fail_rate if profile.fail_rate is None else profile.fail_rate
-        fails = "#fail" in prompt or self._rng.random() < fail_rate
+        fails = "#fail" in prompt or fate.random() < fail_rate
         started = now + queued
         finishes = started + running
         task_ttl = (
@@ -450,8 +452,16 @@ class FakeGateway:
         self.stats.creates[(f"{family}.create", prompt)] += 1
         if external_id is not None:
             self.stats.creates_by_external_id[(f"{family}.create", external_id)] += 1
+        self.stats.created_at[task_id] = self._wall(now)
         self.stats.finished_at[task_id] = self._wall(finishes)
         return task
+
+    def _fate(self, family: str, model: str, prompt: str) -> random.Random:
+        """The random draws of one task, from the seed and what was asked (and how often), not
+        from arrival order: concurrent clients that create the same batch see the same
+        durations and failures, which is what makes side-by-side benchmarks fair."""
+        occurrence = self.stats.creates[(f"{family}.create", prompt)]
+        return random.Random(f"{self._seed}/{family}/{model}/{prompt}/{occurrence}")
 
     def _urls(self, task: SimTask) -> list[str]:
         """Fresh signed URLs: each answer signs anew, valid ``url_ttl`` from now, so querying

@@ -28,7 +28,8 @@ class GatewayStats:
     - ``requests``: requests per route name (``kling.omni_video.get``, ``files.get``, ...).
     - ``creates``: tasks created per (route, prompt); ``creates_by_external_id`` likewise.
     - ``polls``: queries per task id.
-    - ``finished_at``: the wall-clock Unix time each created task finishes (or finished).
+    - ``created_at`` / ``finished_at``: the wall-clock Unix time each task was created and
+      finishes (or finished).
     - ``peak_concurrent``: most requests in progress at once (API and file host together).
     - ``file_requests`` / ``file_auth_headers``: requests on the file host, and how many of
       them carried an ``Authorization`` header (must stay 0 for a well-behaved client).
@@ -41,6 +42,7 @@ class GatewayStats:
     creates: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     creates_by_external_id: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     polls: Counter[str] = attrs.field(factory=Counter)
+    created_at: dict[str, float] = attrs.field(factory=dict)
     finished_at: dict[str, float] = attrs.field(factory=dict)
     in_flight: int = 0
     peak_concurrent: int = 0
@@ -88,6 +90,7 @@ class GatewayStats:
                 for (route, ext), n in self.creates_by_external_id.items()
             ],
             "polls": dict(self.polls),
+            "created_at": self.created_at,
             "finished_at": self.finished_at,
             "in_flight": self.in_flight,
             "peak_concurrent": self.peak_concurrent,

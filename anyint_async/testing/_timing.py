@@ -14,7 +14,15 @@ from typing import Protocol
 
 from attrs import frozen
 
-__all__ = ["Duration", "Fixed", "LogNormal", "ModelProfile", "Uniform", "default_profiles"]
+__all__ = [
+    "Duration",
+    "Fixed",
+    "LogNormal",
+    "ModelProfile",
+    "Uniform",
+    "default_profiles",
+    "profiles_from_json",
+]
 
 
 class Duration(Protocol):
@@ -94,3 +102,36 @@ def pick_profile(profiles: Mapping[str, ModelProfile], family: str, model: str) 
         if key in profiles:
             return profiles[key]
     return default_profiles()[family]
+
+
+def _duration_from_json(spec: Mapping[str, object]) -> Duration:
+    kind = spec.get("kind")
+    fields = {k: float(v) for k, v in spec.items() if k != "kind"}  # type: ignore[arg-type]
+    if kind == "fixed":
+        return Fixed(**fields)
+    if kind == "uniform":
+        return Uniform(**fields)
+    if kind == "lognormal":
+        return LogNormal(**fields)
+    raise ValueError(f"duration kind must be fixed, uniform or lognormal, got {kind!r}")
+
+
+def profiles_from_json(spec: Mapping[str, Mapping[str, object]]) -> dict[str, ModelProfile]:
+    """Profiles from JSON, keyed by model or route family::
+
+    {"wan2.5-t2v": {"run": {"kind": "lognormal", "median": 240, "sigma": 0.35},
+                    "queue": {"kind": "fixed", "seconds": 5}, "fail_rate": 0.02}}
+    """
+    profiles = {}
+    for key, entry in spec.items():
+        run = entry.get("run")
+        queue = entry.get("queue")
+        fail_rate = entry.get("fail_rate")
+        if not isinstance(run, Mapping):
+            raise ValueError(f"profile {key!r} needs a 'run' duration")
+        profiles[key] = ModelProfile(
+            run=_duration_from_json(run),
+            queue=_duration_from_json(queue) if isinstance(queue, Mapping) else Fixed(1.0),
+            fail_rate=None if fail_rate is None else float(fail_rate),  # type: ignore[arg-type]
+        )
+    return profiles

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 
 from anyint_async import AnyIntSession
-from anyint_async.testing import FakeGateway, Slow, TruncatedBody
+from anyint_async.testing import FakeGateway, Fixed, Slow, TruncatedBody
 
 from ..conftest import API_KEY, FAST_PROFILES
 from .helpers import settle
@@ -140,3 +140,21 @@ async def test_truncated_file_download_is_detectably_short(
         async with http.get(video.urls[0]) as r:
             assert len(await r.read()) == r.content_length
     assert truncated_ok
+
+
+async def test_same_seed_same_fates_whatever_the_arrival_order() -> None:
+    from anyint_async.testing import LogNormal, ModelProfile
+
+    profiles = {"bench": ModelProfile(run=LogNormal(5.0, 0.5), queue=Fixed(0.0))}
+    durations = []
+    for order in (range(12), reversed(range(12))):
+        async with FakeGateway(profiles=profiles, seed=9, fail_rate=0.3) as gw:
+            async with AnyIntSession(API_KEY, base_url=gw.url) as session:
+                for i in order:
+                    await session.dashscope.videos.create(model="bench", prompt=f"p{i}")
+            by_prompt = {}
+            for task in gw.store.tasks.values():
+                by_prompt[task.prompt] = (round(task.finishes - task.created, 6), task.fails)
+            durations.append(by_prompt)
+    assert durations[0] == durations[1]
+    assert len({d for d, _ in durations[0].values()}) == 12  # and they do differ per prompt

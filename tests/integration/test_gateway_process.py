@@ -38,8 +38,28 @@ async def test_process_serves_then_stops_on_signal(signum: int, tmp_path: Path) 
     faults.write_text(
         json.dumps([{"kind": "server_error", "status": 503, "times": 1, "routes": ["query"]}])
     )
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text(
+        json.dumps(
+            {
+                "kling.omni_video": {
+                    "run": {"kind": "fixed", "seconds": 200},
+                    "queue": {"kind": "fixed", "seconds": 0},
+                }
+            }
+        )
+    )
     process, url = await _start(
-        "--time-scale", "0.0005", "--seed", "5", "--api-key", "proc-key", "--faults", str(faults)
+        "--time-scale",
+        "0.0005",
+        "--seed",
+        "5",
+        "--api-key",
+        "proc-key",
+        "--faults",
+        str(faults),
+        "--profiles",
+        str(profiles),
     )
     try:
         assert url.startswith("http://127.0.0.1:")
@@ -52,6 +72,10 @@ async def test_process_serves_then_stops_on_signal(signum: int, tmp_path: Path) 
         assert stats["requests"]["kling.omni_video.create"] == 1
         assert stats["statuses"]["kling.omni_video.get 503"] == 1  # the fault file was loaded
         assert stats["time_scale"] == 0.0005
+        [(task_id, finished)] = stats["finished_at"].items()
+        assert task_id == task.id
+        # The profiles file was loaded: 200 simulated seconds x 0.0005.
+        assert finished - stats["created_at"][task_id] == pytest.approx(0.1, abs=0.002)
     finally:
         process.send_signal(signum)
         code = await asyncio.wait_for(process.wait(), timeout=20)
