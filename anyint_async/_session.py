@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import aiohttp
 import attrs
@@ -38,6 +38,12 @@ API_KEY_ENV = "ANYINT_API_KEY"
 BASE_URL_ENV = "ANYINT_BASE_URL"
 
 # `refresh` also takes a provider name where the route is unambiguous.
+
+
+class _Query(Protocol):
+    def __call__(self, task_id: str, *, model: str | None = ...) -> Awaitable[Task]: ...
+
+
 _ROUTE_ALIASES = {"dashscope": TaskRoute.DASHSCOPE_TASKS}
 
 
@@ -199,10 +205,8 @@ class AnyIntSession:
             task_id, chosen = check_task_id(task, "task"), _resolve_route(route)
         else:
             raise InvalidParameterError("task", f"must be a Task or a task id, got {task!r:.60}")
-        fresh = await self._getters[chosen](task_id)
-        if isinstance(task, Task) and fresh.model is None and task.model is not None:
-            fresh = attrs.evolve(fresh, model=task.model)
-        return fresh
+        model = task.model if isinstance(task, Task) else None
+        return await self._getters[chosen](task_id, model=model)
 
     async def wait(
         self,
@@ -307,7 +311,7 @@ class AnyIntSession:
         return await self._downloader.download(result.urls, Path(dest), stem)
 
     async def _poll(self, task: Task) -> Task:
-        return await self._poll_getters[task.route](task.id)
+        return await self._poll_getters[task.route](task.id, model=task.model)
 
     async def close(self) -> None:
         """Stop polling and close the connection pool the session owns. Safe to call twice.
@@ -332,9 +336,7 @@ class AnyIntSession:
         await self.close()
 
 
-def _query_routes(
-    dashscope: DashScope, kling: Kling
-) -> dict[TaskRoute, Callable[[str], Awaitable[Task]]]:
+def _query_routes(dashscope: DashScope, kling: Kling) -> dict[TaskRoute, _Query]:
     return {
         TaskRoute.DASHSCOPE_TASKS: dashscope.tasks.get,
         TaskRoute.KLING_IMAGES: kling.images.get,

@@ -180,7 +180,7 @@ class PollSchedule:
         if fresh.model is None and previous.model is not None:
             fresh = attrs.evolve(fresh, model=previous.model)
         entry.task = fresh
-        if fresh.created_at is not None:
+        if fresh.created_at is not None and fresh.created_at != previous.created_at:
             entry.created_at = self._created_at(fresh, now)
         in_grace = now - entry.handed_at < entry.policy.unknown_grace
         if fresh.status is TaskStatus.UNKNOWN and in_grace:

@@ -11,7 +11,6 @@ share the driver's task: results and events reach them through their own queue, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -73,6 +72,8 @@ class PollScheduler:
         chosen = {**DEFAULT_POLICIES, **(policies or {})}
         self._fetch = fetch
         self._clock = clock
+        self._max_in_flight = max_in_flight
+        self._idle_workers = 0
         self.learner = learner if learner is not None else DurationLearner()
         self._schedule = PollSchedule(
             policy_for=chosen.__getitem__,
@@ -168,25 +169,45 @@ class PollScheduler:
             )
 
     async def _drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        due: asyncio.Queue[Task] = asyncio.Queue()
         try:
             async with asyncio.TaskGroup() as group:
+                # Long-lived workers take due tasks from a queue: no task is spawned per query.
+                workers: list[asyncio.Task[None]] = []
                 while True:
                     now = self._clock()
                     task = self._schedule.pop_due(now)
                     if task is not None:
-                        group.create_task(self._query(task))
+                        due.put_nowait(task)
+                        if due.qsize() > self._idle_workers and len(workers) < self._max_in_flight:
+                            workers.append(group.create_task(self._work(due)))
                         continue
                     if not len(self._schedule) and not self._schedule.in_flight:
                         self._driver_exiting = True
+                        for worker in workers:
+                            worker.cancel()
                         return
                     self._wake.clear()
                     wake_at = self._schedule.next_wake(now)
-                    timeout = None if wake_at is None else max(0.0, wake_at - now)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    timer = None
+                    if wake_at is not None:
+                        timer = loop.call_later(max(0.0, wake_at - now), self._wake.set)
+                    await self._wake.wait()
+                    if timer is not None:
+                        timer.cancel()
         except Exception as exc:  # a bug must not leave consumers waiting forever
             logger.exception("the poll scheduler stopped on an unexpected error")
             self._fail_everyone(exc)
+
+    async def _work(self, due: asyncio.Queue[Task]) -> None:
+        while True:
+            self._idle_workers += 1
+            try:
+                task = await due.get()
+            finally:
+                self._idle_workers -= 1
+            await self._query(task)
 
     async def _query(self, task: Task) -> None:
         key = task_key(task)

@@ -370,8 +370,11 @@ class _KlingFamily:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
-    async def get(self, task_id: str) -> Task:
-        """Query one task of this family by its task id.
+    async def get(self, task_id: str, *, model: str | None = None) -> Task:
+        """Query one task of this family by its task id (or the ``external_task_id`` you gave).
+
+        Queries do not say which model made the task; pass ``model`` to carry it into the
+        snapshot (``session.refresh`` does).
 
         Example:
             >>> task = await session.kling.omni_video.get("867283741759111202")  # doctest: +SKIP
@@ -379,7 +382,7 @@ class _KlingFamily:
         path = f"{self._path}/{check_task_id(task_id)}"
         response = await self._transport.request(ApiCall(method="GET", path=path, dialect=DIALECT))
         return _task_from_body(
-            response.body, route=self._route, model=None, what=f"{self._label} query response"
+            response.body, route=self._route, model=model, what=f"{self._label} query response"
         )
 
     async def _create(self, request: Any, model: str, extra_body: Mapping[str, Any] | None) -> Task:

@@ -1,0 +1,234 @@
+"""One contender in its own process: create the tasks, wait for all, report what it measured.
+
+    python -m benchmarks.client CONTENDER --url URL --count N [...]
+
+Prints one JSON line: when each task was seen done (client wall clock), CPU seconds, RSS.
+Contenders:
+
+- ``anyint`` / ``anyint-nolearn``: ``session.as_completed`` (a streaming poller when tasks come
+  in waves), default policies (scaled by ``--policy-scale``), duration learning on / off.
+- ``official``: the ``dashscope`` SDK's asyncio client, ``videos.jobs.create`` then its own
+  ``wait`` for each task, gathered (one coroutine per task, as its users write it).
+- ``naive-1s`` / ``naive-5s``: one coroutine per task, ``aiohttp`` GET and ``json`` parse, fixed
+  sleep (seconds scaled by ``--policy-scale`` like the rest).
+- ``scheduler-only``: the scheduler's core alone over ``--count`` tasks on a simulated clock,
+  no network: memory per tracked task and time per scheduling step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import attrs
+
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
+VIDEO_PATH = "/dashscope/v1/services/aigc/video-generation/video-synthesis"
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _in_waves(
+    count: int, waves: int, gap: float, concurrency: int, create: Callable[[int], Awaitable[None]]
+) -> None:
+    """Create ``count`` tasks in ``waves`` waves ``gap`` seconds apart, ``concurrency`` at once."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with limit:
+            await create(i)
+
+    per_wave = -(-count // waves)
+    for wave in range(waves):
+        start = time.monotonic()
+        await asyncio.gather(*(one(i) for i in range(wave * per_wave, min(count, (wave + 1) * per_wave))))
+        if wave < waves - 1:
+            await asyncio.sleep(max(0.0, gap - (time.monotonic() - start)))
+
+
+async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
+    from anyint_async import AnyIntSession
+    from anyint_async.polling import DEFAULT_POLICIES
+
+    scale = args.policy_scale
+    policies = {
+        route: attrs.evolve(
+            policy,
+            first_poll=policy.first_poll * scale,
+            interval=policy.interval * scale,
+            max_interval=policy.max_interval * scale,
+            learn=args.contender == "anyint",
+        )
+        for route, policy in DEFAULT_POLICIES.items()
+    }
+    async with AnyIntSession("bench-key", base_url=args.url, poll_policy=policies, max_connections=64) as session:
+        async with session.poller() as poller:
+
+            async def create(i: int) -> None:
+                task = await session.dashscope.videos.create(model=args.model, prompt=f"{args.prefix}-{i}")
+                poller.add(task)
+
+            async def creating() -> None:
+                await _in_waves(args.count, args.waves, args.wave_gap, args.create_concurrency, create)
+                poller.close()
+
+            creator = asyncio.create_task(creating())
+            async for done in poller:
+                seen[done.id] = time.time()
+            await creator
+
+
+async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
+    interval = (1.0 if args.contender == "naive-1s" else 5.0) * args.policy_scale
+    headers = {"Authorization": "Bearer bench-key"}
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
+        watchers: list[asyncio.Task[None]] = []
+
+        async def watch(task_id: str) -> None:
+            while True:
+                await asyncio.sleep(interval)
+                async with http.get(f"{args.url}/dashscope/v1/tasks/{task_id}") as response:
+                    body = json.loads(await response.read())
+                if body["output"]["task_status"] in TERMINAL:
+                    seen[task_id] = time.time()
+                    return
+
+        async def create(i: int) -> None:
+            payload = {"model": args.model, "input": {"prompt": f"{args.prefix}-{i}"}}
+            async with http.post(f"{args.url}{VIDEO_PATH}", json=payload, headers={"X-DashScope-Async": "enable"}) as response:
+                body = json.loads(await response.read())
+            watchers.append(asyncio.create_task(watch(body["output"]["task_id"])))
+
+        await _in_waves(args.count, args.waves, args.wave_gap, args.create_concurrency, create)
+        await asyncio.gather(*watchers)
+
+
+async def run_official(args: argparse.Namespace, seen: dict[str, float]) -> None:
+    # The official SDK reads its base URL from DASHSCOPE_HTTP_BASE_URL; with the gateway's URL
+    # plus /dashscope/v1 its paths are exactly AnyInt's.
+    os.environ["DASHSCOPE_HTTP_BASE_URL"] = f"{args.url}/dashscope/v1"
+    from dashscope.v2 import AsyncClient
+
+    async with AsyncClient(api_key="bench-key") as client:
+        waiting: list[asyncio.Task[None]] = []
+
+        async def wait(job: Any) -> None:
+            done = await client.videos.jobs.wait(job)
+            seen[done.task_id] = time.time()
+
+        async def create(i: int) -> None:
+            job = await client.videos.jobs.create(model=args.model, prompt=f"{args.prefix}-{i}")
+            waiting.append(asyncio.create_task(wait(job)))
+
+        await _in_waves(args.count, args.waves, args.wave_gap, args.create_concurrency, create)
+        await asyncio.gather(*waiting)
+
+
+def run_scheduler_only(args: argparse.Namespace) -> dict[str, Any]:
+    """The pure scheduling core over ``count`` tasks on a simulated clock (no network)."""
+    from anyint_async import Task, TaskRoute, TaskStatus
+    from anyint_async.polling import DEFAULT_POLICIES, DurationLearner
+    from anyint_async.polling.schedule import PollSchedule, task_key
+
+    rng = random.Random(args.seed)
+    tasks = [
+        Task(id=f"{rng.getrandbits(64):016x}", status=TaskStatus.PENDING, route=TaskRoute.DASHSCOPE_TASKS, model="bench-video")
+        for _ in range(args.count)
+    ]
+    finish = {task_key(t): rng.lognormvariate(5.4, 0.4) for t in tasks}
+    schedule = PollSchedule(
+        policy_for=DEFAULT_POLICIES.__getitem__, rng=rng, max_in_flight=64, learner=DurationLearner()
+    )
+    base = _rss_kib()
+    for task in tasks:
+        schedule.track(task, 0.0)
+    tracked_rss = _rss_kib() - base
+    steps = 0
+    cpu0 = _cpu()
+    now = 0.0
+    while len(schedule):
+        wake = schedule.next_wake(now)
+        now = max(now, wake if wake is not None else now)
+        while (task := schedule.pop_due(now)) is not None:
+            steps += 1
+            status = TaskStatus.SUCCEEDED if now >= finish[task_key(task)] else TaskStatus.RUNNING
+            schedule.settle(attrs.evolve(task, status=status), now)
+    cpu = _cpu() - cpu0
+    return {
+        "count": args.count,
+        "tracked_rss_kib": tracked_rss,
+        "rss_per_task_bytes": tracked_rss * 1024 / args.count,
+        "queries_simulated": steps,
+        "queries_per_task": steps / args.count,
+        "cpu_seconds": cpu,
+        "cpu_per_step_us": cpu / steps * 1e6,
+    }
+
+
+CONTENDERS: dict[str, Callable[[argparse.Namespace, dict[str, float]], Awaitable[None]]] = {
+    "anyint": run_anyint,
+    "anyint-nolearn": run_anyint,
+    "official": run_official,
+    "naive-1s": run_naive,
+    "naive-5s": run_naive,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.client")
+    parser.add_argument("contender", choices=[*CONTENDERS, "scheduler-only"])
+    parser.add_argument("--url", default="")
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--model", default="bench-video")
+    parser.add_argument("--prefix", default="bench")
+    parser.add_argument("--waves", type=int, default=1)
+    parser.add_argument("--wave-gap", type=float, default=0.0)
+    parser.add_argument("--create-concurrency", type=int, default=32)
+    parser.add_argument("--policy-scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.contender == "scheduler-only":
+        print(json.dumps(run_scheduler_only(args)))
+        return
+    # Imports first, so the RSS baseline holds the libraries and the growth is the tasks'.
+    if args.contender == "official":
+        import dashscope.v2  # noqa: F401
+    else:
+        import anyint_async  # noqa: F401
+    seen: dict[str, float] = {}
+    rss_base = _rss_kib()
+    cpu0 = _cpu()
+    started = time.time()
+    asyncio.run(CONTENDERS[args.contender](args, seen))
+    report = {
+        "started": started,
+        "ended": time.time(),
+        "seen": seen,
+        "cpu_seconds": _cpu() - cpu0,
+        "rss_base_kib": rss_base,
+        "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    sys.stdout.write(json.dumps(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()

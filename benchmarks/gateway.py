@@ -1,0 +1,51 @@
+"""Starting a simulated gateway process with given duration profiles, and reading its stats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+__all__ = ["GatewayProcess"]
+
+
+class GatewayProcess:
+    """``python -m anyint_async.testing`` with a profiles file; use as ``async with``."""
+
+    def __init__(self, profiles: dict[str, Any], *, time_scale: float, seed: int) -> None:
+        self._profiles = profiles
+        self._time_scale = time_scale
+        self._seed = seed
+        self._process: asyncio.subprocess.Process | None = None
+        self._folder = tempfile.TemporaryDirectory(prefix="anyint-bench-")
+        self.url = ""
+
+    async def __aenter__(self) -> GatewayProcess:
+        spec = Path(self._folder.name) / "profiles.json"
+        spec.write_text(json.dumps(self._profiles))
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "anyint_async.testing", "--port", "0",
+            "--time-scale", str(self._time_scale), "--seed", str(self._seed),
+            "--profiles", str(spec),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self._process.stdout is not None
+        self.url = (await asyncio.wait_for(self._process.stdout.readline(), 30)).decode().strip()
+        return self
+
+    async def stats(self) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/_sim/stats") as response:
+            data: dict[str, Any] = await response.json()
+        data.pop("log", None)
+        return data
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.terminate()
+            await self._process.wait()
+        self._folder.cleanup()

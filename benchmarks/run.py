@@ -1,0 +1,208 @@
+"""Run every scenario, compute the figures, write ``results/latest.{json,md}`` and the plot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from .gateway import GatewayProcess
+from .report import render_markdown, render_plot
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@frozen
+class Scenario:
+    """One workload: tasks, their durations (simulated seconds), time scale, contenders."""
+
+    name: str
+    description: str
+    count: int
+    median: float
+    sigma: float
+    low: float
+    high: float
+    time_scale: float
+    contenders: tuple[str, ...]
+    concurrent: bool  # contenders side by side (idle, real-time) or one after another (CPU-bound)
+    waves: int = 1
+    wave_gap: float = 0.0  # real seconds
+    policy_scale: float = 1.0
+
+    def profiles(self) -> dict[str, Any]:
+        return {
+            "bench-video": {
+                "run": {"kind": "lognormal", "median": self.median, "sigma": self.sigma, "low": self.low, "high": self.high},
+                "queue": {"kind": "fixed", "seconds": 0.0},
+            }
+        }
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    realtime = ("anyint", "anyint-nolearn", "official", "naive-1s", "naive-5s")
+    if quick:
+        return [
+            Scenario("realtime", "real time, 20 videos of 1-6 s", 20, 2.5, 0.5, 1.0, 6.0, 1.0, realtime, True),
+            Scenario("scale-500", "time-compressed, 500 videos", 500, 200.0, 0.4, 100.0, 600.0, 0.02, ("anyint", "naive-5s"), False, policy_scale=0.02),
+            Scenario("learning", "one model in 4 waves, 200 videos", 200, 240.0, 0.2, 60.0, 900.0, 0.01, ("anyint", "anyint-nolearn"), False, 4, 0.6, 0.01),
+        ]
+    return [
+        Scenario("realtime-200", "real time, 200 videos, log-normal 5-60 s", 200, 17.0, 0.5, 5.0, 60.0, 1.0, realtime, True),
+        Scenario("scale-1000", "time-compressed x0.05, 1,000 videos of 100-600 s", 1000, 200.0, 0.4, 100.0, 600.0, 0.05, ("anyint", "naive-5s"), False),
+        Scenario("scale-10000", "time-compressed x0.05, 10,000 videos of 100-600 s", 10000, 200.0, 0.4, 100.0, 600.0, 0.05, ("anyint", "naive-5s"), False),
+        Scenario("learning-1000", "one model, 1,000 videos in 10 waves, log-normal sigma 0.2", 1000, 240.0, 0.2, 60.0, 900.0, 0.02, ("anyint", "anyint-nolearn"), False, 10, 3.0, 0.02),
+    ]
+
+
+async def run_contender(scenario: Scenario, contender: str, seed: int) -> dict[str, Any]:
+    async with GatewayProcess(scenario.profiles(), time_scale=scenario.time_scale, seed=seed) as gateway:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.client", contender,
+            "--url", gateway.url, "--count", str(scenario.count), "--prefix", scenario.name,
+            "--waves", str(scenario.waves), "--wave-gap", str(scenario.wave_gap),
+            "--policy-scale", str(scenario.policy_scale),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            return {"contender": contender, "error": err.decode()[-2000:]}
+        client = json.loads(out.decode().strip().splitlines()[-1])
+        stats = await gateway.stats()
+    return figures(contender, client, stats, scenario)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def figures(contender: str, client: dict[str, Any], stats: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
+    seen: dict[str, float] = client["seen"]
+    finished: dict[str, float] = stats["finished_at"]
+    created: dict[str, float] = stats["created_at"]
+    delays = [seen[t] - finished[t] for t in seen]
+    durations = {t: finished[t] - created[t] for t in finished}
+    relative = [(seen[t] - finished[t]) / durations[t] for t in seen]
+    queries = sum(stats["polls"].values())
+    count = len(finished)
+    ideal = max(finished.values()) - client["started"]
+    wall = client["ended"] - client["started"]
+    grown_kib = max(0, client["rss_peak_kib"] - client["rss_base_kib"])
+    median_duration = statistics.median(durations.values())
+    return {
+        "contender": contender,
+        "tasks": count,
+        "seen": len(seen),
+        "wall_s": round(wall, 2),
+        "ideal_wall_s": round(ideal, 2),
+        "wall_over_ideal": round(wall / ideal, 3),
+        "queries": queries,
+        "queries_per_task": round(queries / count, 2),
+        "delay_p50_s": round(_quantile(delays, 0.5), 3),
+        "delay_p95_s": round(_quantile(delays, 0.95), 3),
+        "delay_max_s": round(max(delays), 3),
+        "delay_p95_over_median_duration": round(_quantile(delays, 0.95) / median_duration, 3),
+        "relative_delay_p50": round(_quantile(relative, 0.5), 3),
+        "relative_delay_p95": round(_quantile(relative, 0.95), 3),
+        "median_duration_s": round(median_duration, 2),
+        "cpu_s": round(client["cpu_seconds"], 3),
+        "cpu_per_query_ms": round(client["cpu_seconds"] / max(1, queries) * 1000, 4),
+        "rss_peak_mib": round(client["rss_peak_kib"] / 1024, 1),
+        "rss_per_task_kib": round(grown_kib / count, 3),
+        "creates": stats["tasks_created"],
+    }
+
+
+async def run_scenario(scenario: Scenario, seed: int) -> dict[str, Any]:
+    started = time.monotonic()
+    if scenario.concurrent:
+        results = await asyncio.gather(*(run_contender(scenario, c, seed) for c in scenario.contenders))
+    else:
+        results = [await run_contender(scenario, c, seed) for c in scenario.contenders]
+    return {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "settings": _settings(scenario),
+        "seconds": round(time.monotonic() - started, 1),
+        "results": list(results),
+    }
+
+
+def _settings(scenario: Scenario) -> dict[str, Any]:
+    return {k: v for k, v in attrs.asdict(scenario).items() if k != "contenders"}
+
+
+async def run_scheduler_only(count: int) -> dict[str, Any]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.client", "scheduler-only", "--count", str(count),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        return {"error": err.decode()[-2000:]}
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in ("anyint_async", "aiohttp", "dashscope", "attrs", "cattrs", "backoff"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+async def run_all(quick: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if quick else "full",
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "versions": _versions(),
+        "scenarios": [],
+    }
+    for scenario in scenarios(quick):
+        print(f"running {scenario.name} ({scenario.description})...", flush=True)
+        report["scenarios"].append(await run_scenario(scenario, seed=11))
+    count = 10_000 if quick else 100_000
+    print(f"running scheduler-only ({count:,} tasks)...", flush=True)
+    report["scheduler_only"] = await run_scheduler_only(count)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (under a minute)")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    args = parser.parse_args(argv)
+    report = asyncio.run(run_all(args.quick))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "quick" if args.quick else "latest"
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(render_markdown(report, plot_name=f"{stem}.png"))
+    render_plot(report, out / f"{stem}.png")
+    print((out / f"{stem}.md").read_text())
+    errors = [r for s in report["scenarios"] for r in s["results"] if "error" in r]
+    return 1 if errors else 0
