@@ -29,9 +29,17 @@ class GatewayProcess:
         spec = Path(self._folder.name) / "profiles.json"
         spec.write_text(json.dumps(self._profiles))
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "anyint_async.testing", "--port", "0",
-            "--time-scale", str(self._time_scale), "--seed", str(self._seed),
-            "--profiles", str(spec),
+            sys.executable,
+            "-m",
+            "anyint_async.testing",
+            "--port",
+            "0",
+            "--time-scale",
+            str(self._time_scale),
+            "--seed",
+            str(self._seed),
+            "--profiles",
+            str(spec),
             stdout=asyncio.subprocess.PIPE,
         )
         assert self._process.stdout is not None

@@ -47,46 +47,58 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
                 d = official["delay_p95_s"] / max(ours["delay_p95_s"], 1e-9)
                 c = official["cpu_s"] / max(ours["cpu_s"], 1e-9)
                 no_worse = q >= 1 and d >= 1
-                found.append(_line(
-                    f"{variant} vs official SDK: no worse on queries and p95 delay, 2x on one, 3x less CPU",
-                    no_worse and max(q, d) >= 2 and c >= 3,
-                    f"queries {q:.2f}x fewer, p95 delay {d:.2f}x shorter, CPU {c:.2f}x less",
-                ))
+                found.append(
+                    _line(
+                        f"{variant} vs official SDK: no worse on queries and p95 delay, 2x on one, 3x less CPU",
+                        no_worse and max(q, d) >= 2 and c >= 3,
+                        f"queries {q:.2f}x fewer, p95 delay {d:.2f}x shorter, CPU {c:.2f}x less",
+                    )
+                )
             if naive:
                 q = ours["queries_per_task"] / naive["queries_per_task"]
                 limit = 0.15 * ours["median_duration_s"]
-                found.append(_line(
-                    f"{variant} vs naive 1 s: <= 1/3 of its queries, p95 delay <= 15% of median duration, no more CPU",
-                    q <= 1 / 3 and ours["delay_p95_s"] <= limit and ours["cpu_s"] <= naive["cpu_s"],
-                    f"queries {q:.2f} of naive's, p95 delay {ours['delay_p95_s']:.2f} s vs limit {limit:.2f} s, "
-                    f"CPU {ours['cpu_s']:.2f} s vs {naive['cpu_s']:.2f} s",
-                ))
+                found.append(
+                    _line(
+                        f"{variant} vs naive 1 s: <= 1/3 of its queries, p95 delay <= 15% of median duration, no more CPU",
+                        q <= 1 / 3
+                        and ours["delay_p95_s"] <= limit
+                        and ours["cpu_s"] <= naive["cpu_s"],
+                        f"queries {q:.2f} of naive's, p95 delay {ours['delay_p95_s']:.2f} s vs limit {limit:.2f} s, "
+                        f"CPU {ours['cpu_s']:.2f} s vs {naive['cpu_s']:.2f} s",
+                    )
+                )
     scale = scenarios.get("scale-10000") or scenarios.get("scale-500")
     if scale:
         got = _by(scale)
         ours, naive = got.get("anyint"), got.get("naive-5s")
         if ours:
-            found.append(_line(
-                f"{scale['scenario']}: <= 3 KiB RSS per tracked task",
-                ours["rss_per_task_kib"] <= 3,
-                f"{ours['rss_per_task_kib']:.2f} KiB per task",
-            ))
+            found.append(
+                _line(
+                    f"{scale['scenario']}: <= 3 KiB RSS per tracked task",
+                    ours["rss_per_task_kib"] <= 3,
+                    f"{ours['rss_per_task_kib']:.2f} KiB per task",
+                )
+            )
         if ours and naive:
             ratio = ours["cpu_per_query_ms"] / naive["cpu_per_query_ms"]
-            found.append(_line(
-                f"{scale['scenario']}: CPU per query <= 1.3x the naive loop's bare GET + json",
-                ratio <= 1.3,
-                f"{ratio:.2f}x ({ours['cpu_per_query_ms']:.3f} ms vs {naive['cpu_per_query_ms']:.3f} ms)",
-            ))
+            found.append(
+                _line(
+                    f"{scale['scenario']}: CPU per query <= 1.3x the naive loop's bare GET + json",
+                    ratio <= 1.3,
+                    f"{ratio:.2f}x ({ours['cpu_per_query_ms']:.3f} ms vs {naive['cpu_per_query_ms']:.3f} ms)",
+                )
+            )
     learning = scenarios.get("learning-1000") or scenarios.get("learning")
     if learning:
         ours = _by(learning).get("anyint")
         if ours:
-            found.append(_line(
-                f"{learning['scenario']}: <= 4 queries per task, p95 delay <= 10% of the task's duration",
-                ours["queries_per_task"] <= 4 and ours["relative_delay_p95"] <= 0.10,
-                f"{ours['queries_per_task']:.2f} queries per task, p95 delay {ours['relative_delay_p95']:.1%} of duration",
-            ))
+            found.append(
+                _line(
+                    f"{learning['scenario']}: <= 4 queries per task, p95 delay <= 10% of the task's duration",
+                    ours["queries_per_task"] <= 4 and ours["relative_delay_p95"] <= 0.10,
+                    f"{ours['queries_per_task']:.2f} queries per task, p95 delay {ours['relative_delay_p95']:.1%} of duration",
+                )
+            )
     return found
 
 
@@ -95,7 +107,9 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
         f"# anyint_async benchmarks ({report['mode']})",
         "",
         f"Run {report['date']} on {report['machine']['platform']}, {report['machine']['cpus']} CPUs, "
-        f"Python {report['machine']['python']}; " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
+        f"Python {report['machine']['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+        + ".",
         f"Every contender ran in its own process against its own simulated gateway process (same seed, same durations); "
         f"total {report['seconds']} s. Physical limit: 1 create + 1 query per task, zero delay.",
         "",
@@ -106,7 +120,9 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
         lines.append("|" + "---|" * len(COLUMNS))
         for result in scenario["results"]:
             if "error" in result:
-                lines.append(f"| {result['contender']} | failed: {result['error'].splitlines()[-1][:120]} |")
+                lines.append(
+                    f"| {result['contender']} | failed: {result['error'].splitlines()[-1][:120]} |"
+                )
                 continue
             lines.append("| " + " | ".join(str(result[key]) for key, _ in COLUMNS) + " |")
         lines.append("")
@@ -143,10 +159,17 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
             if "error" in result:
                 continue
             axis.scatter(result["queries_per_task"], result["delay_p95_s"], s=40)
-            axis.annotate(result["contender"], (result["queries_per_task"], result["delay_p95_s"]), fontsize=8,
-                          xytext=(4, 4), textcoords="offset points")
+            axis.annotate(
+                result["contender"],
+                (result["queries_per_task"], result["delay_p95_s"]),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
         axis.scatter([1], [0], marker="*", s=120, color="black")
-        axis.annotate("physical limit", (1, 0), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        axis.annotate(
+            "physical limit", (1, 0), fontsize=8, xytext=(4, 4), textcoords="offset points"
+        )
         axis.set_title(scenario["scenario"], fontsize=10)
         axis.set_xlabel("queries per task")
         axis.set_ylabel("p95 detection delay (s)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Sequence
 
 from attrs import frozen
 
@@ -19,10 +20,11 @@ __all__ = ["DurationLearner", "LearnedTiming"]
 
 @frozen
 class LearnedTiming:
-    """What the learner suggests for one model: seconds after creation, and between polls."""
+    """What the learner suggests for one model: seconds after creation before the first poll,
+    and between polls (None while the typical duration is not known yet)."""
 
     first_poll: float
-    interval: float
+    interval: float | None
 
 
 class DurationLearner:
@@ -74,14 +76,47 @@ class DurationLearner:
         """How many durations are known for this model."""
         return len(self._sorted.get((route, model or ""), ()))
 
-    def timing(self, route: TaskRoute, model: str | None) -> LearnedTiming | None:
-        """The suggested timing, or None while fewer than ``min_samples`` are known."""
+    def timing(
+        self, route: TaskRoute, model: str | None, running: Sequence[float] = ()
+    ) -> LearnedTiming | None:
+        """The suggested timing, or None while fewer than ``min_samples`` are known.
+
+        ``running`` are the ages of this model's tasks still running: they are censored
+        durations (each will take *at least* its age). Without them, the first tasks of a batch
+        to finish, the fast ones, would pass for typical and make the rest be polled too often;
+        with them the quantiles come from a Kaplan-Meier estimate. A quantile the data cannot
+        tell yet is left to the policy (``None`` in the timing).
+        """
         ordered = self._sorted.get((route, model or ""))
         if not ordered or len(ordered) < self._min_samples:
             return None
-        early = ordered[int(self._early_quantile * (len(ordered) - 1))]
-        median = ordered[len(ordered) // 2]
+        early, median = _kaplan_meier_quantiles(
+            ordered, sorted(running), (self._early_quantile, 0.5)
+        )
+        if early is None:
+            return None
         return LearnedTiming(
             first_poll=round(early * self._margin, 6),
-            interval=round(median * self._interval_fraction, 6),
+            interval=None if median is None else round(median * self._interval_fraction, 6),
         )
+
+
+def _kaplan_meier_quantiles(
+    finished: Sequence[float], running: Sequence[float], quantiles: Sequence[float]
+) -> list[float | None]:
+    """Quantiles of the duration distribution from finished durations and running ages.
+
+    Both sequences sorted ascending. A quantile beyond what the data shows is None.
+    """
+    found: list[float | None] = [None] * len(quantiles)
+    survival = 1.0
+    total = len(finished)
+    for index, duration in enumerate(finished):
+        at_risk = (total - index) + (len(running) - bisect.bisect_left(running, duration))
+        survival *= 1.0 - 1.0 / at_risk
+        for slot, quantile in enumerate(quantiles):
+            if found[slot] is None and 1.0 - survival >= quantile:
+                found[slot] = duration
+        if all(value is not None for value in found):
+            break
+    return found

@@ -82,6 +82,9 @@ class PollSchedule:
         self.cooldown = cooldown or RateLimitCooldown()
         self._wall_clock = wall_clock
         self._entries: dict[Key, _Entry] = {}
+        self._timings: dict[
+            tuple[TaskRoute, str | None], tuple[float, int, LearnedTiming | None]
+        ] = {}
         self._heap: list[tuple[float, int, Key, int]] = []
         self._sequence = itertools.count()
         self._next_send = float("-inf")
@@ -143,7 +146,7 @@ class PollSchedule:
             entry = self._entries.get(key)
             if entry is None or entry.generation != generation:
                 continue
-            learned = self._learned_first_poll(entry)
+            learned = self._learned_first_poll(entry, now)
             if learned is not None and learned > now + _EPSILON:
                 # The model's tasks were seen to take longer than this: ask when they finish.
                 self._push(key, entry, learned)
@@ -233,19 +236,35 @@ class PollSchedule:
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         wait = next(entry.waits)
-        learned = self._learned(entry)
-        if learned is not None:
+        learned = self._learned(entry, now)
+        if learned is not None and learned.interval is not None:
             jitter = entry.policy.jitter
             wait = learned.interval * self._rng.uniform(1 - jitter, 1 + jitter)
         self._push(key, entry, now + wait)
 
-    def _learned(self, entry: _Entry) -> LearnedTiming | None:
+    def _learned(self, entry: _Entry, now: float) -> LearnedTiming | None:
+        """The learner's timing for the entry's model, recomputed at most once a second (or
+        when its samples doubled): the estimate walks every running task of the model."""
         if self._learner is None or not entry.policy.learn:
             return None
-        return self._learner.timing(entry.task.route, entry.task.model)
+        group = (entry.task.route, entry.task.model)
+        samples = self._learner.samples(*group)
+        cached = self._timings.get(group)
+        if cached is not None:
+            computed_at, computed_samples, timing = cached
+            if now - computed_at < 1.0 and samples < 2 * computed_samples:
+                return timing
+        running = [
+            now - other.created_at
+            for other in self._entries.values()
+            if (other.task.route, other.task.model) == group
+        ]
+        timing = self._learner.timing(entry.task.route, entry.task.model, running)
+        self._timings[group] = (now, max(1, samples), timing)
+        return timing
 
-    def _learned_first_poll(self, entry: _Entry) -> float | None:
-        timing = None if entry.polls else self._learned(entry)
+    def _learned_first_poll(self, entry: _Entry, now: float) -> float | None:
+        timing = None if entry.polls else self._learned(entry, now)
         return None if timing is None else entry.created_at + timing.first_poll
 
     def _learn(self, entry: _Entry, task: Task, now: float) -> None:

@@ -99,3 +99,17 @@ def test_cooldown_honours_retry_after_and_grows_without_it() -> None:
     assert cooldown.throttled(50.0, None) == 54.0  # capped
     cooldown.succeeded()
     assert cooldown.throttled(60.0, None) == 61.0  # starts small again
+
+
+def test_running_tasks_keep_the_fast_finishers_from_passing_for_typical() -> None:
+    learner = DurationLearner(min_samples=3, early_quantile=0.05, margin=1.0, interval_fraction=0.1)
+    for seconds in (10.0, 11.0, 12.0):  # the three fastest of a batch of 20
+        learner.observe(ROUTE, "m", seconds)
+    naive = learner.timing(ROUTE, "m")
+    assert naive is not None and naive.interval == pytest.approx(1.1)  # "typical" = 11 s: wrong
+    censored = learner.timing(ROUTE, "m", running=[12.5] * 17)  # 17 still running at 12.5 s
+    assert censored is not None
+    assert censored.first_poll == 10.0  # the early quantile is known
+    assert censored.interval is None  # the median is not: the policy keeps pacing
+    settled = learner.timing(ROUTE, "m", running=[])
+    assert settled is not None and settled.interval == naive.interval
