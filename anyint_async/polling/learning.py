@@ -20,11 +20,28 @@ __all__ = ["DurationLearner", "LearnedTiming"]
 
 @frozen
 class LearnedTiming:
-    """What the learner suggests for one model: seconds after creation before the first poll,
-    and between polls (None while the typical duration is not known yet)."""
+    """What the learner knows of one model's durations, and the waits it suggests.
+
+    ``first_poll``: seconds after creation before the first query. ``median``: the typical
+    duration, None until half the model's tasks are known to have finished.
+    """
 
     first_poll: float
-    interval: float | None
+    median: float | None
+    interval_fraction: float = 0.1
+    early_pace: float = 0.25
+
+    def wait(self, age: float) -> float:
+        """Seconds until the next query of a task ``age`` seconds old.
+
+        While the median is unknown (the first tasks of a batch are finishing), each wait is
+        ``early_pace`` of the task's age. Once it is known, a wait is ``interval_fraction`` of
+        the median, or of the age for tasks already older than it: detection then lags a
+        finished task by about that fraction of its run, and the slow tail is not hammered.
+        """
+        if self.median is None:
+            return self.early_pace * age
+        return self.interval_fraction * max(self.median, age)
 
 
 class DurationLearner:
@@ -32,15 +49,15 @@ class DurationLearner:
 
     - ``first_poll`` is a little before the ``early_quantile`` of the durations seen (with few
       samples, their minimum): most tasks are not done before it, so earlier queries are waste.
-    - ``interval`` is ``interval_fraction`` of the median duration: a task is then found done
-      within about that fraction of a typical task's run.
+    - later waits follow :meth:`LearnedTiming.wait`: a fraction of the median duration (or of
+      the task's age past it), paced by the task's age while the median is not known yet.
 
     Example:
         >>> learner = DurationLearner(min_samples=2)
         >>> for seconds in (100.0, 120.0, 110.0):
         ...     learner.observe(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", seconds)
         >>> learner.timing(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni")
-        LearnedTiming(first_poll=95.0, interval=8.8)
+        LearnedTiming(first_poll=95.0, median=110.0, interval_fraction=0.1, early_pace=0.25)
     """
 
     def __init__(
@@ -50,13 +67,15 @@ class DurationLearner:
         max_samples: int = 512,
         early_quantile: float = 0.05,
         margin: float = 0.95,
-        interval_fraction: float = 0.08,
+        interval_fraction: float = 0.1,
+        early_pace: float = 0.25,
     ) -> None:
         self._min_samples = min_samples
         self._max_samples = max_samples
         self._early_quantile = early_quantile
         self._margin = margin
         self._interval_fraction = interval_fraction
+        self._early_pace = early_pace
         self._recent: dict[tuple[TaskRoute, str], deque[float]] = {}
         self._sorted: dict[tuple[TaskRoute, str], list[float]] = {}
 
@@ -97,7 +116,9 @@ class DurationLearner:
             return None
         return LearnedTiming(
             first_poll=round(early * self._margin, 6),
-            interval=None if median is None else round(median * self._interval_fraction, 6),
+            median=median,
+            interval_fraction=self._interval_fraction,
+            early_pace=self._early_pace,
         )
 
 

@@ -237,10 +237,11 @@ class PollSchedule:
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         wait = next(entry.waits)
         learned = self._learned(entry, now)
-        if learned is not None and learned.interval is not None:
+        if learned is not None:
             jitter = entry.policy.jitter
-            wait = learned.interval * self._rng.uniform(1 - jitter, 1 + jitter)
-        self._push(key, entry, now + wait)
+            age = max(0.0, now - entry.created_at)
+            wait = learned.wait(age) * self._rng.uniform(1 - jitter, 1 + jitter)
+        self._push(key, entry, now + max(wait, _EPSILON))
 
     def _learned(self, entry: _Entry, now: float) -> LearnedTiming | None:
         """The learner's timing for the entry's model, recomputed at most once a second (or

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -74,6 +75,7 @@ class PollScheduler:
         self._clock = clock
         self._max_in_flight = max_in_flight
         self._idle_workers = 0
+        self._asleep_until: float | None = None
         self.learner = learner if learner is not None else DurationLearner()
         self._schedule = PollSchedule(
             policy_for=chosen.__getitem__,
@@ -193,7 +195,11 @@ class PollScheduler:
                     timer = None
                     if wake_at is not None:
                         timer = loop.call_later(max(0.0, wake_at - now), self._wake.set)
-                    await self._wake.wait()
+                    self._asleep_until = math.inf if wake_at is None else wake_at
+                    try:
+                        await self._wake.wait()
+                    finally:
+                        self._asleep_until = None
                     if timer is not None:
                         timer.cancel()
         except Exception as exc:  # a bug must not leave consumers waiting forever
@@ -238,6 +244,18 @@ class PollScheduler:
                     key, settled.task, finished=settled.finished, changed=settled.status_changed
                 )
         finally:
+            self._nudge()
+
+    def _nudge(self) -> None:
+        """Wake the driver only if this answer changed what it is waiting for: most answers
+        push their task's next poll seconds away, later than the driver's own timer."""
+        if self._asleep_until is None:
+            return  # awake: it will look at the schedule before sleeping again
+        if not len(self._schedule) and not self._schedule.in_flight:
+            self._wake.set()  # nothing left: let it end
+            return
+        upcoming = self._schedule.next_wake(self._clock())
+        if upcoming is not None and upcoming < self._asleep_until:
             self._wake.set()
 
     def _deliver(self, key: Key, task: Task, *, finished: bool, changed: bool) -> None:

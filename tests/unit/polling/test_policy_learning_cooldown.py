@@ -67,7 +67,9 @@ def test_learner_needs_samples_then_suggests_early_first_poll() -> None:
     timing = learner.timing(ROUTE, "m")
     assert timing is not None
     assert timing.first_poll == pytest.approx(180.0)  # 0.9 x the fastest
-    assert timing.interval == pytest.approx(25.0)  # 0.1 x the median
+    assert timing.median == 250.0
+    assert timing.wait(age=200.0) == pytest.approx(25.0)  # 0.1 x the median
+    assert timing.wait(age=400.0) == pytest.approx(40.0)  # 0.1 x the age, past the median
     assert learner.timing(ROUTE, "other") is None
     assert learner.timing(TaskRoute.KLING_IMAGES, "m") is None  # per route family too
 
@@ -106,10 +108,11 @@ def test_running_tasks_keep_the_fast_finishers_from_passing_for_typical() -> Non
     for seconds in (10.0, 11.0, 12.0):  # the three fastest of a batch of 20
         learner.observe(ROUTE, "m", seconds)
     naive = learner.timing(ROUTE, "m")
-    assert naive is not None and naive.interval == pytest.approx(1.1)  # "typical" = 11 s: wrong
+    assert naive is not None and naive.median == 11.0  # "typical" = 11 s: wrong
     censored = learner.timing(ROUTE, "m", running=[12.5] * 17)  # 17 still running at 12.5 s
     assert censored is not None
     assert censored.first_poll == 10.0  # the early quantile is known
-    assert censored.interval is None  # the median is not: the policy keeps pacing
+    assert censored.median is None  # the median is not
+    assert censored.wait(age=12.5) == pytest.approx(0.25 * 12.5)  # so waits follow the age
     settled = learner.timing(ROUTE, "m", running=[])
-    assert settled is not None and settled.interval == naive.interval
+    assert settled is not None and settled.median == naive.median
