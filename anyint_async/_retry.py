@@ -48,7 +48,7 @@ class RetryPolicy:
         >>> policy = RetryPolicy(max_retries=3, initial_delay=0.5, max_delay=8.0)
         >>> waits = policy.delays(random.Random(7))
         >>> [round(next(waits), 3) for _ in range(3)]
-        [0.41, 0.567, 1.629]
+        [0.331, 0.575, 1.651]
     """
 
     max_retries: int = attrs.field(default=3, validator=_retry_count)
