@@ -124,11 +124,20 @@ class _WatermarkInfo:
     enabled: bool
 
 
-@frozen
-class _ImageRequest:
+@frozen(kw_only=True)
+class _CreateRequest:
+    """What every Kling create carries (see ``_shared_fields``)."""
+
     model_name: str
     model: str
-    prompt: str
+    prompt: str | None = None
+    watermark_info: _WatermarkInfo | None = None
+    callback_url: str | None = None
+    external_task_id: str | None = None
+
+
+@frozen(kw_only=True)
+class _ImageRequest(_CreateRequest):
     negative_prompt: str | None = None
     image: str | None = None
     image_reference: str | None = None
@@ -138,16 +147,10 @@ class _ImageRequest:
     resolution: str | None = None
     n: int | None = None
     aspect_ratio: str | None = None
-    watermark_info: _WatermarkInfo | None = None
-    callback_url: str | None = None
-    external_task_id: str | None = None
 
 
-@frozen
-class _OmniImageRequest:
-    model_name: str
-    model: str
-    prompt: str
+@frozen(kw_only=True)
+class _OmniImageRequest(_CreateRequest):
     image_list: tuple[dict[str, Any], ...] | None = None
     element_list: tuple[dict[str, Any], ...] | None = None
     resolution: str | None = None
@@ -155,16 +158,10 @@ class _OmniImageRequest:
     n: int | None = None
     series_amount: int | str | None = None
     aspect_ratio: str | None = None
-    watermark_info: _WatermarkInfo | None = None
-    callback_url: str | None = None
-    external_task_id: str | None = None
 
 
-@frozen
-class _OmniVideoRequest:
-    model_name: str
-    model: str
-    prompt: str | None = None
+@frozen(kw_only=True)
+class _OmniVideoRequest(_CreateRequest):
     multi_shot: bool | None = None
     shot_type: str | None = None
     multi_prompt: tuple[dict[str, Any], ...] | None = None
@@ -175,9 +172,6 @@ class _OmniVideoRequest:
     mode: str | None = None
     aspect_ratio: str | None = None
     duration: str | None = None
-    watermark_info: _WatermarkInfo | None = None
-    callback_url: str | None = None
-    external_task_id: str | None = None
 
 
 # --- wire responses ------------------------------------------------------------------------
