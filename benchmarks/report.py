@@ -67,7 +67,7 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
                         f"CPU {ours['cpu_s']:.2f} s vs {naive['cpu_s']:.2f} s",
                     )
                 )
-    scale = scenarios.get("scale-10000") or scenarios.get("scale-500")
+    scale = scenarios.get("scale-10000") or scenarios.get("scale-300")
     if scale:
         got = _by(scale)
         ours, naive = got.get("anyint"), got.get("naive-5s")
