@@ -48,7 +48,6 @@ class Subscription:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.waiting: dict[Key, Task] = {}
         self.on_event = on_event
-        self.active = True
 
     def emit(self, kind: TaskEventKind, task: Task) -> None:
         if self.on_event is not None:
@@ -127,7 +126,6 @@ class PollScheduler:
     def unwatch(self, subscription: Subscription) -> None:
         """The consumer is gone (closed, broke out, cancelled): stop polling what only it
         waited for. Synchronous, so it can run from a finalizer."""
-        subscription.active = False
         for key in subscription.waiting:
             watchers = self._watchers.get(key)
             if watchers is None:
@@ -147,18 +145,13 @@ class PollScheduler:
             # gather reports the driver's cancellation as a result, yet still raises if the
             # task calling close() is itself cancelled.
             await asyncio.gather(driver, return_exceptions=True)
-        subscriptions = {s for watchers in self._watchers.values() for s in watchers}
-        for subscription in subscriptions:
-            subscription.queue.put_nowait(
-                SessionClosedError(
-                    f"the session was closed while {len(subscription.waiting)} task(s) were "
-                    "still being polled; their last snapshots are in .tasks",
-                    tasks=list(subscription.waiting.values()),
-                )
+        self._end_everyone(
+            lambda subscription: SessionClosedError(
+                f"the session was closed while {len(subscription.waiting)} task(s) were "
+                "still being polled; their last snapshots are in .tasks",
+                tasks=list(subscription.waiting.values()),
             )
-        self._watchers.clear()
-        for key in [task_key(t) for t in self._schedule.tasks()]:
-            self._schedule.forget(key)
+        )
 
     # --- the driver --------------------------------------------------------------------------
 
@@ -271,9 +264,13 @@ class PollScheduler:
                     subscription.emit(TaskEventKind.RUNNING, task)
 
     def _fail_everyone(self, error: BaseException) -> None:
+        self._end_everyone(lambda subscription: error)
+
+    def _end_everyone(self, error_for: Callable[[Subscription], BaseException]) -> None:
+        """End every consumer's iteration with an error, and stop polling everything."""
         subscriptions = {s for watchers in self._watchers.values() for s in watchers}
         for subscription in subscriptions:
-            subscription.queue.put_nowait(error)
+            subscription.queue.put_nowait(error_for(subscription))
         self._watchers.clear()
         for tracked in self._schedule.tasks():
             self._schedule.forget(task_key(tracked))
