@@ -60,6 +60,13 @@ _UNCERTAIN_NOTE = (
     "sent again so that you do not pay twice. Check your DashScope task list, or re-run with "
     "--retry-uncertain (retry_uncertain=True) to create it anew"
 )
+_LOOKUP_FAILED_NOTE = (
+    "the create may have happened and looking it up failed; re-run the batch to look it up again"
+)
+_UNRESOLVED_NOTE = (
+    "the create's outcome stayed unknown after several lookups and was not repeated; check "
+    "your Kling task list for this external_task_id"
+)
 _DONE = object()
 _MAX_RESOLVES = 3  # creates whose outcome stays unknown after this many are reported, not retried
 
@@ -318,18 +325,9 @@ class BatchRunner:
                 await self._create(position, request, tries=tries)
                 return
             except APIError as exc:
+                # Left CREATING in the journal: the next run looks it up again.
                 logger.warning("%s: could not look the task up yet: %s", request.key, exc)
-                self._set_state(request.key, "failed")
-                self._emit(
-                    BatchResult(
-                        key=request.key,
-                        route=request.route,
-                        status=TaskStatus.UNKNOWN,
-                        error=TaskError(code=_UNCERTAIN_CODE, message=str(exc)),
-                        note="the create may have happened and the lookup failed; "
-                        "re-run the batch to look it up again",
-                    )
-                )
+                self._report_uncertain(request, str(exc), _LOOKUP_FAILED_NOTE, final=False)
                 return
             journal.created(request.key, task)
             self._track(request.key, task)
@@ -337,20 +335,25 @@ class BatchRunner:
         if self.retry_uncertain and tries <= _MAX_RESOLVES:
             await self._create(position, request, tries=tries)
             return
-        journal.done(
-            request.key,
-            status=TaskStatus.UNKNOWN,
-            error=TaskError(code=_UNCERTAIN_CODE, message=_UNCERTAIN_NOTE),
-            note=_UNCERTAIN_NOTE,
-        )
+        note = _UNCERTAIN_NOTE if request.route.startswith("dashscope.") else _UNRESOLVED_NOTE
+        self._report_uncertain(request, note, note, final=True)
+
+    def _report_uncertain(
+        self, request: BatchRequest, message: str, note: str, *, final: bool
+    ) -> None:
+        error = TaskError(code=_UNCERTAIN_CODE, message=message)
+        if final:
+            self._require_journal().done(
+                request.key, status=TaskStatus.UNKNOWN, error=error, note=note
+            )
         self._set_state(request.key, "failed")
         self._emit(
             BatchResult(
                 key=request.key,
                 route=request.route,
                 status=TaskStatus.UNKNOWN,
-                error=TaskError(code=_UNCERTAIN_CODE, message=_UNCERTAIN_NOTE),
-                note=_UNCERTAIN_NOTE,
+                error=error,
+                note=note,
             )
         )
 

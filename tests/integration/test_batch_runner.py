@@ -210,3 +210,21 @@ async def test_stop_keeps_created_tasks_for_the_next_run(
         results = await BatchRunner(session, jobs, tmp_path).run()
     assert all(r.succeeded for r in results)
     assert gateway.stats.tasks_created == created  # polled again, never re-created
+
+
+async def test_failed_lookup_leaves_the_job_for_the_next_run(
+    session: AnyIntSession, gateway: FakeGateway, tmp_path: Path
+) -> None:
+    from anyint_async.testing import ServerError
+
+    job = BatchRequest("boat", "kling.omni_video", {"prompt": "boat"})
+    gateway.add_fault(DropConnection(routes=["kling.omni_video.create"], times=1))
+    gateway.add_fault(ServerError(routes=["kling.omni_video.get"], status=503))
+    [first] = await BatchRunner(session, [job], tmp_path).run()
+    assert first.status is TaskStatus.UNKNOWN
+    assert first.note is not None and "re-run the batch to look it up again" in first.note
+    assert _manifest(tmp_path)["boat"]["done"] is False
+    gateway.clear_faults()
+    [second] = await BatchRunner(session, [job], tmp_path).run()
+    assert second.succeeded and second.files
+    assert gateway.stats.creates[("kling.omni_video.create", "boat")] == 1
