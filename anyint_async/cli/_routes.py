@@ -140,7 +140,9 @@ def add_route_flags(parser: argparse.ArgumentParser, route: str) -> None:
         elif flag.kind in ("list", "int-list"):
             options["action"] = "append"
             options["type"] = int if flag.kind == "int-list" else str
+            options["metavar"] = "ID" if flag.kind == "int-list" else "URL"
         else:
+            options["metavar"] = flag.param.upper()
             options["type"] = flag.convert or {"int": int, "float": float}.get(flag.kind, str)
             options["required"] = flag.required
         group.add_argument(*spellings, **options)
