@@ -15,7 +15,9 @@ from anyint_async._retry import parse_retry_after
 
 from .helpers import make_session
 
-SAFE_ID = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,40}", fullmatch=True)
+SAFE_ID = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,40}", fullmatch=True).filter(
+    lambda value: ".." not in value
+)
 PATH_CHANGERS = st.sampled_from([*list("/?#% \t\n\\"), "..", "\x00"])
 
 
