@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings
 
 from anyint_async import AnyIntSession, RetryPolicy
 from anyint_async.testing import FakeGateway, Fixed, ModelProfile
@@ -12,6 +14,11 @@ from anyint_async.testing import FakeGateway, Fixed, ModelProfile
 from . import aioresponses_compat
 
 aioresponses_compat.install()
+
+# CI replays the same examples every run: a red build then means a change, not a new draw.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 API_KEY = "sk-test-0123456789abcdef"
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.001, max_delay=0.01, max_retry_after=5)
