@@ -41,7 +41,8 @@ def _growth(instance: object, attribute: attrs.Attribute[float], value: float) -
 class PollPolicy:
     """How often one task is queried while it runs.
 
-    - ``first_poll``: seconds after the task is handed to the scheduler before its first query.
+    - ``first_poll``: seconds after the task was created (when the provider says when; else
+      after it was handed to the scheduler) before its first query.
     - ``interval``: the wait after that first query; each later wait grows by ``growth`` up to
       ``max_interval``.
     - ``jitter``: each wait is spread by up to this fraction either way, so tasks created

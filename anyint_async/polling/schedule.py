@@ -118,7 +118,9 @@ class PollSchedule:
             created_at=self._created_at(task, now),
         )
         self._entries[key] = entry
-        self._push(key, entry, now + next(waits))
+        # The first wait counts from creation when the task says when that was (Kling does),
+        # so a batch created first and waited for afterwards is not polled late.
+        self._push(key, entry, max(now, entry.created_at + next(waits)))
         return True
 
     def forget(self, key: Key) -> Task | None:

@@ -62,10 +62,12 @@ async def _create_mixed(session: AnyIntSession, count: int, seed: int) -> list[T
 
 async def test_a_thousand_mixed_tasks_through_bursts_each_yielded_once() -> None:
     profiles = {
-        family: ModelProfile(run=LogNormal(1.0, 0.5, low=0.2, high=4.0), queue=Fixed(0.05))
+        family: ModelProfile(run=LogNormal(2.0, 0.5, low=0.5, high=6.0), queue=Fixed(0.05))
         for family in FAMILIES
     }
-    policy = PollPolicy(first_poll=0.3, interval=0.1, max_interval=0.4, jitter=0.1)
+    # About a thousand queries a second: enough to crowd the pool, not to starve a 2-core box
+    # that runs client and gateway in one process.
+    policy = PollPolicy(first_poll=0.5, interval=0.3, max_interval=0.8, jitter=0.1)
     retry_after = 0.3
     async with FakeGateway(profiles=profiles, fail_rate=0.1, seed=21) as gw:
         async with AnyIntSession(
@@ -78,13 +80,14 @@ async def test_a_thousand_mixed_tasks_through_bursts_each_yielded_once() -> None
                     routes=["query"], status=503, rate=0.3, after=start + 0.4, until=start + 0.9
                 )
             )
+            # A burst of three 429s, counted rather than windowed: a busy machine may send
+            # nothing in any given 50 ms.
             gw.add_fault(
-                RateLimited(
-                    routes=["query"], retry_after=retry_after, after=start + 1.2, until=start + 1.25
-                )
+                RateLimited(routes=["query"], retry_after=retry_after, after=start + 1.2, times=3)
             )
             yielded: list[Task] = []
             seen_at: dict[str, float] = {}
+            handed = time.time()
             async for done in session.as_completed(tasks, timeout=120):
                 yielded.append(done)
                 seen_at[done.id] = time.time()
@@ -103,9 +106,12 @@ async def test_a_thousand_mixed_tasks_through_bursts_each_yielded_once() -> None
     )
     assert stats.retry_after_windows, "the 429 burst happened"
     assert stats.queries_inside_retry_after(grace=0.05) == [], "nobody queried inside a cool-down"
-    # Finishing order, within the poll granularity (longest wait, jittered, plus a cool-down).
-    granularity = policy.max_interval * (1 + policy.jitter) + retry_after + 0.5
-    finish = stats.finished_at
+    # Finishing order, within the poll granularity (longest wait, jittered, plus a cool-down),
+    # plus a second of slack: client and gateway share this process, and a busy shared machine
+    # can hold the event loop that long while 1,000 tasks are in play.
+    granularity = policy.max_interval * (1 + policy.jitter) + retry_after + 1.0
+    # A task that finished before it was handed over counts as finishing at the hand-over.
+    finish = {task_id: max(at, handed) for task_id, at in stats.finished_at.items()}
     latest_so_far = float("-inf")
     for task in yielded:
         assert finish[task.id] >= latest_so_far - granularity
