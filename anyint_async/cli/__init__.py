@@ -147,9 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (AnyIntError, BaseExceptionGroup) as exc:
+    except (AnyIntError, OSError, BaseExceptionGroup) as exc:
+        # Our errors and the file system's (a folder that cannot be written, a full disk) are
+        # the user's to fix: one line. Anything else is a bug and keeps its traceback.
         error = _plain(exc)
-        if args.debug or not isinstance(error, AnyIntError):
+        if args.debug or not isinstance(error, AnyIntError | OSError):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -373,3 +373,17 @@ async def test_demo_runs_with_no_key_and_no_network(tmp_path: Path) -> None:
     assert "batch summary" in text and "API key seen by the file host: 0 times" in text
     manifest = (tmp_path / "demo" / "manifest.jsonl").read_text().splitlines()
     assert len(manifest) == 30
+
+
+async def test_an_unwritable_output_folder_is_one_line(
+    gateway_process: GatewayProcess, tmp_path: Path
+) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    _write_jobs(jobs, 1, ["kling.images"])
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the output folder should go")
+    code, _, stderr = await _run(
+        gateway_process.url, "batch", str(jobs), "--out", str(blocker / "out")
+    )
+    assert code == 2
+    assert stderr.startswith("error: ") and "Traceback" not in stderr
