@@ -24,6 +24,14 @@ from ._errors import (
 from ._retry import RetryPolicy
 from ._session import DEFAULT_BASE_URL, AnyIntSession
 from ._version import __version__
+from .batch import (
+    BatchFileError,
+    BatchProgress,
+    BatchRequest,
+    BatchResult,
+    BatchRunner,
+    load_requests,
+)
 from .models import ImageResult, ImageUsage, Provider, Task, TaskError, TaskRoute, TaskStatus
 from .polling import (
     AsCompleted,
@@ -47,6 +55,11 @@ __all__ = [
     "AsCompleted",
     "AuthenticationError",
     "BadRequestError",
+    "BatchFileError",
+    "BatchProgress",
+    "BatchRequest",
+    "BatchResult",
+    "BatchRunner",
     "ConfigurationError",
     "DownloadError",
     "DurationLearner",
@@ -73,4 +86,5 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "__version__",
+    "load_requests",
 ]

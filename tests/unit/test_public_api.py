@@ -1,0 +1,38 @@
+"""Every public name, every error class above all, is importable from ``anyint_async``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import anyint_async
+
+
+def _all_error_classes() -> set[type[BaseException]]:
+    found: set[type[BaseException]] = set()
+    for module in pkgutil.walk_packages(anyint_async.__path__, "anyint_async."):
+        if module.name.endswith("__main__") or ".testing" in module.name:
+            continue  # the simulated gateway is the server side, not the SDK's surface
+        loaded = importlib.import_module(module.name)
+        for value in vars(loaded).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, anyint_async.AnyIntError)
+                and not value.__name__.startswith("_")
+            ):
+                found.add(value)
+    return found
+
+
+def test_every_error_class_is_exported() -> None:
+    errors = _all_error_classes()
+    assert len(errors) >= 20
+    for error in errors:
+        assert error.__name__ in anyint_async.__all__, error
+        assert getattr(anyint_async, error.__name__) is error
+
+
+def test_all_lists_only_real_names() -> None:
+    for name in anyint_async.__all__:
+        assert hasattr(anyint_async, name), name
+    assert len(set(anyint_async.__all__)) == len(anyint_async.__all__)
