@@ -126,14 +126,7 @@ class AnyIntSession:
         policy = retry_policy or RetryPolicy()
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
-        if (
-            isinstance(max_connections, bool)
-            or not isinstance(max_connections, int)
-            or (max_connections < 1)
-        ):
-            raise InvalidParameterError(
-                "max_connections", f"must be an int >= 1, got {max_connections!r}"
-            )
+        _check_positive_int(max_connections, "max_connections")
         if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
             raise InvalidParameterError(
                 "http_session", f"must be an aiohttp.ClientSession, got {type(http_session)!r}"

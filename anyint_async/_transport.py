@@ -124,6 +124,10 @@ class _AttemptFailedError(Exception):
         self.rejected = rejected
         self.retry_after = retry_after
 
+    def leaves_create_ambiguous(self, call: ApiCall) -> bool:
+        """For a create: the request may have been processed (nothing shows it was not)."""
+        return call.creates_task and not (self.nothing_sent or self.rejected)
+
 
 class _BearerToken:
     """Holds the API key so that no repr, str or log line can show it."""
@@ -262,7 +266,7 @@ class Transport:
     ) -> float | None:
         if attempt > self._retry.max_retries or not failure.transient:
             return None
-        if call.creates_task and not (failure.nothing_sent or failure.rejected):
+        if failure.leaves_create_ambiguous(call):
             return None
         if failure.retry_after is not None:
             if failure.retry_after > self._retry.max_retry_after:
@@ -275,8 +279,7 @@ class Transport:
     @staticmethod
     def _final_error(call: ApiCall, failure: _AttemptFailedError) -> errors.APIError:
         error = failure.error
-        ambiguous = call.creates_task and not (failure.nothing_sent or failure.rejected)
-        if ambiguous and not _is_client_rejection(error):
+        if failure.leaves_create_ambiguous(call) and not _is_client_rejection(error):
             error.mark_may_have_created_task()
         return error
 

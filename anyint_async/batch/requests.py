@@ -29,7 +29,14 @@ from ..download import safe_target
 from ..providers.dashscope import DashScope
 from ..providers.kling import Kling
 
-__all__ = ["BATCH_ROUTES", "BatchFileError", "BatchRequest", "load_requests", "parse_requests"]
+__all__ = [
+    "BATCH_ROUTES",
+    "BatchFileError",
+    "BatchRequest",
+    "load_requests",
+    "parse_requests",
+    "route_calls",
+]
 
 BATCH_ROUTES = (
     "dashscope.images",
@@ -80,6 +87,17 @@ class _DryRunPool(ConnectionPool):
         raise _DryRun
 
 
+def route_calls(dashscope: DashScope, kling: Kling) -> dict[str, Callable[..., Awaitable[Any]]]:
+    """Each batch route's create (or generate) call, by the route's name."""
+    return {
+        "dashscope.images": dashscope.images.generate,
+        "dashscope.videos": dashscope.videos.create,
+        "kling.images": kling.images.create,
+        "kling.omni_image": kling.omni_image.create,
+        "kling.omni_video": kling.omni_video.create,
+    }
+
+
 def _dry_run_calls() -> dict[str, Callable[..., Awaitable[Any]]]:
     transport = Transport(
         base_url=URL("https://dry-run.invalid"),
@@ -88,14 +106,7 @@ def _dry_run_calls() -> dict[str, Callable[..., Awaitable[Any]]]:
         retry=RetryPolicy(max_retries=0),
         pool=_DryRunPool(max_connections=1),
     )
-    dashscope, kling = DashScope(transport), Kling(transport)
-    return {
-        "dashscope.images": dashscope.images.generate,
-        "dashscope.videos": dashscope.videos.create,
-        "kling.images": kling.images.create,
-        "kling.omni_image": kling.omni_image.create,
-        "kling.omni_video": kling.omni_video.create,
-    }
+    return route_calls(DashScope(transport), Kling(transport))
 
 
 def _check_params(request: BatchRequest, call: Callable[..., Awaitable[Any]]) -> str | None:

@@ -20,7 +20,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -44,7 +44,7 @@ from ..polling import PollPolicy, TaskEvent, TaskEventKind
 from ..polling.schedule import Key, task_key
 from .journal import JobRecord, Journal, Phase
 from .manifest import write_manifest
-from .requests import BatchFileError, BatchRequest, parse_requests
+from .requests import BatchFileError, BatchRequest, parse_requests, route_calls
 
 __all__ = ["BatchProgress", "BatchResult", "BatchResults", "BatchRunner"]
 
@@ -147,9 +147,9 @@ class BatchRunner:
         self._on_progress = on_progress
         self._create_gap = 1.0 / creates_per_second if creates_per_second else 0.0
         self._next_create = 0.0
-        self._stopping = False
         self._stop_requested = asyncio.Event()
         self._by_key = {request.key: request for request in self.requests}
+        self._calls = route_calls(session.dashscope, session.kling)
         self._keys: dict[Key, str] = {}
         self._state: dict[str, str] = {}
         self._slot_freed = asyncio.Event()
@@ -171,7 +171,6 @@ class BatchRunner:
     def stop(self) -> None:
         """Finish in-flight creates, start no new ones, and end soon. Created tasks stay in the
         journal: the next run polls them."""
-        self._stopping = True
         self._stop_requested.set()
 
     # --- the run -------------------------------------------------------------------------------
@@ -240,7 +239,7 @@ class BatchRunner:
     async def _worker(
         self, work: asyncio.Queue[tuple[int, BatchRequest, JobRecord | None]]
     ) -> None:
-        while not self._stopping:
+        while not self._stop_requested.is_set():
             try:
                 position, request, record = work.get_nowait()
             except asyncio.QueueEmpty:
@@ -283,7 +282,7 @@ class BatchRunner:
                     self._set_state(request.key, "running")
                     await self._save_images(request, image.urls)
                     return
-                task = await self._create_call(request.route)(**params)
+                task = await self._calls[request.route](**params)
             except RateLimitError as exc:
                 if exc.code in _PERMANENT_LIMITS:
                     await self._fail(request, exc)
@@ -356,16 +355,6 @@ class BatchRunner:
                 note=note,
             )
         )
-
-    def _create_call(self, route: str) -> Callable[..., Awaitable[Task]]:
-        session = self.session
-        calls: dict[str, Callable[..., Awaitable[Task]]] = {
-            "dashscope.videos": session.dashscope.videos.create,
-            "kling.images": session.kling.images.create,
-            "kling.omni_image": session.kling.omni_image.create,
-            "kling.omni_video": session.kling.omni_video.create,
-        }
-        return calls[route]
 
     async def _pace(self) -> None:
         if not self._create_gap:

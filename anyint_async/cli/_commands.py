@@ -9,7 +9,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from rich.console import Console
 
 from .._session import AnyIntSession
 from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
+from ..batch.requests import route_calls
 from ..models import ImageResult, Task
 from ..polling import DEFAULT_POLICIES, PollPolicy
 from ._display import BatchDisplay, TaskStatusLine, failures_table, summary_table
@@ -75,14 +76,7 @@ async def run_single(args: argparse.Namespace) -> int:
                 image = await session.dashscope.images.generate(**params)
             files = await session.download(image, out, name=args.name or "image")
             return _report_image(console, args, image, files)
-        creates: dict[str, Callable[..., Awaitable[Task]]] = {
-            "dashscope.videos": session.dashscope.videos.create,
-            "kling.images": session.kling.images.create,
-            "kling.omni_image": session.kling.omni_image.create,
-            "kling.omni_video": session.kling.omni_video.create,
-        }
-        create = creates[args.route]
-        task = await create(**params)
+        task = await route_calls(session.dashscope, session.kling)[args.route](**params)
         return await _wait_and_save(console, args, session, task)
 
 
