@@ -24,6 +24,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "DownloadError",
+    "FileWriteError",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
@@ -272,6 +273,26 @@ def _rebuild_download(
 class ResultExpiredError(DownloadError):
     """The result URL expired (its signature is only valid for a while): query the task again
     with ``session.refresh(task)`` for fresh URLs, then download those."""
+
+
+class FileWriteError(DownloadError):
+    """A result file was fetched (or being fetched) but could not be written to the local disk:
+    the folder cannot be created or written, a folder stands where the file goes, the disk is
+    full. ``path`` is where it was going, ``reason`` the operating system's words. Nothing is
+    wrong upstream: fix the disk and download again.
+    """
+
+    def __init__(self, message: str, *, url: str, path: str, reason: str) -> None:
+        super().__init__(message, url=url)
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_file_write, (self.args[0], self.url, self.path, self.reason))
+
+
+def _rebuild_file_write(message: str, url: str, path: str, reason: str) -> FileWriteError:
+    return FileWriteError(message, url=url, path=path, reason=reason)
 
 
 class APIResponseValidationError(APIError):

@@ -275,10 +275,12 @@ class AnyIntSession:
         """Stream every result file of a finished task (or generated image) into ``dest``.
 
         Files are named ``name`` (default: the task id) plus an extension from the content type,
-        ``name-1``, ``name-2``, ... when there are several; ``name`` may hold sub-folders but
-        never leave ``dest``. Each file is written to a temporary name and renamed when
+        ``name@1``, ``name@2``, ... when there are several. ``name`` is a plain file name: ``.``,
+        ``..``, separators, control characters and names over 200 bytes are refused (put
+        sub-folders in ``dest``). Each file is written to a temporary name and renamed when
         complete. The API key is never sent to the result host. An expired URL raises
-        ``ResultExpiredError``: ``refresh`` the task for fresh URLs.
+        ``ResultExpiredError`` (``refresh`` the task for fresh URLs); a disk that refuses the
+        file raises ``FileWriteError``.
 
         Example:
             >>> done = await session.wait(task)  # doctest: +SKIP

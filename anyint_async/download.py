@@ -13,18 +13,28 @@ import logging
 import mimetypes
 import os
 import random
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any, Final, TypeVar
 
 import aiohttp
 from yarl import URL
 
-from ._errors import DownloadError, InvalidParameterError, ResultExpiredError
+from ._errors import DownloadError, FileWriteError, InvalidParameterError, ResultExpiredError
 from ._retry import RetryPolicy
 from ._transport import ConnectionPool
 
-__all__ = ["Downloader", "safe_target"]
+__all__ = [
+    "INDEX_SEPARATOR",
+    "NAME_MAX_BYTES",
+    "Downloader",
+    "check_file_name",
+    "result_file_name",
+]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("anyint_async.download")
 
@@ -41,6 +51,7 @@ _EXTENSIONS = {
     "audio/mpeg": ".mp3",
     "audio/wav": ".wav",
 }
+_PLAIN_EXTENSION = re.compile(r"\.[a-z0-9]{1,5}")
 _TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -77,29 +88,58 @@ class _Transient(Exception):
     """One attempt failed in a way that may heal."""
 
 
-def safe_target(dest: Path, stem: str) -> Path:
-    """``dest / stem``, refused if ``stem`` would land outside ``dest``.
+# Longest file name accepted, in UTF-8 bytes: file systems allow 255, and the name gains a
+# "@N" index, an extension and, while it is written, a hidden temporary prefix and suffix.
+NAME_MAX_BYTES: Final = 200
+#: Joins a name and a file's index when a result has several files: ``fox@1.png``. Batch keys
+#: never hold it, so no job's files can take another job's names.
+INDEX_SEPARATOR: Final = "@"
 
-    Sub-folders are fine (``"heroes/01"``); ``"../x"``, absolute paths and NUL are not.
+
+def check_file_name(name: object) -> str:
+    """``name`` if it can name files directly inside a destination folder, else raise.
+
+    Refused: empty, ``.`` and ``..``, path separators (``/``, ``\\``), NUL and other control
+    characters, and names longer than ``NAME_MAX_BYTES`` bytes in UTF-8.
 
     Example:
-        >>> safe_target(Path("/out"), "heroes/01")
-        PosixPath('/out/heroes/01')
+        >>> check_file_name("hero-01")
+        'hero-01'
     """
-    if not isinstance(stem, str) or not stem.strip() or "\x00" in stem:
-        raise InvalidParameterError("name", f"must be a non-empty file name, got {stem!r:.60}")
-    relative = PurePosixPath(stem.replace("\\", "/"))
-    if relative.is_absolute() or ".." in relative.parts:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterError("name", f"must be a non-empty file name, got {name!r:.60}")
+    if name in (".", ".."):
+        raise InvalidParameterError("name", f"{name!r} names a folder, not a file; choose a name")
+    if "/" in name or "\\" in name:
         raise InvalidParameterError(
-            "name", f"must stay inside the destination folder, got {stem!r:.60}"
+            "name",
+            f"must be a file name without folders (no '/' or '\\'), got {name!r:.60}; "
+            "put sub-folders in dest instead",
         )
-    root = dest.resolve()
-    target = (root / relative).resolve()
-    if target != root and root not in target.parents:
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
         raise InvalidParameterError(
-            "name", f"must stay inside the destination folder, got {stem!r:.60}"
+            "name", f"must not hold NUL or other control characters, got {name!r:.60}"
         )
-    return target
+    size = len(name.encode("utf-8"))
+    if size > NAME_MAX_BYTES:
+        raise InvalidParameterError(
+            "name",
+            f"is {size} bytes long in UTF-8; the longest name is {NAME_MAX_BYTES} bytes",
+        )
+    return name
+
+
+def result_file_name(name: str, index: int, count: int, extension: str) -> str:
+    """The file name of the ``index``-th (from 1) of ``count`` files saved under ``name``.
+
+    One file is ``name.ext``; several are ``name@1.ext``, ``name@2.ext``, ...
+
+    Example:
+        >>> result_file_name("fox", 2, 2, ".png")
+        'fox@2.png'
+    """
+    stem = name if count == 1 else f"{name}{INDEX_SEPARATOR}{index}"
+    return stem + extension
 
 
 def _shown(url: str) -> str:
@@ -108,14 +148,18 @@ def _shown(url: str) -> str:
 
 
 def _extension(content_type: str, url: str) -> str:
+    """A short lower-case ASCII extension (``.png``); never holds a second dot, so a file name
+    always ends in exactly one extension and names stay distinct (see ``result_file_name``)."""
     known = _EXTENSIONS.get(content_type.lower())
     if known:
         return known
-    suffix = PurePosixPath(URL(url).path).suffix.lower()
-    if suffix and len(suffix) <= 6 and suffix[1:].isalnum():
-        return suffix
-    guessed = mimetypes.guess_extension(content_type) if content_type else None
-    return guessed or ".bin"
+    for candidate in (
+        PurePosixPath(URL(url).path).suffix,
+        mimetypes.guess_extension(content_type) if content_type else None,
+    ):
+        if candidate and _PLAIN_EXTENSION.fullmatch(candidate.lower()):
+            return candidate.lower()
+    return ".bin"
 
 
 class Downloader:
@@ -141,31 +185,30 @@ class Downloader:
         self._rng = rng or random.Random()
         self._sleep = sleep
 
-    async def download(self, urls: Sequence[str], dest: Path, stem: str) -> list[Path]:
-        """Download every URL to ``dest``; one URL is ``stem.ext``, several ``stem-1.ext``, ..."""
-        target = safe_target(dest, stem)  # refused before any byte moves
-        names = (
-            [target.name]
-            if len(urls) == 1
-            else [f"{target.name}-{i + 1}" for i in range(len(urls))]
-        )
-        return list(
-            await asyncio.gather(
-                *(
-                    self._fetch(url, target.parent, name)
-                    for url, name in zip(urls, names, strict=True)
-                )
-            )
-        )
+    async def download(self, urls: Sequence[str], dest: Path, name: str) -> list[Path]:
+        """Download every URL into ``dest``, named as ``result_file_name`` says.
 
-    async def _fetch(self, url: str, folder: Path, name: str) -> Path:
+        All files are fetched together; if one fails for good, the others are stopped and the
+        first failure is raised (a ``FileWriteError`` when the local disk refused it).
+        """
+        check_file_name(name)  # refused before any byte moves
+        tasks: list[asyncio.Task[Path]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, url in enumerate(urls, start=1):
+                    tasks.append(group.create_task(self._fetch(url, dest, name, index, len(urls))))
+        except BaseExceptionGroup as failures:
+            raise _first(failures) from None
+        return [task.result() for task in tasks]
+
+    async def _fetch(self, url: str, folder: Path, name: str, index: int, count: int) -> Path:
         delays = self._retry.delays(self._rng)
         attempt = 0
         async with self._limit:
             while True:
                 attempt += 1
                 try:
-                    return await self._attempt(url, folder, name)
+                    return await self._attempt(url, folder, name, index, count)
                 except _Transient as failure:
                     if attempt > self._retry.max_retries:
                         raise DownloadError(
@@ -176,7 +219,7 @@ class Downloader:
                     logger.info("retrying download of %s in %.2fs: %s", _shown(url), wait, failure)
                     await self._sleep(wait)
 
-    async def _attempt(self, url: str, folder: Path, name: str) -> Path:
+    async def _attempt(self, url: str, folder: Path, name: str, index: int, count: int) -> Path:
         http = self._pool.session()
         sink: _FileSink | None = None
         try:
@@ -184,28 +227,30 @@ class Downloader:
             async with http.get(url, timeout=self._timeout) as response:
                 if response.status != 200:
                     await self._refuse(response, url)
-                path = folder / (name + _extension(response.content_type, url))
-                sink = await asyncio.to_thread(_FileSink, path)
+                extension = _extension(response.content_type, url)
+                path = folder / result_file_name(name, index, count, extension)
+                sink = await _local(url, path, _FileSink, path)
                 buffered: list[bytes] = []
                 size = 0
                 async for chunk in response.content.iter_chunked(_CHUNK):
                     buffered.append(chunk)
                     size += len(chunk)
                     if size >= _FLUSH_BYTES:
-                        await asyncio.to_thread(sink.write, b"".join(buffered))
+                        await _local(url, path, sink.write, b"".join(buffered))
                         buffered, size = [], 0
-                await asyncio.to_thread(sink.write, b"".join(buffered))
+                await _local(url, path, sink.write, b"".join(buffered))
                 expected = response.content_length
                 if expected is not None and sink.written != expected:
                     raise _Transient(f"got {sink.written} of {expected} bytes")
-                await asyncio.to_thread(sink.commit)
+                await _local(url, path, sink.commit)
                 sink = None
                 return path
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Transient(f"{type(exc).__name__}: {exc}") from exc
         finally:
             if sink is not None:
-                await asyncio.to_thread(sink.discard)
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(sink.discard)
 
     @staticmethod
     async def _refuse(response: aiohttp.ClientResponse, url: str) -> None:
@@ -226,3 +271,30 @@ class Downloader:
             url=_shown(url),
             status=status,
         )
+
+
+async def _local(url: str, path: Path, work: Callable[..., _T], *args: Any) -> _T:
+    """Run one blocking disk step off the loop; the disk's refusal becomes a FileWriteError.
+
+    Kept apart from the network's failures on purpose: a full disk or a folder standing where
+    the file goes does not heal in a retry's second, and nothing about it is the result host's.
+    """
+    try:
+        return await asyncio.to_thread(work, *args)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, IsADirectoryError):
+            reason = "a folder stands where the file goes"
+        raise FileWriteError(
+            f"could not write {path}: {reason}", url=_shown(url), path=str(path), reason=reason
+        ) from exc
+
+
+def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The failure to report from a group: a download's own error over cancellations."""
+    for failure in failures.exceptions:
+        if isinstance(failure, BaseExceptionGroup):
+            return _first(failure)
+        if not isinstance(failure, asyncio.CancelledError):
+            return failure
+    return failures.exceptions[0]

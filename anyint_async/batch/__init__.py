@@ -1,23 +1,31 @@
-"""Batch runs that survive crashes: requests, a durable journal, a manifest, the runner."""
+"""Batch runs that survive crashes: keys, requests, routes, a journal, saving, a manifest, the
+runner."""
 
 from .journal import JOURNAL_NAME, JobRecord, Journal, Phase
+from .keys import KEY_MAX_LENGTH, key_problem
 from .manifest import MANIFEST_NAME, write_manifest
-from .requests import BATCH_ROUTES, BatchFileError, BatchRequest, load_requests, parse_requests
-from .runner import BatchProgress, BatchResult, BatchResults, BatchRunner
+from .requests import BatchFileError, BatchRequest, load_requests, parse_requests
+from .result import BatchResult
+from .routes import BATCH_ROUTES, ROUTES, BatchRoute
+from .runner import BatchProgress, BatchResults, BatchRunner
 
 __all__ = [
     "BATCH_ROUTES",
     "JOURNAL_NAME",
+    "KEY_MAX_LENGTH",
     "MANIFEST_NAME",
+    "ROUTES",
     "BatchFileError",
     "BatchProgress",
     "BatchRequest",
     "BatchResult",
     "BatchResults",
+    "BatchRoute",
     "BatchRunner",
     "JobRecord",
     "Journal",
     "Phase",
+    "key_problem",
     "load_requests",
     "parse_requests",
     "write_manifest",

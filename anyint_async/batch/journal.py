@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     intent_at REAL,
     created_at REAL,
     finished_at REAL,
-    done_at REAL
+    done_at REAL,
+    external_id TEXT
 )
 """
+_META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
 class Phase(StrEnum):
@@ -83,6 +85,12 @@ class JobRecord:
     created_at: float | None = None
     finished_at: float | None = None
     done_at: float | None = None
+    external_id: str | None = None
+
+    @property
+    def saved(self) -> bool:
+        """True once the job's files (if any) are on disk and nothing is left to do."""
+        return self.phase is Phase.DONE
 
     def task(self) -> Task | None:
         """The task to poll again, as a PENDING snapshot (a query brings the real state)."""
@@ -103,6 +111,19 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        self._db.execute(_META_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "external_id" not in columns:  # a journal written before external ids were kept
+            self._db.execute("ALTER TABLE jobs ADD COLUMN external_id TEXT")
+
+    def token(self, make: Callable[[], str]) -> str:
+        """This folder's batch token, made (by ``make``) and committed the first time."""
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('token', ?) ON CONFLICT(name) DO NOTHING",
+            (make(),),
+        )
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'token'").fetchone()
+        return str(row[0])
 
     def close(self) -> None:
         self._db.close()
@@ -121,13 +142,16 @@ class Journal:
         names = [c[0] for c in cursor.description]
         return _record(dict(zip(names, row, strict=True)))
 
-    def intend(self, key: str, position: int, route: str, params: str) -> None:
-        """Commit the intent to create, before the create request is sent."""
+    def intend(
+        self, key: str, position: int, route: str, params: str, external_id: str | None = None
+    ) -> None:
+        """Commit the intent to create, before the create request is sent, with the external
+        id the create carries (what a later run looks the task up by)."""
         self._db.execute(
-            "INSERT INTO jobs (key, position, route, params, phase, intent_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET phase = excluded.phase, "
-            "intent_at = excluded.intent_at",
-            (key, position, route, params, Phase.CREATING, time.time()),
+            "INSERT INTO jobs (key, position, route, params, phase, intent_at, external_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET phase = excluded.phase, "
+            "intent_at = excluded.intent_at, external_id = excluded.external_id",
+            (key, position, route, params, Phase.CREATING, time.time(), external_id),
         )
 
     def created(self, key: str, task: Task) -> None:
@@ -151,6 +175,11 @@ class Journal:
             urls=json.dumps(list(urls)),
             finished_at=time.time(),
         )
+
+    def not_saved(self, key: str, error: TaskError, note: str) -> None:
+        """Commit why a finished job's files are not on disk; it stays FINISHED, so the next
+        run saves them (polling the task again for fresh URLs) without creating anything."""
+        self._update(key, error_code=error.code, error_message=error.message, note=note)
 
     def done(
         self,
@@ -204,4 +233,5 @@ def _record(row: dict[str, Any]) -> JobRecord:
         created_at=row["created_at"],
         finished_at=row["finished_at"],
         done_at=row["done_at"],
+        external_id=row.get("external_id"),
     )

@@ -16,7 +16,12 @@ MANIFEST_NAME = "manifest.jsonl"
 
 
 def manifest_line(record: JobRecord) -> dict[str, Any]:
-    """The manifest entry of one job: status is a ``TaskStatus`` value (PENDING until known)."""
+    """The manifest entry of one job: status is a ``TaskStatus`` value (PENDING until known).
+
+    ``status`` is what happened upstream and ``done`` whether anything is left to do here: a
+    job that SUCCEEDED upstream but whose files could not be written has ``done: false``, its
+    ``error`` and ``note`` say why, and the next run saves it.
+    """
     seconds = None
     if record.created_at is not None and record.finished_at is not None:
         seconds = round(record.finished_at - record.created_at, 3)
@@ -24,6 +29,7 @@ def manifest_line(record: JobRecord) -> dict[str, Any]:
         "key": record.key,
         "route": record.route,
         "task_id": record.task_id,
+        "external_task_id": record.external_id,
         "status": record.status.value if record.status else "PENDING",
         "error": (
             {"code": record.error.code, "message": record.error.message} if record.error else None

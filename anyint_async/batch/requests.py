@@ -4,9 +4,10 @@ A jobs file holds one JSON object per line::
 
     {"key": "hero-01", "route": "kling.omni_video", "params": {"prompt": "...", "duration": "5"}}
 
-Every line is checked before anything is sent: the route exists, the key is unique and makes a
-safe file name, and the parameters pass the same checks the route's create call makes (run dry,
-with no network). An error names the file, the line and the field.
+Every line is checked before anything is sent: the route exists, the key follows the key
+grammar (``batch.keys``) and is unique ignoring case, and the parameters pass the same checks the
+route's create call makes (run dry, with no network). An error names the file, the line, the
+field and the rule.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from yarl import URL
 from .._errors import AnyIntError, InvalidParameterError
 from .._retry import RetryPolicy
 from .._transport import ConnectionPool, Transport
-from ..download import safe_target
+from .._validate import check_task_id
 from ..providers.dashscope import DashScope
 from ..providers.kling import Kling
+from .keys import folded, key_problem
+from .routes import BATCH_ROUTES, ROUTES, route_calls
 
 __all__ = [
     "BATCH_ROUTES",
@@ -37,14 +40,6 @@ __all__ = [
     "parse_requests",
     "route_calls",
 ]
-
-BATCH_ROUTES = (
-    "dashscope.images",
-    "dashscope.videos",
-    "kling.images",
-    "kling.omni_image",
-    "kling.omni_video",
-)
 
 
 class BatchFileError(AnyIntError, ValueError):
@@ -85,17 +80,6 @@ class _DryRun(Exception):
 class _DryRunPool(ConnectionPool):
     def session(self) -> aiohttp.ClientSession:
         raise _DryRun
-
-
-def route_calls(dashscope: DashScope, kling: Kling) -> dict[str, Callable[..., Awaitable[Any]]]:
-    """Each batch route's create (or generate) call, by the route's name."""
-    return {
-        "dashscope.images": dashscope.images.generate,
-        "dashscope.videos": dashscope.videos.create,
-        "kling.images": kling.images.create,
-        "kling.omni_image": kling.omni_image.create,
-        "kling.omni_video": kling.omni_video.create,
-    }
 
 
 def _dry_run_calls() -> dict[str, Callable[..., Awaitable[Any]]]:
@@ -149,7 +133,8 @@ def parse_requests(
     """
     calls = _dry_run_calls()
     requests: list[BatchRequest] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
+    externals: dict[str, int] = {}
     for number, item in enumerate(items, start=1):
         if isinstance(item, str):
             if not item.strip() or item.lstrip().startswith("#"):
@@ -168,17 +153,18 @@ def parse_requests(
                 source, number, sorted(unknown)[0], "unknown field; a job has key, route, params"
             )
         key, route, params = item.get("key"), item.get("route"), item.get("params", {})
-        if not isinstance(key, str) or not key.strip():
-            raise BatchFileError(source, number, "key", "must be a non-empty string")
-        try:
-            safe_target(Path("/batch-output"), key)
-        except InvalidParameterError:
+        problem = key_problem(key)
+        if problem is not None:
+            raise BatchFileError(source, number, "key", problem)
+        assert isinstance(key, str)
+        first = seen.get(folded(key))
+        if first is not None:
             raise BatchFileError(
-                source, number, "key", f"{key!r} cannot be a file name inside the output folder"
-            ) from None
-        if key in seen:
-            raise BatchFileError(
-                source, number, "key", f"{key!r} is used twice (first on line {seen[key]})"
+                source,
+                number,
+                "key",
+                f"{key!r} is used twice, ignoring case (first on line {first[0]} as {first[1]!r}): "
+                "keys name files, and case-blind disks (macOS, Windows) would make them one",
             )
         if route not in BATCH_ROUTES:
             raise BatchFileError(
@@ -191,7 +177,23 @@ def parse_requests(
         if problem is not None:
             field, _, text = problem.partition(": ")
             raise BatchFileError(source, number, field, text)
-        seen[key] = number
+        external = params.get("external_task_id")
+        if external is not None and ROUTES[route].takes_external_id:
+            try:
+                check_task_id(external, "params.external_task_id")
+            except InvalidParameterError as exc:
+                # A lost create is found again by this id: it must be one a lookup can carry.
+                raise BatchFileError(source, number, exc.field, exc.problem) from None
+            if external in externals:
+                raise BatchFileError(
+                    source,
+                    number,
+                    "params.external_task_id",
+                    f"{external!r} is used twice (first on line {externals[external]}); Kling "
+                    "keeps external ids unique per account",
+                )
+            externals[external] = number
+        seen[folded(key)] = (number, key)
         requests.append(request)
     return requests
 

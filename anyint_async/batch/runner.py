@@ -5,8 +5,9 @@ step. A re-run of the same batch into the same folder skips DONE keys, polls CRE
 ones again (a fresh query also brings fresh result URLs), and resolves CREATING ones, which a
 crash caught mid-create:
 
-- Kling: the key was sent as ``external_task_id``, so the task is looked up by it; only if Kling
-  does not know it is it created (nothing was created the first time).
+- Kling: the create carried an ``external_task_id`` made of the key and this folder's token
+  (``batch.keys``), so the task is looked up by it; only if Kling does not know it is it
+  created (nothing was created the first time).
 - DashScope: there is no way to ask. The job is reported UNKNOWN with a note saying the create
   may have happened, and is not repeated unless ``retry_uncertain=True``: paying twice silently
   is worse than asking the user.
@@ -26,25 +27,27 @@ from types import TracebackType
 from typing import Any, Self
 
 import attrs
-from attrs import define, frozen
+from attrs import define
 
 from .._errors import (
     AnyIntError,
     APIError,
     BadRequestError,
-    DownloadError,
     InvalidParameterError,
     NotFoundError,
     RateLimitError,
-    ResultExpiredError,
 )
 from .._session import AnyIntSession
-from ..models import ImageResult, Task, TaskError, TaskStatus
+from ..models import Task, TaskError, TaskStatus
 from ..polling import PollPolicy, TaskEvent, TaskEventKind
 from ..polling.schedule import Key, task_key
 from .journal import JobRecord, Journal, Phase
+from .keys import external_task_id, new_batch_token
 from .manifest import write_manifest
-from .requests import BatchFileError, BatchRequest, parse_requests, route_calls
+from .requests import BatchFileError, BatchRequest, parse_requests
+from .result import BatchResult
+from .routes import ROUTES, lookup_calls, route_calls
+from .saving import ResultSaver
 
 __all__ = ["BatchProgress", "BatchResult", "BatchResults", "BatchRunner"]
 
@@ -55,39 +58,11 @@ _PERMANENT_LIMITS = frozenset(
     {"1100", "1101", "1102", "1304", "Throttling.FreeTierOnly", "Arrearage"}
 )
 _UNCERTAIN_CODE = "CreateOutcomeUnknown"
-_UNCERTAIN_NOTE = (
-    "the create request may have reached DashScope, which cannot be asked about it; it was not "
-    "sent again so that you do not pay twice. Check your DashScope task list, or re-run with "
-    "--retry-uncertain (retry_uncertain=True) to create it anew"
-)
 _LOOKUP_FAILED_NOTE = (
     "the create may have happened and looking it up failed; re-run the batch to look it up again"
 )
-_UNRESOLVED_NOTE = (
-    "the create's outcome stayed unknown after several lookups and was not repeated; check "
-    "your Kling task list for this external_task_id"
-)
 _DONE = object()
 _MAX_RESOLVES = 3  # creates whose outcome stays unknown after this many are reported, not retried
-
-
-@frozen
-class BatchResult:
-    """What became of one job. ``files`` are absolute paths; ``resumed`` marks a job that was
-    already done before this run."""
-
-    key: str
-    route: str
-    status: TaskStatus
-    task_id: str | None = None
-    files: tuple[Path, ...] = ()
-    error: TaskError | None = None
-    note: str | None = None
-    resumed: bool = False
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status is TaskStatus.SUCCEEDED and self.error is None
 
 
 @define
@@ -150,10 +125,13 @@ class BatchRunner:
         self._stop_requested = asyncio.Event()
         self._by_key = {request.key: request for request in self.requests}
         self._calls = route_calls(session.dashscope, session.kling)
+        self._lookups = lookup_calls(session.kling)
         self._keys: dict[Key, str] = {}
         self._state: dict[str, str] = {}
         self._slot_freed = asyncio.Event()
         self._journal: Journal | None = None
+        self._saver: ResultSaver | None = None
+        self._token = ""
         # Set for the length of a run: where results go, and how tasks join the poller.
         self._emit: Callable[[BatchResult], None] = lambda result: None
         self._add: Callable[[Task], None] | None = None
@@ -179,6 +157,8 @@ class BatchRunner:
         self._emit = emit
         # Journal writes are small local commits: done on the loop thread, in order, at once.
         journal = self._journal = Journal(self.out_dir)
+        self._saver = ResultSaver(self.session, journal, self.out_dir)
+        self._token = journal.token(new_batch_token)
         _remove_partial_files(self.out_dir)
         try:
             records = {record.key: record for record in journal.records()}
@@ -247,7 +227,7 @@ class BatchRunner:
             if record is not None and record.phase is Phase.FINISHED and record.task_id is None:
                 # A generated image whose files were not saved: its URLs are in the journal.
                 self._set_state(request.key, "running")
-                await self._save_images(request, record.urls)
+                self._report(await self._require_saver().save_image(request, record.urls))
             elif record is not None and record.phase in (Phase.CREATED, Phase.FINISHED):
                 task = record.task()
                 assert task is not None
@@ -259,6 +239,14 @@ class BatchRunner:
 
     # --- creating ------------------------------------------------------------------------------
 
+    def _external_id(self, request: BatchRequest) -> str | None:
+        """The external id this job's create carries: the user's own, else one derived from
+        the key and this folder's token; None for routes that take none."""
+        if not ROUTES[request.route].takes_external_id:
+            return None
+        given = request.params.get("external_task_id")
+        return str(given) if given is not None else external_task_id(request.key, self._token)
+
     async def _create(
         self,
         position: int,
@@ -267,20 +255,22 @@ class BatchRunner:
         tries: int,
     ) -> None:
         journal = self._require_journal()
+        route = ROUTES[request.route]
         params = dict(request.params)
-        if request.route.startswith("kling.") and "external_task_id" not in params:
+        external_id = self._external_id(request)
+        if external_id is not None:
             # Lets an interrupted create be looked up instead of repeated.
-            params["external_task_id"] = request.key
+            params["external_task_id"] = external_id
         self._set_state(request.key, "creating")
         while True:
             await self._pace()
-            journal.intend(request.key, position, request.route, request.params_json())
+            journal.intend(request.key, position, request.route, request.params_json(), external_id)
             try:
-                if request.route == "dashscope.images":
-                    image = await self.session.dashscope.images.generate(**params)
+                if route.answers_at_once:
+                    image = await self._calls[request.route](**params)
                     journal.finished(request.key, TaskStatus.SUCCEEDED, image.urls)
                     self._set_state(request.key, "running")
-                    await self._save_images(request, image.urls)
+                    self._report(await self._require_saver().save_image(request, image.urls))
                     return
                 task = await self._calls[request.route](**params)
             except RateLimitError as exc:
@@ -292,9 +282,9 @@ class BatchRunner:
                 await self._wait_for_slot(exc.retry_after)
                 continue
             except APIError as exc:
-                taken = _external_id_taken(exc) and request.route.startswith("kling.")
+                taken = _external_id_taken(exc) and route.takes_external_id
                 if exc.may_have_created_task or taken:
-                    await self._resolve(position, request, tries=tries + 1)
+                    await self._resolve(position, request, tries=tries + 1, cause=exc)
                 else:
                     await self._fail(request, exc)
                 return
@@ -311,31 +301,36 @@ class BatchRunner:
         request: BatchRequest,
         *,
         tries: int,
+        cause: AnyIntError | None = None,
     ) -> None:
         """A create may or may not have happened: find out, or say so."""
         journal = self._require_journal()
-        if request.route.startswith("kling.") and tries <= _MAX_RESOLVES:
-            external_id = str(request.params.get("external_task_id", request.key))
-            family = getattr(self.session.kling, request.route.split(".", 1)[1])
+        route = ROUTES[request.route]
+        if route.takes_external_id and tries <= _MAX_RESOLVES:
+            record = journal.get(request.key)
+            external_id = (record.external_id if record else None) or self._external_id(request)
+            assert external_id is not None
             try:
-                task = await family.get(external_id)
+                task = await self._lookups[request.route](external_id)
             except NotFoundError:
                 logger.info("%s: Kling has no task %r; creating it", request.key, external_id)
                 await self._create(position, request, tries=tries)
                 return
-            except APIError as exc:
+            except AnyIntError as exc:
                 # Left CREATING in the journal: the next run looks it up again.
                 logger.warning("%s: could not look the task up yet: %s", request.key, exc)
                 self._report_uncertain(request, str(exc), _LOOKUP_FAILED_NOTE, final=False)
                 return
+            if task.model is None:
+                task = attrs.evolve(task, model=request.params.get("model"))
             journal.created(request.key, task)
             self._track(request.key, task)
             return
         if self.retry_uncertain and tries <= _MAX_RESOLVES:
             await self._create(position, request, tries=tries)
             return
-        note = _UNCERTAIN_NOTE if request.route.startswith("dashscope.") else _UNRESOLVED_NOTE
-        self._report_uncertain(request, note, note, final=True)
+        note = route.uncertain_note
+        self._report_uncertain(request, str(cause) if cause else note, note, final=True)
 
     def _report_uncertain(
         self, request: BatchRequest, message: str, note: str, *, final: bool
@@ -379,86 +374,12 @@ class BatchRunner:
         self._add(task)
 
     async def _finish(self, key: str, task: Task) -> None:
-        journal = self._require_journal()
-        request = self._by_key[key]
         self._slot_freed.set()
-        if not task.succeeded:
-            journal.done(key, status=task.status, error=task.error)
-            self._set_state(key, "failed")
-            self._emit(
-                BatchResult(
-                    key=key,
-                    route=request.route,
-                    status=task.status,
-                    task_id=task.id,
-                    error=task.error,
-                )
-            )
-            return
-        journal.finished(key, task.status, task.urls)
-        try:
-            try:
-                paths = await self.session.download(task, self.out_dir, name=key)
-            except ResultExpiredError:
-                paths = await self.session.download(
-                    await self.session.refresh(task), self.out_dir, name=key
-                )
-        except (DownloadError, APIError) as exc:
-            self._set_state(key, "failed")
-            self._emit(
-                BatchResult(
-                    key=key,
-                    route=request.route,
-                    status=task.status,
-                    task_id=task.id,
-                    error=TaskError(code="DownloadFailed", message=str(exc)),
-                    note="the task succeeded but its files were not saved; re-run to try again",
-                )
-            )
-            return
-        await self._done_with_files(request, task.id, paths)
+        self._report(await self._require_saver().save_task(self._by_key[key], task))
 
-    async def _save_images(self, request: BatchRequest, urls: Sequence[str]) -> None:
-        try:
-            paths = await self.session.download(
-                ImageResult(urls=tuple(urls)), self.out_dir, name=request.key
-            )
-        except DownloadError as exc:
-            expired = isinstance(exc, ResultExpiredError)
-            self._set_state(request.key, "failed")
-            self._emit(
-                BatchResult(
-                    key=request.key,
-                    route=request.route,
-                    status=TaskStatus.SUCCEEDED,
-                    error=TaskError(code="DownloadFailed", message=str(exc)),
-                    note=(
-                        "the image URL expired before it was saved; an image has no task to "
-                        "ask for a fresh URL, so generate it again under a new key"
-                        if expired
-                        else "the image was generated but not saved; re-run to try again"
-                    ),
-                )
-            )
-            return
-        await self._done_with_files(request, None, paths)
-
-    async def _done_with_files(
-        self, request: BatchRequest, task_id: str | None, paths: Sequence[Path]
-    ) -> None:
-        journal = self._require_journal()
-        relative = [str(path.resolve().relative_to(self.out_dir.resolve())) for path in paths]
-        journal.done(request.key, status=TaskStatus.SUCCEEDED, files=relative)
-        self._set_state(request.key, "succeeded")
-        self._emit(
-            BatchResult(
-                key=request.key,
-                route=request.route,
-                status=TaskStatus.SUCCEEDED,
-                task_id=task_id,
-                files=tuple(paths),
-            )
-        )
+    def _report(self, result: BatchResult) -> None:
+        self._set_state(result.key, "succeeded" if result.succeeded else "failed")
+        self._emit(result)
 
     async def _fail(self, request: BatchRequest, exc: AnyIntError) -> None:
         code = getattr(exc, "code", None) or type(exc).__name__
@@ -542,6 +463,10 @@ class BatchRunner:
     def _require_journal(self) -> Journal:
         assert self._journal is not None
         return self._journal
+
+    def _require_saver(self) -> ResultSaver:
+        assert self._saver is not None
+        return self._saver
 
 
 class _Stopped(Exception):

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from .._session import AnyIntSession
 from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
-from ..batch.requests import route_calls
+from ..batch.routes import route_calls
 from ..models import ImageResult, Task
 from ..polling import DEFAULT_POLICIES, PollPolicy
 from ._display import BatchDisplay, TaskStatusLine, failures_table, summary_table

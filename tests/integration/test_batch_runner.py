@@ -71,8 +71,11 @@ async def test_runs_every_route_to_files_and_manifest(
     assert (
         manifest["job-000"]["files"] == ["job-000.png"] and manifest["job-000"]["task_id"] is None
     )
-    # Kling jobs carry their key as external_task_id.
-    assert gateway.stats.creates_by_external_id[("kling.images.create", "job-002")] == 1
+    # Kling jobs carry their key and the folder's token as external_task_id.
+    external = manifest["job-002"]["external_task_id"]
+    assert isinstance(external, str) and external.startswith("job-002.")
+    assert gateway.stats.creates_by_external_id[("kling.images.create", external)] == 1
+    assert manifest["job-001"]["external_task_id"] is None
     assert gateway.stats.file_auth_headers == 0
 
 

@@ -34,10 +34,10 @@ async def test_downloads_every_file_with_the_right_extension(
     images = await session.wait(await session.kling.images.create(prompt="fox", n=2), policy=QUICK)
     video = await session.wait(await session.kling.omni_video.create(prompt="boat"), policy=QUICK)
     generated = await session.dashscope.images.generate(model="qwen-image-plus", prompt="poster")
-    image_paths = await session.download(images, tmp_path, name="heroes/fox")
+    image_paths = await session.download(images, tmp_path / "heroes", name="fox")
     video_paths = await session.download(video, tmp_path)
     poster = await session.download(generated, tmp_path, name="poster")
-    assert [p.name for p in image_paths] == ["fox-1.png", "fox-2.png"]
+    assert [p.name for p in image_paths] == ["fox@1.png", "fox@2.png"]
     assert image_paths[0].parent == tmp_path / "heroes"
     assert video_paths == [tmp_path / f"{video.id}.mp4"]
     assert poster == [tmp_path / "poster.png"]
@@ -45,13 +45,28 @@ async def test_downloads_every_file_with_the_right_extension(
     assert video_paths[0].read_bytes()[4:8] == b"ftyp"
     assert video_paths[0].stat().st_size == 64 * 1024
     assert _files(tmp_path) == sorted(
-        ["heroes/fox-1.png", "heroes/fox-2.png", f"{video.id}.mp4", "poster.png"]
+        ["heroes/fox@1.png", "heroes/fox@2.png", f"{video.id}.mp4", "poster.png"]
     )
     assert gateway.stats.file_requests == 4
     assert gateway.stats.file_auth_headers == 0, "the API key never goes to the file host"
 
 
-@pytest.mark.parametrize("name", ["../escape", "/etc/evil", "a/../../b", "..", "", "a\x00b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../escape",
+        "/etc/evil",
+        "a/../../b",
+        "..",
+        ".",
+        "",
+        " ",
+        "a\x00b",
+        "a\\b",
+        "x" * 201,
+        "é" * 101,
+    ],
+)
 async def test_names_that_escape_the_folder_are_refused(
     session: AnyIntSession, gateway: FakeGateway, tmp_path: Path, name: str
 ) -> None:

@@ -36,15 +36,15 @@ def test_every_route_parses(tmp_path: Path) -> None:
         {"key": "fox", "route": "kling.images", "params": {"prompt": "p", "n": 2}},
         {"key": "omni", "route": "kling.omni_image", "params": {"prompt": "p"}},
         {
-            "key": "heroes/boat",
+            "key": "heroes_boat.2",
             "route": "kling.omni_video",
             "params": {"prompt": "p", "duration": "5"},
         },
     )
     requests = load_requests(path)
-    assert [r.key for r in requests] == ["poster", "clip", "fox", "omni", "heroes/boat"]
+    assert [r.key for r in requests] == ["poster", "clip", "fox", "omni", "heroes_boat.2"]
     assert requests[4] == BatchRequest(
-        "heroes/boat", "kling.omni_video", {"prompt": "p", "duration": "5"}
+        "heroes_boat.2", "kling.omni_video", {"prompt": "p", "duration": "5"}
     )
 
 
@@ -58,12 +58,36 @@ def test_every_route_parses(tmp_path: Path) -> None:
         (
             {"key": "../up", "route": "kling.images", "params": {"prompt": "p"}},
             "key",
-            "cannot be a file name",
+            "is not a valid key: use 1 to 64 of A-Z a-z 0-9 . _ -",
         ),
         (
             {"key": "/abs", "route": "kling.images", "params": {"prompt": "p"}},
             "key",
-            "cannot be a file name",
+            "is not a valid key",
+        ),
+        (
+            {"key": "x" * 65, "route": "kling.images", "params": {"prompt": "p"}},
+            "key",
+            "is 65 characters long; the longest key is 64",
+        ),
+        (
+            {"key": "con.1", "route": "kling.images", "params": {"prompt": "p"}},
+            "key",
+            "Windows device name 'con'",
+        ),
+        (
+            {"key": "Manifest", "route": "kling.images", "params": {"prompt": "p"}},
+            "key",
+            "the batch's own manifest file",
+        ),
+        (
+            {
+                "key": "a",
+                "route": "kling.images",
+                "params": {"prompt": "p", "external_task_id": "my id/1"},
+            },
+            "params.external_task_id",
+            "may hold only letters, digits",
         ),
         ({"key": "a", "route": "kling.images", "params": ["p"]}, "params", "must be a JSON object"),
         (
@@ -113,9 +137,62 @@ def test_bad_lines_name_file_line_and_field(
 def test_duplicate_keys_point_at_the_first(tmp_path: Path) -> None:
     job = {"key": "same", "route": "kling.images", "params": {"prompt": "p"}}
     with pytest.raises(
-        BatchFileError, match=r"jobs.jsonl:2: key: 'same' is used twice \(first on line 1\)"
+        BatchFileError,
+        match=r"jobs.jsonl:2: key: 'same' is used twice, ignoring case \(first on line 1",
     ):
         load_requests(_write(tmp_path, job, job))
+
+
+def test_keys_that_differ_only_in_case_are_one_file_on_case_blind_disks(tmp_path: Path) -> None:
+    wolf = {"key": "Wolf", "route": "kling.images", "params": {"prompt": "p"}}
+    other = {"key": "wolf", "route": "kling.images", "params": {"prompt": "q"}}
+    with pytest.raises(BatchFileError) as caught:
+        load_requests(_write(tmp_path, wolf, other))
+    assert caught.value.line == 2 and caught.value.field == "key"
+    assert "first on line 1 as 'Wolf'" in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    "key", ["hero-01", "scene_12", "shot.3", "A", "9", "v2.1-final_cut", "x" * 64]
+)
+def test_real_users_keys_pass(key: str) -> None:
+    assert [
+        r.key for r in parse_requests([BatchRequest(key, "kling.images", {"prompt": "p"})])
+    ] == [key]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ".",
+        "..",
+        "",
+        " ",
+        "heroes 01",
+        "heroes/01",
+        "a\\b",
+        "-x",
+        ".x",
+        "x.",
+        "a..b",
+        "é" * 3,
+        "nul",
+    ],
+)
+def test_keys_that_name_no_file_of_their_own_are_refused(key: str) -> None:
+    with pytest.raises(BatchFileError) as caught:
+        parse_requests([BatchRequest(key, "kling.images", {"prompt": "p"})])
+    assert caught.value.field == "key"
+
+
+def test_the_library_request_list_is_checked_the_same_way() -> None:
+    with pytest.raises(BatchFileError, match=r"<requests>:2: key: .*ignoring case"):
+        parse_requests(
+            [
+                BatchRequest("Hero", "kling.images", {"prompt": "p"}),
+                {"key": "hero", "route": "kling.images", "params": {"prompt": "q"}},
+            ]
+        )
 
 
 def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
