@@ -17,7 +17,11 @@ from attrs import frozen
 from .._errors import InvalidParameterError
 from ..models import TaskRoute
 
-__all__ = ["DEFAULT_POLICIES", "PollPolicy"]
+__all__ = ["DEFAULT_LONGEST_WAIT", "DEFAULT_POLICIES", "PollPolicy"]
+
+#: Seconds: the cap on any wait when a policy sets no ``longest_wait``.
+DEFAULT_LONGEST_WAIT = 120.0
+_EPSILON_WAIT = 1e-3
 
 
 def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -51,6 +55,9 @@ class PollPolicy:
       tasks were seen to finish (see ``DurationLearner``).
     - ``unknown_grace``: for this long after a task is handed over, an UNKNOWN or 404 answer is
       taken as the provider not having caught up yet, and the task is asked about again.
+    - ``longest_wait``: no wait, learned or not, is ever longer than this (default: 120 s, or
+      ``max_interval`` if that is longer). It bounds what a wrong provider clock or an odd
+      learned duration can cost: at most this long between two queries of a running task.
 
     Example:
         >>> policy = PollPolicy(first_poll=2, interval=1, max_interval=4, growth=2, jitter=0)
@@ -66,6 +73,16 @@ class PollPolicy:
     jitter: float = attrs.field(default=0.1, validator=_fraction)
     learn: bool = True
     unknown_grace: float = attrs.field(default=30.0, validator=_seconds)
+    longest_wait: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_seconds)
+    )
+
+    @property
+    def wait_cap(self) -> float:
+        """The longest any wait may be (see ``longest_wait``)."""
+        if self.longest_wait is not None:
+            return max(self.longest_wait, _EPSILON_WAIT)
+        return max(DEFAULT_LONGEST_WAIT, self.max_interval)
 
     def waits(self, rng: random.Random) -> Iterator[float]:
         """Yield the jittered waits: before the first query, then between queries (endless)."""

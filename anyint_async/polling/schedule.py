@@ -20,6 +20,7 @@ import attrs
 from attrs import define, frozen
 
 from ..models import Task, TaskError, TaskRoute, TaskStatus
+from .claimed_ages import ClaimedAges
 from .cooldown import RateLimitCooldown
 from .learning import DurationLearner, LearnedTiming
 from .policy import PollPolicy
@@ -81,6 +82,7 @@ class PollSchedule:
         self._learner = learner
         self.cooldown = cooldown or RateLimitCooldown()
         self._wall_clock = wall_clock
+        self.claimed_ages = ClaimedAges()
         self._entries: dict[Key, _Entry] = {}
         self._timings: dict[
             tuple[TaskRoute, str | None], tuple[float, int, LearnedTiming | None]
@@ -115,7 +117,7 @@ class PollSchedule:
             policy=chosen,
             waits=waits,
             handed_at=now,
-            created_at=self._created_at(task, now),
+            created_at=self._created_at(task, now, handed_at=now),
         )
         self._entries[key] = entry
         # The first wait counts from creation when the task says when that was (Kling does),
@@ -151,7 +153,7 @@ class PollSchedule:
             learned = self._learned_first_poll(entry, now)
             if learned is not None and learned > now + _EPSILON:
                 # The model's tasks were seen to take longer than this: ask when they finish.
-                self._push(key, entry, learned)
+                self._push(key, entry, min(learned, now + entry.policy.wait_cap))
                 continue
             entry.polls += 1
             self.in_flight += 1
@@ -186,7 +188,7 @@ class PollSchedule:
             fresh = attrs.evolve(fresh, model=previous.model)
         entry.task = fresh
         if fresh.created_at is not None and fresh.created_at != previous.created_at:
-            entry.created_at = self._created_at(fresh, now)
+            entry.created_at = self._created_at(fresh, now, handed_at=entry.handed_at)
         in_grace = now - entry.handed_at < entry.policy.unknown_grace
         if fresh.status is TaskStatus.UNKNOWN and in_grace:
             # A task just created may not be visible to the query route yet.
@@ -210,7 +212,8 @@ class PollSchedule:
             resume = self.cooldown.throttled(now, retry_after)
         entry = self._entries.get(key)
         if entry is not None:
-            self._push(key, entry, max(resume, now + next(entry.waits)))
+            wait = min(next(entry.waits), entry.policy.wait_cap)
+            self._push(key, entry, max(resume, now + wait))
 
     def abandon(self, key: Key) -> Task | None:
         """A launched query ended with no verdict worth acting on: stop tracking the task."""
@@ -243,7 +246,9 @@ class PollSchedule:
             jitter = entry.policy.jitter
             age = max(0.0, now - entry.created_at)
             wait = learned.wait(age) * self._rng.uniform(1 - jitter, 1 + jitter)
-        self._push(key, entry, now + max(wait, _EPSILON))
+        # However long the learned durations or the claimed age, a task is asked about again
+        # within the cap: nothing learned or claimed can leave it unpolled for hours.
+        self._push(key, entry, now + min(max(wait, _EPSILON), entry.policy.wait_cap))
 
     def _learned(self, entry: _Entry, now: float) -> LearnedTiming | None:
         """The learner's timing for the entry's model, recomputed at most once a second (or
@@ -280,9 +285,14 @@ class PollSchedule:
             seconds = now - entry.created_at
         self._learner.observe(task.route, task.model, seconds)
 
-    def _created_at(self, task: Task, now: float) -> float:
-        """When the task was created, on the scheduler's clock (never later than now)."""
+    def _created_at(self, task: Task, now: float, *, handed_at: float) -> float:
+        """When the task was created, on the scheduler's clock: never later than its
+        hand-over, and never earlier than the provider's clock can be trusted for
+        (see ``ClaimedAges``)."""
         if task.created_at is None or self._wall_clock is None:
-            return now
-        age = self._wall_clock() - task.created_at.timestamp()
-        return now - max(0.0, age)
+            return handed_at
+        claimed_age = self._wall_clock() - task.created_at.timestamp()
+        provider = task.route.value.split(".", 1)[0]
+        return self.claimed_ages.created_at(
+            provider, claimed_age=claimed_age, now=now, handed_at=handed_at
+        )
