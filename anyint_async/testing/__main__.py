@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ._faults import Fault, faults_from_json
+from ._faults import Fault, fault_from_json, faults_from_json
 from ._gateway import FakeGateway
 from ._timing import ModelProfile, profiles_from_json
 
@@ -33,6 +33,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-in-flight", type=int, default=None, help="tasks per account")
     parser.add_argument("--url-ttl", type=float, default=None, help="result URL life (sim s)")
     parser.add_argument("--faults", default=None, help="JSON file: a list of fault specs")
+    parser.add_argument(
+        "--clock-skew",
+        type=float,
+        default=0.0,
+        help="seconds added to every provider timestamp (negative: a clock behind)",
+    )
+    parser.add_argument(
+        "--lose-create-answers",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="share of creates whose answer is lost after the task was made (0 to 1)",
+    )
     parser.add_argument(
         "--profiles", default=None, help="JSON file: duration profiles by model or route family"
     )
@@ -55,6 +68,7 @@ async def _serve(
         url_ttl=args.url_ttl,
         faults=faults,
         profiles=profiles,
+        clock_skew=args.clock_skew,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -72,6 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.faults, encoding="utf-8") as handle:
             faults = faults_from_json(json.load(handle))
     profiles: dict[str, ModelProfile] = {}
+    if args.lose_create_answers:
+        # The task is made, then the connection drops: the answer with its id never arrives.
+        faults.append(
+            fault_from_json(
+                {"kind": "drop", "routes": ["create"], "rate": args.lose_create_answers}
+            )
+        )
     if args.profiles:
         with open(args.profiles, encoding="utf-8") as handle:
             profiles = profiles_from_json(json.load(handle))

@@ -87,6 +87,8 @@ class FakeGateway:
     ids, durations and failures repeatable. With ``api_key`` only that key is accepted, else any
     non-empty bearer key. ``max_in_flight`` caps each account's unfinished tasks per provider,
     like Kling's resource packs (Kling answers 1303, DashScope ``Throttling.AllocationQuota``).
+    ``clock_skew`` (real seconds, negative: behind) shifts every timestamp the providers write
+    (Kling ``created_at``/``updated_at``, DashScope ``submit_time``...), to test a wrong clock.
 
     Example:
         >>> async with FakeGateway(time_scale=0.001) as gw:  # doctest: +SKIP
@@ -114,6 +116,7 @@ class FakeGateway:
         max_log: int = 1_000_000,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        clock_skew: float = 0.0,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
@@ -129,6 +132,7 @@ class FakeGateway:
         self.profiles: dict[str, ModelProfile] = {**default_profiles(), **(profiles or {})}
         self.faults: list[Fault] = list(faults)
         self.max_in_flight = max_in_flight
+        self.clock_skew = float(clock_skew)
         self._url_ttl = url_ttl
         self._task_ttl = task_ttl
         self._video_bytes = video_bytes
@@ -207,6 +211,12 @@ class FakeGateway:
 
     def _wall(self, monotonic: float) -> float:
         return self._wall0 + (monotonic - self._t0)
+
+    def _provider_wall(self, monotonic: float) -> float:
+        """The time a provider writes into its answers: off by ``clock_skew``, as a relay that
+        writes UTC for UTC+8, or a provider clock hours off, would make it. Counters keep the
+        true time."""
+        return self._wall(monotonic) + self.clock_skew
 
     def _request_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -553,7 +563,7 @@ class FakeGateway:
         if task is not None and (task.owner != exchange.owner or task.provider != "dashscope"):
             task = None
         body = dashscope.task_body(
-            task, task_id, self._clock(), self._wall, self._urls, self._request_id()
+            task, task_id, self._clock(), self._provider_wall, self._urls, self._request_id()
         )
         return web.json_response(body)
 
@@ -584,7 +594,9 @@ class FakeGateway:
             body=body,
         )
         return web.json_response(
-            kling.task_body(task, self._clock(), self._wall, self._urls, self._request_id())
+            kling.task_body(
+                task, self._clock(), self._provider_wall, self._urls, self._request_id()
+            )
         )
 
     async def _kling_query(self, request: web.Request, exchange: _Exchange) -> web.StreamResponse:
@@ -599,7 +611,7 @@ class FakeGateway:
         if task is None or task.phase(now) is Phase.EXPIRED:
             return self._error(exchange, 404, 1203, "task not found")
         return web.json_response(
-            kling.task_body(task, now, self._wall, self._urls, self._request_id())
+            kling.task_body(task, now, self._provider_wall, self._urls, self._request_id())
         )
 
     # --- the file host -------------------------------------------------------------------------
