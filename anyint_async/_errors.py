@@ -139,14 +139,17 @@ class APIError(AnyIntError):
         self.message = message
         self.request_id = request_id
         self.may_have_created_task = may_have_created_task
+        self.outcome_hint: str | None = None
         super().__init__(self._render())
 
     def _headline(self) -> str:
         return self.message
 
-    def mark_may_have_created_task(self) -> None:
-        """Flag this error as the failure of a create whose outcome is unknown."""
+    def mark_may_have_created_task(self, hint: str | None = None) -> None:
+        """Flag this error as the failure of a create whose outcome is unknown; ``hint`` says
+        what is true for the route (default: look the task up before creating it again)."""
         self.may_have_created_task = True
+        self.outcome_hint = hint
         self.args = (self._render(),)
 
     def _render(self) -> str:
@@ -154,7 +157,7 @@ class APIError(AnyIntError):
         if self.request_id:
             text += f" (request_id={self.request_id})"
         if self.may_have_created_task:
-            text += f"; {MAY_HAVE_CREATED_HINT}"
+            text += f"; {getattr(self, 'outcome_hint', None) or MAY_HAVE_CREATED_HINT}"
         return text
 
     def __reduce__(self) -> tuple[Any, ...]:

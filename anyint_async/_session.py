@@ -20,15 +20,15 @@ from ._errors import (
     TaskFailedError,
 )
 from ._retry import RetryPolicy
-from ._transport import ConnectionPool, Transport
-from ._validate import check_task_id
+from ._transport import ConnectionPool, Transport, read_timeout
+from ._validate import check_seconds, check_task_id
 from .download import Downloader
 from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
 from .polling.policy import PollPolicy
 from .polling.scheduler import PollScheduler
 from .polling.streams import AsCompleted, Poller
-from .providers.dashscope import DashScope
+from .providers.dashscope import DEFAULT_GENERATION_TIMEOUT, DashScope
 from .providers.kling import Kling
 
 __all__ = ["DEFAULT_BASE_URL", "AnyIntSession"]
@@ -80,16 +80,18 @@ def _check_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTime
             "timeout",
             f"must be a positive number of seconds or an aiohttp.ClientTimeout, got {timeout!r}",
         )
-    # One budget for the whole request, with the connect phase bounded separately so a dead
-    # host fails fast (and is known to have received nothing).
-    return aiohttp.ClientTimeout(total=float(timeout), sock_connect=min(10.0, float(timeout)))
+    return read_timeout(float(timeout))
 
 
 class AnyIntSession:
     """An async client for the AnyInt gateway's DashScope and Kling media routes.
 
     The API key comes from ``api_key`` or the ``ANYINT_API_KEY`` environment variable, the base URL
-    from ``base_url``, ``ANYINT_BASE_URL`` or the public gateway. The session owns one
+    from ``base_url``, ``ANYINT_BASE_URL`` or the public gateway. ``timeout`` bounds each quick
+    call (creates, queries, a download's first byte and each later read): its answer must start
+    within that many seconds and never stall longer, but an answer still coming is never cut
+    off. DashScope image generation answers only when the image is made, so it waits
+    ``generation_timeout`` (default 300 s) instead. The session owns one
     ``aiohttp.ClientSession`` (one connection pool of ``max_connections``) unless you pass your
     own as ``http_session``: then it borrows it and never closes it.
 
@@ -105,6 +107,7 @@ class AnyIntSession:
         *,
         base_url: str | None = None,
         timeout: float | aiohttp.ClientTimeout = 60.0,
+        generation_timeout: float = DEFAULT_GENERATION_TIMEOUT,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
         max_connections: int = 64,
@@ -146,7 +149,9 @@ class AnyIntSession:
             timeout=transport.timeout,
             max_concurrent=_check_positive_int(max_downloads, "max_downloads"),
         )
-        self.dashscope = DashScope(transport)
+        self.dashscope = DashScope(
+            transport, generation_timeout=check_seconds(generation_timeout, "generation_timeout")
+        )
         self.kling = Kling(transport)
         self._getters = _query_routes(self.dashscope, self.kling)
         # The scheduler's queries skip per-request retries: it reschedules a failed query itself

@@ -35,6 +35,7 @@ __all__ = [
     "ErrorReport",
     "Transport",
     "WireDialect",
+    "read_timeout",
 ]
 
 logger = logging.getLogger("anyint_async")
@@ -85,7 +86,12 @@ class WireDialect:
 
 @frozen
 class ApiCall:
-    """One logical request; the transport may send it more than once (see module doc)."""
+    """One logical request; the transport may send it more than once (see module doc).
+
+    ``timeout`` replaces the session's for this call (a route whose answer takes minutes);
+    ``ambiguity_hint`` is what a create's error says when its outcome is unknown, where the
+    general advice (look the task up) does not hold for the route.
+    """
 
     method: str
     path: str
@@ -94,6 +100,8 @@ class ApiCall:
     body: Mapping[str, Any] | None = None
     params: Mapping[str, str] | None = None
     headers: Mapping[str, str] | None = None
+    timeout: aiohttp.ClientTimeout | None = None
+    ambiguity_hint: str | None = None
 
 
 @frozen
@@ -280,7 +288,7 @@ class Transport:
     def _final_error(call: ApiCall, failure: _AttemptFailedError) -> errors.APIError:
         error = failure.error
         if failure.leaves_create_ambiguous(call) and not _is_client_rejection(error):
-            error.mark_may_have_created_task()
+            error.mark_may_have_created_task(call.ambiguity_hint)
         return error
 
     async def _attempt(self, call: ApiCall) -> ApiResponse:
@@ -292,6 +300,7 @@ class Transport:
         if call.headers:
             headers.update(call.headers)
         data = None if call.body is None else json.dumps(call.body, ensure_ascii=False)
+        timeout = call.timeout or self._timeout
         try:
             async with http.request(
                 call.method,
@@ -300,7 +309,7 @@ class Transport:
                 params=call.params,
                 # Built inline so that no local variable of this frame holds the key.
                 headers={**headers, "Authorization": self._token.header()},
-                timeout=self._timeout,
+                timeout=timeout,
                 allow_redirects=False,
             ) as response:
                 raw = await response.read()
@@ -326,7 +335,7 @@ class Transport:
             raise _AttemptFailedError(
                 _chained(
                     errors.APITimeoutError(
-                        f"{call.method} {call.path} got no answer within the session timeout"
+                        f"{call.method} {call.path} got no answer within {_limit(timeout)}"
                     ),
                     exc,
                 ),
@@ -377,6 +386,19 @@ class Transport:
         raise _AttemptFailedError(
             error, transient=transient, rejected=rejected, retry_after=retry_after
         )
+
+
+def _limit(timeout: aiohttp.ClientTimeout) -> str:
+    seconds = timeout.sock_read if timeout.sock_read is not None else timeout.total
+    return "the timeout" if seconds is None else f"{seconds:g} s"
+
+
+def read_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """A request budget that bounds waiting, not reading: the answer must start within
+    ``seconds`` and no read may stall longer, but an answer still coming at a normal pace is
+    never cut off. The connection itself fails within 10 s, so a host that cannot be reached is
+    known soon (and known to have received nothing)."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=min(10.0, seconds), sock_read=seconds)
 
 
 def _chained(error: errors.APIError, cause: BaseException) -> errors.APIError:

@@ -18,6 +18,7 @@ __all__ = [
     "check_int",
     "check_number",
     "check_prompt",
+    "check_seconds",
     "check_size",
     "check_task_id",
     "check_text",
@@ -46,6 +47,15 @@ def check_task_id(value: Any, field: str = "task_id") -> str:
             f"got {_shown(value)}",
         )
     return value
+
+
+def check_seconds(value: Any, field: str) -> float:
+    """Return a positive number of seconds as a float, or raise naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidParameterError(
+            field, f"must be a positive number of seconds, got {_shown(value)}"
+        )
+    return float(value)
 
 
 def check_prompt(value: Any, field: str = "prompt", *, max_chars: int | None = None) -> str:

@@ -177,9 +177,11 @@ class Downloader:
     ) -> None:
         self._pool = pool
         self._retry = retry
-        # A result file can be large: the whole-request budget is for API calls, not videos.
+        # A result file can be large: each read is bounded, never the whole transfer.
         self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout.sock_connect, sock_read=timeout.total
+            total=None,
+            sock_connect=timeout.sock_connect,
+            sock_read=timeout.sock_read if timeout.sock_read is not None else timeout.total,
         )
         self._limit = asyncio.Semaphore(max_concurrent)
         self._rng = rng or random.Random()

@@ -19,12 +19,13 @@ from .._convert import (
     unstructure_request,
 )
 from .._errors import InvalidParameterError
-from .._transport import ApiCall, Transport, WireDialect
+from .._transport import ApiCall, Transport, WireDialect, read_timeout
 from .._validate import (
     check_bool,
     check_extra_body,
     check_int,
     check_prompt,
+    check_seconds,
     check_size,
     check_task_id,
     check_text,
@@ -204,11 +205,33 @@ def _task_from_body(body: Mapping[str, Any], *, what: str, model: str | None) ->
     )
 
 
-class DashScopeImages:
-    """``POST /dashscope/v1/services/aigc/multimodal-generation/generation``: images at once."""
+# Image generation answers only when the image is made: tens of seconds usually, minutes under
+# load. The official dashscope SDK waits 300 s by default (DEFAULT_REQUEST_TIMEOUT_SECONDS); a
+# shorter wait throws away an image that was made and billed, with no task id to fetch it by.
+DEFAULT_GENERATION_TIMEOUT = 300.0
 
-    def __init__(self, transport: Transport) -> None:
+
+def _generation_hint(seconds: float) -> str:
+    return (
+        "the image may have been made and billed (DashScope bills each generated image), and "
+        "this route returns it only in its answer, so it cannot be fetched again. It was not "
+        f"sent again. To wait longer than {seconds:g} s, pass timeout= to generate(), set "
+        "AnyIntSession(generation_timeout=...), or use --timeout with anyint dashscope image"
+    )
+
+
+class DashScopeImages:
+    """``POST /dashscope/v1/services/aigc/multimodal-generation/generation``: images at once.
+
+    The answer comes when the image is made, so this route waits ``generation_timeout``
+    seconds (default 300) for it rather than the session's ``timeout``.
+    """
+
+    def __init__(
+        self, transport: Transport, *, generation_timeout: float = DEFAULT_GENERATION_TIMEOUT
+    ) -> None:
         self._transport = transport
+        self.generation_timeout = generation_timeout
 
     async def generate(
         self,
@@ -221,12 +244,16 @@ class DashScopeImages:
         prompt_extend: bool | None = None,
         watermark: bool | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-request HTTP budget, not a scope
     ) -> ImageResult:
         """Generate images from a prompt (and optional reference images) and return their URLs.
 
-        The URLs are signed and expire (about 24 h upstream): download them promptly. Like a
-        task create, a generation whose answer was lost is not sent again (it is billed); the
-        error then says so with ``may_have_created_task``.
+        The answer comes only when the image is made: this call waits up to ``timeout`` seconds
+        for it (default: the session's ``generation_timeout``, 300 s); a host that cannot be
+        reached still fails within 10 s. The URLs are signed and expire (about 24 h upstream):
+        download them promptly. Like a task create, a generation whose answer was lost is not
+        sent again (it is billed); the error then says so with ``may_have_created_task``, and
+        that an image made then cannot be fetched again.
 
         Example:
             >>> result = await session.dashscope.images.generate(  # doctest: +SKIP
@@ -250,9 +277,18 @@ class DashScopeImages:
             ),
         )
         body = merge_extra_body(unstructure_request(request), check_extra_body(extra_body))
+        seconds = self.generation_timeout if timeout is None else check_seconds(timeout, "timeout")
         response = await self._transport.request(
             # Each generation is billed: an answer lost in transit is not sent again.
-            ApiCall(method="POST", path=IMAGE_PATH, dialect=DIALECT, creates_task=True, body=body)
+            ApiCall(
+                method="POST",
+                path=IMAGE_PATH,
+                dialect=DIALECT,
+                creates_task=True,
+                body=body,
+                timeout=read_timeout(seconds),
+                ambiguity_hint=_generation_hint(seconds),
+            )
         )
         envelope = structure_response(
             response.body, _ImageEnvelope, what="DashScope image generation response"
@@ -365,8 +401,10 @@ class DashScopeTasks:
 class DashScope:
     """The DashScope route families: ``images``, ``videos`` and ``tasks``."""
 
-    def __init__(self, transport: Transport) -> None:
-        self.images = DashScopeImages(transport)
+    def __init__(
+        self, transport: Transport, *, generation_timeout: float = DEFAULT_GENERATION_TIMEOUT
+    ) -> None:
+        self.images = DashScopeImages(transport, generation_timeout=generation_timeout)
         self.videos = DashScopeVideos(transport)
         self.tasks = DashScopeTasks(transport)
 
