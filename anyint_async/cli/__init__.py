@@ -48,9 +48,21 @@ def _single(parser: argparse.ArgumentParser, route: str) -> None:
     parser.add_argument(
         "--name", default=None, help="file name without extension (default: task id)"
     )
-    parser.add_argument(
-        "--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)"
-    )
+    if route == "dashscope.images":
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="seconds to wait for the generated image (default 300): it answers only "
+            "when the image is made, and a timed-out image cannot be fetched again",
+        )
+    else:
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=3600.0,
+            help="seconds to wait for the task (default 3600); it goes on upstream after that",
+        )
     _common(parser)
     parser.set_defaults(handler=run_single, route=route)
 
@@ -140,7 +152,9 @@ def _plain(error: BaseException) -> BaseException:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 a job failed, 2 a mistake)."""
+    """Run the command line; returns the exit status: 0 ok, 1 a job failed, 2 a mistake,
+    124 ``--timeout`` ran out (the task goes on upstream), 128+N stopped by signal N (130 for
+    Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         return int(asyncio.run(args.handler(args)))

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import random
+import shlex
 import signal
 import sys
 import time
@@ -17,17 +18,26 @@ from typing import Any
 import attrs
 from rich.console import Console
 
+from .._errors import TaskTimeoutError
 from .._session import AnyIntSession
 from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
 from ..batch.routes import route_calls
-from ..models import ImageResult, Task
+from ..models import ImageResult, Task, TaskRoute
 from ..polling import DEFAULT_POLICIES, PollPolicy
-from ._display import BatchDisplay, TaskStatusLine, failures_table, summary_table
+from ._display import (
+    BatchDisplay,
+    TaskStatusLine,
+    failures_table,
+    not_saved_lines,
+    summary_table,
+)
 from ._routes import route_params
+from ._signals import StopRequested, StopSignals
 
 __all__ = ["run_batch", "run_demo", "run_single", "run_task_get"]
 
 EXIT_OK, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
+EXIT_TIMEOUT = 124  # as timeout(1): the task was still running when --timeout ran out
 
 
 def _console(args: argparse.Namespace) -> Console:
@@ -71,13 +81,22 @@ async def run_single(args: argparse.Namespace) -> int:
     params = route_params(args, args.route)
     out = Path(args.out)
     async with _session(args) as session:
-        if args.route == "dashscope.images":
-            with console.status("generating image..."):
-                image = await session.dashscope.images.generate(**params)
-            files = await session.download(image, out, name=args.name or "image")
-            return _report_image(console, args, image, files)
-        task = await route_calls(session.dashscope, session.kling)[args.route](**params)
-        return await _wait_and_save(console, args, session, task)
+        with StopSignals(lambda signum: _stopping(args)) as stops:
+            try:
+                if args.route == "dashscope.images":
+                    if args.timeout is not None:
+                        params["timeout"] = args.timeout
+                    with console.status("generating image..."):
+                        image = await stops.protect(session.dashscope.images.generate(**params))
+                    files = await session.download(image, out, name=args.name or "image")
+                    return _report_image(console, args, image, files)
+                create = route_calls(session.dashscope, session.kling)[args.route]
+                task = await stops.protect(create(**params))
+            except StopRequested as stop:
+                _notice(args, f"stopped ({signal.Signals(stop.signum).name}) {_GAVE_UP}")
+                return stop.exit_code
+            _announce(args, task)
+            return await _wait_and_save(console, args, session, task, stops)
 
 
 async def run_task_get(args: argparse.Namespace) -> int:
@@ -88,17 +107,90 @@ async def run_task_get(args: argparse.Namespace) -> int:
         if args.no_wait:
             _print(console, args, task, [])
             return EXIT_OK if not task.done or task.succeeded else EXIT_FAILED
-        return await _wait_and_save(console, args, session, task)
+        with StopSignals() as stops:
+            return await _wait_and_save(console, args, session, task, stops)
+
+
+_GAVE_UP = (
+    "while the request was in flight: it may have been made upstream, and its answer (with "
+    "the task id) was given up; check your provider console before creating it again"
+)
+
+
+def _stopping(args: argparse.Namespace) -> None:
+    _notice(args, "stopping once the request in flight has answered (again to give it up)")
+
+
+def _notice(args: argparse.Namespace, text: str, **fields: Any) -> None:
+    """A lasting line for people on stderr; with --json, also an event on stdout."""
+    print(text, file=sys.stderr, flush=True)
+    if args.json and fields:
+        sys.stdout.write(json.dumps(fields) + "\n")
+        sys.stdout.flush()
+
+
+def _announce(args: argparse.Namespace, task: Task) -> None:
+    """Say the task's id and route the moment it exists: whatever happens next, the user can
+    fetch it (``anyint task get``)."""
+    _notice(
+        args,
+        f"created task {task.id} ({task.route.value})",
+        event="created",
+        task=task_json(task),
+    )
+
+
+def resume_command(args: argparse.Namespace, task: Task) -> str:
+    """The exact command that waits for ``task`` again and saves its files."""
+    provider = "dashscope" if task.route is TaskRoute.DASHSCOPE_TASKS else task.route.value
+    parts = ["anyint", "task", "get", task.id, "--provider", provider, "--out", args.out]
+    if args.name:
+        parts += ["--name", args.name]
+    if args.base_url:
+        parts += ["--base-url", args.base_url]
+    return shlex.join(parts)
+
+
+def _goes_on(args: argparse.Namespace, task: Task, why: str, reason: str) -> None:
+    command = resume_command(args, task)
+    _notice(
+        args,
+        f"{why}: task {task.id} ({task.route.value}) goes on upstream and is billed as usual; "
+        f"to wait for it and save its files, run:\n  {command}",
+        event="unfinished",
+        reason=reason,
+        task=task_json(task),
+        resume=command,
+    )
 
 
 async def _wait_and_save(
-    console: Console, args: argparse.Namespace, session: AnyIntSession, task: Task
+    console: Console,
+    args: argparse.Namespace,
+    session: AnyIntSession,
+    task: Task,
+    stops: StopSignals,
 ) -> int:
     line = TaskStatusLine(console, task.id, task.status.value)
-    with line:
-        done = await anext(
-            session.as_completed([task], timeout=args.timeout, on_event=line.on_event)
+    stream = session.as_completed([task], timeout=args.timeout, on_event=line.on_event)
+    try:
+        with line:
+            done = await stops.race(anext(stream))
+    except StopRequested as stop:
+        snapshot = stream.pending[0] if stream.pending else task
+        _goes_on(args, snapshot, f"interrupted ({signal.Signals(stop.signum).name})", "signal")
+        return stop.exit_code
+    except TaskTimeoutError as exc:
+        snapshot = exc.tasks[0] if exc.tasks else task
+        _goes_on(
+            args,
+            snapshot,
+            f"still {snapshot.status.value} after --timeout {args.timeout:g}s",
+            "timeout",
         )
+        return EXIT_TIMEOUT
+    finally:
+        await stream.aclose()
     files: list[Path] = []
     if done.succeeded:
         files = await session.download(done, Path(args.out), name=args.name or done.id)
@@ -216,6 +308,8 @@ async def execute_batch(
     failures = failures_table(results)
     if failures is not None:
         console.print(failures)
+    for line in not_saved_lines(results):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     console.print(f"manifest: {out_dir / 'manifest.jsonl'}")
     if presses:
         unfinished = len(requests) - len(results)

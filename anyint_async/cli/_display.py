@@ -16,7 +16,13 @@ from rich.table import Table
 from ..batch import BatchProgress, BatchResult
 from ..polling import TaskEvent
 
-__all__ = ["BatchDisplay", "TaskStatusLine", "failures_table", "summary_table"]
+__all__ = [
+    "BatchDisplay",
+    "TaskStatusLine",
+    "failures_table",
+    "not_saved_lines",
+    "summary_table",
+]
 
 
 class TaskStatusLine:
@@ -124,9 +130,15 @@ def failures_table(results: Sequence[BatchResult], *, limit: int = 10) -> Table 
     return table
 
 
+def not_saved_lines(results: Sequence[BatchResult]) -> list[str]:
+    """One whole line per job that succeeded upstream but is not on disk: what went wrong
+    and what to do (a table cell would cut or wrap it)."""
+    return [f"{r.key}: {r.note}" for r in results if not r.saved and r.note]
+
+
 def _label(result: BatchResult) -> str:
     if result.succeeded:
         return "resumed" if result.resumed else "succeeded"
-    if result.error is not None and result.error.code == "DownloadFailed":
+    if not result.saved:
         return "not saved"
     return result.status.value.lower()

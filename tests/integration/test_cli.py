@@ -35,13 +35,21 @@ class GatewayProcess:
 
 
 async def _start_gateway(
-    tmp_path: Path, *, faults: list[dict[str, object]] | None = None
+    tmp_path: Path,
+    *,
+    faults: list[dict[str, object]] | None = None,
+    profiles: dict[str, object] | None = None,
+    time_scale: float = 0.005,
 ) -> GatewayProcess:
-    args = ["--time-scale", "0.005", "--seed", "3", "--api-key", "cli-key"]
+    args = ["--time-scale", str(time_scale), "--seed", "3", "--api-key", "cli-key"]
     if faults:
         spec = tmp_path / "faults.json"
         spec.write_text(json.dumps(faults))
         args += ["--faults", str(spec)]
+    if profiles:
+        spec = tmp_path / "profiles.json"
+        spec.write_text(json.dumps(profiles))
+        args += ["--profiles", str(spec)]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -289,10 +297,14 @@ async def test_single_commands_with_json(gateway_process: GatewayProcess, tmp_pa
         *POLLING,
     )
     assert code == 0, stderr
-    payload = json.loads(stdout)
+    created, payload = map(json.loads, stdout.splitlines())
+    # The id is out before the wait begins: an event line first, then the result.
+    assert created["event"] == "created" and created["task"]["route"] == "kling.omni_video"
+    assert f"created task {created['task']['id']} (kling.omni_video)" in stderr
     assert (
         payload["task"]["status"] == "SUCCEEDED" and payload["task"]["route"] == "kling.omni_video"
     )
+    assert payload["task"]["id"] == created["task"]["id"]
     assert payload["files"] == [str(out / "boat.mp4")] and (out / "boat.mp4").exists()
 
     code, stdout, stderr = await _run(
@@ -330,7 +342,7 @@ async def test_single_commands_with_json(gateway_process: GatewayProcess, tmp_pa
         *POLLING,
     )
     assert code == 0, stderr
-    task_id = json.loads(stdout)["task"]["id"]
+    task_id = json.loads(stdout.splitlines()[-1])["task"]["id"]
     code, stdout, stderr = await _run(
         gateway_process.url,
         "task",
@@ -387,3 +399,22 @@ async def test_an_unwritable_output_folder_is_one_line(
     )
     assert code == 2
     assert stderr.startswith("error: ") and "Traceback" not in stderr
+
+
+async def test_a_local_fault_fails_one_job_and_a_rerun_saves_it(
+    gateway_process: GatewayProcess, tmp_path: Path
+) -> None:
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "out"
+    keys = _write_jobs(jobs, 6, ["kling.omni_video"])
+    out.mkdir()
+    (out / f"{keys[2]}.mp4").mkdir()  # a folder stands where one job's file goes
+    code, stdout, stderr = await _run(gateway_process.url, "batch", str(jobs), "--out", str(out))
+    assert code == 1, stderr
+    assert "Traceback" not in stderr + stdout
+    assert "a folder stands where the file goes" in stdout
+    saved = [key for key in keys if (out / f"{key}.mp4").is_file()]
+    assert saved == [key for key in keys if key != keys[2]], "the other jobs are saved"
+    (out / f"{keys[2]}.mp4").rmdir()
+    code, stdout, stderr = await _run(gateway_process.url, "batch", str(jobs), "--out", str(out))
+    assert code == 0, stderr + stdout
+    _assert_complete(out, keys, await gateway_process.stats())
