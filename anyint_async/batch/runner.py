@@ -1,5 +1,9 @@
 """The batch runner: create, poll and download a list of jobs, surviving crashes and Ctrl-C.
 
+The runner orchestrates; ``creating`` makes (or resolves) each job's task, ``saving`` puts
+finished results on disk, ``manifest`` writes what became of each job, ``routes`` says what
+each route can do.
+
 For each key the journal moves QUEUED -> CREATING -> CREATED -> FINISHED -> DONE, committing each
 step. A re-run of the same batch into the same folder skips DONE keys, polls CREATED and FINISHED
 ones again (a fresh query also brings fresh result URLs), and resolves CREATING ones, which a
@@ -29,40 +33,24 @@ from typing import Any, Self
 import attrs
 from attrs import define
 
-from .._errors import (
-    AnyIntError,
-    APIError,
-    BadRequestError,
-    InvalidParameterError,
-    NotFoundError,
-    RateLimitError,
-)
+from .._errors import InvalidParameterError
 from .._session import AnyIntSession
-from ..models import Task, TaskError, TaskStatus
+from ..models import Task, TaskStatus
 from ..polling import PollPolicy, TaskEvent, TaskEventKind
 from ..polling.schedule import Key, task_key
+from .creating import JobCreator
 from .journal import JobRecord, Journal, Phase
-from .keys import external_task_id, new_batch_token
+from .keys import new_batch_token
 from .manifest import write_manifest
 from .requests import BatchFileError, BatchRequest, parse_requests
 from .result import BatchResult
-from .routes import ROUTES, lookup_calls, route_calls
 from .saving import ResultSaver
 
 __all__ = ["BatchProgress", "BatchResult", "BatchResults", "BatchRunner"]
 
 logger = logging.getLogger("anyint_async.batch")
 
-# Quota and billing answers do not heal by waiting (reference/kling.md 2, reference/dashscope.md).
-_PERMANENT_LIMITS = frozenset(
-    {"1100", "1101", "1102", "1304", "Throttling.FreeTierOnly", "Arrearage"}
-)
-_UNCERTAIN_CODE = "CreateOutcomeUnknown"
-_LOOKUP_FAILED_NOTE = (
-    "the create may have happened and looking it up failed; re-run the batch to look it up again"
-)
 _DONE = object()
-_MAX_RESOLVES = 3  # creates whose outcome stays unknown after this many are reported, not retried
 
 
 @define
@@ -120,18 +108,14 @@ class BatchRunner:
         self.poll_policy = poll_policy
         self.progress = BatchProgress(total=len(self.requests))
         self._on_progress = on_progress
-        self._create_gap = 1.0 / creates_per_second if creates_per_second else 0.0
-        self._next_create = 0.0
+        self._creates_per_second = creates_per_second
         self._stop_requested = asyncio.Event()
         self._by_key = {request.key: request for request in self.requests}
-        self._calls = route_calls(session.dashscope, session.kling)
-        self._lookups = lookup_calls(session.kling)
         self._keys: dict[Key, str] = {}
         self._state: dict[str, str] = {}
-        self._slot_freed = asyncio.Event()
         self._journal: Journal | None = None
         self._saver: ResultSaver | None = None
-        self._token = ""
+        self._creator: JobCreator | None = None
         # Set for the length of a run: where results go, and how tasks join the poller.
         self._emit: Callable[[BatchResult], None] = lambda result: None
         self._add: Callable[[Task], None] | None = None
@@ -157,8 +141,18 @@ class BatchRunner:
         self._emit = emit
         # Journal writes are small local commits: done on the loop thread, in order, at once.
         journal = self._journal = Journal(self.out_dir)
-        self._saver = ResultSaver(self.session, journal, self.out_dir)
-        self._token = journal.token(new_batch_token)
+        saver = self._saver = ResultSaver(self.session, journal, self.out_dir)
+        self._creator = JobCreator(
+            self.session,
+            journal,
+            journal.token(new_batch_token),
+            retry_uncertain=self.retry_uncertain,
+            creates_per_second=self._creates_per_second,
+            track=self._track,
+            report=self._report,
+            set_state=self._set_state,
+            save_image=saver.save_image,
+        )
         _remove_partial_files(self.out_dir)
         try:
             records = {record.key: record for record in journal.records()}
@@ -233,138 +227,9 @@ class BatchRunner:
                 assert task is not None
                 self._track(request.key, task)
             elif record is not None and record.phase is Phase.CREATING:
-                await self._resolve(position, request, tries=0)
+                await self._require_creator().resolve(position, request)
             else:
-                await self._create(position, request, tries=0)
-
-    # --- creating ------------------------------------------------------------------------------
-
-    def _external_id(self, request: BatchRequest) -> str | None:
-        """The external id this job's create carries: the user's own, else one derived from
-        the key and this folder's token; None for routes that take none."""
-        if not ROUTES[request.route].takes_external_id:
-            return None
-        given = request.params.get("external_task_id")
-        return str(given) if given is not None else external_task_id(request.key, self._token)
-
-    async def _create(
-        self,
-        position: int,
-        request: BatchRequest,
-        *,
-        tries: int,
-    ) -> None:
-        journal = self._require_journal()
-        route = ROUTES[request.route]
-        params = dict(request.params)
-        external_id = self._external_id(request)
-        if external_id is not None:
-            # Lets an interrupted create be looked up instead of repeated.
-            params["external_task_id"] = external_id
-        self._set_state(request.key, "creating")
-        while True:
-            await self._pace()
-            journal.intend(request.key, position, request.route, request.params_json(), external_id)
-            try:
-                if route.answers_at_once:
-                    image = await self._calls[request.route](**params)
-                    journal.finished(request.key, TaskStatus.SUCCEEDED, image.urls)
-                    self._set_state(request.key, "running")
-                    self._report(await self._require_saver().save_image(request, image.urls))
-                    return
-                task = await self._calls[request.route](**params)
-            except RateLimitError as exc:
-                if exc.code in _PERMANENT_LIMITS:
-                    await self._fail(request, exc)
-                    return
-                # Too many tasks in flight (Kling 1303) or too fast: nothing was created. Wait
-                # for one of this batch's tasks to finish, or a while, then try again.
-                await self._wait_for_slot(exc.retry_after)
-                continue
-            except APIError as exc:
-                taken = _external_id_taken(exc) and route.takes_external_id
-                if exc.may_have_created_task or taken:
-                    await self._resolve(position, request, tries=tries + 1, cause=exc)
-                else:
-                    await self._fail(request, exc)
-                return
-            except InvalidParameterError as exc:
-                await self._fail(request, exc)
-                return
-            journal.created(request.key, task)
-            self._track(request.key, task)
-            return
-
-    async def _resolve(
-        self,
-        position: int,
-        request: BatchRequest,
-        *,
-        tries: int,
-        cause: AnyIntError | None = None,
-    ) -> None:
-        """A create may or may not have happened: find out, or say so."""
-        journal = self._require_journal()
-        route = ROUTES[request.route]
-        if route.takes_external_id and tries <= _MAX_RESOLVES:
-            record = journal.get(request.key)
-            external_id = (record.external_id if record else None) or self._external_id(request)
-            assert external_id is not None
-            try:
-                task = await self._lookups[request.route](external_id)
-            except NotFoundError:
-                logger.info("%s: Kling has no task %r; creating it", request.key, external_id)
-                await self._create(position, request, tries=tries)
-                return
-            except AnyIntError as exc:
-                # Left CREATING in the journal: the next run looks it up again.
-                logger.warning("%s: could not look the task up yet: %s", request.key, exc)
-                self._report_uncertain(request, str(exc), _LOOKUP_FAILED_NOTE, final=False)
-                return
-            if task.model is None:
-                task = attrs.evolve(task, model=request.params.get("model"))
-            journal.created(request.key, task)
-            self._track(request.key, task)
-            return
-        if self.retry_uncertain and tries <= _MAX_RESOLVES:
-            await self._create(position, request, tries=tries)
-            return
-        note = route.uncertain_note
-        self._report_uncertain(request, str(cause) if cause else note, note, final=True)
-
-    def _report_uncertain(
-        self, request: BatchRequest, message: str, note: str, *, final: bool
-    ) -> None:
-        error = TaskError(code=_UNCERTAIN_CODE, message=message)
-        if final:
-            self._require_journal().done(
-                request.key, status=TaskStatus.UNKNOWN, error=error, note=note
-            )
-        self._set_state(request.key, "failed")
-        self._emit(
-            BatchResult(
-                key=request.key,
-                route=request.route,
-                status=TaskStatus.UNKNOWN,
-                error=error,
-                note=note,
-            )
-        )
-
-    async def _pace(self) -> None:
-        if not self._create_gap:
-            return
-        now = time.monotonic()
-        slot = max(now, self._next_create)
-        self._next_create = slot + self._create_gap
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-    async def _wait_for_slot(self, retry_after: float | None) -> None:
-        self._slot_freed.clear()
-        wait = retry_after if retry_after is not None else 5.0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._slot_freed.wait(), timeout=wait)
+                await self._require_creator().create(position, request)
 
     # --- finishing -----------------------------------------------------------------------------
 
@@ -374,21 +239,12 @@ class BatchRunner:
         self._add(task)
 
     async def _finish(self, key: str, task: Task) -> None:
-        self._slot_freed.set()
+        self._require_creator().slot_freed()
         self._report(await self._require_saver().save_task(self._by_key[key], task))
 
     def _report(self, result: BatchResult) -> None:
         self._set_state(result.key, "succeeded" if result.succeeded else "failed")
         self._emit(result)
-
-    async def _fail(self, request: BatchRequest, exc: AnyIntError) -> None:
-        code = getattr(exc, "code", None) or type(exc).__name__
-        error = TaskError(code=str(code), message=getattr(exc, "message", None) or str(exc))
-        self._require_journal().done(request.key, status=TaskStatus.FAILED, error=error)
-        self._set_state(request.key, "failed")
-        self._emit(
-            BatchResult(key=request.key, route=request.route, status=TaskStatus.FAILED, error=error)
-        )
 
     # --- bookkeeping -----------------------------------------------------------------------------
 
@@ -468,6 +324,10 @@ class BatchRunner:
         assert self._saver is not None
         return self._saver
 
+    def _require_creator(self) -> JobCreator:
+        assert self._creator is not None
+        return self._creator
+
 
 class _Stopped(Exception):
     """Raised inside the run's task group to end it after ``stop()``."""
@@ -479,14 +339,6 @@ def _remove_partial_files(folder: Path) -> None:
     for leftover in folder.rglob(".*.part"):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
-
-
-def _external_id_taken(exc: APIError) -> bool:
-    return (
-        isinstance(exc, BadRequestError)
-        and exc.code == "1201"
-        and "external_task_id" in (exc.message or "")
-    )
 
 
 class BatchResults:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,31 @@ async def test_the_same_keys_in_another_folder_make_their_own_tasks(
     assert first.succeeded and second.succeeded
     assert first.task_id != second.task_id, "a new folder never adopts another folder's task"
     assert gateway.stats.creates[("kling.omni_video.create", "boat")] == 2
+
+
+async def test_a_full_disk_fails_the_job_it_hits_and_keeps_the_rest(
+    session: AnyIntSession, gateway: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from anyint_async import download
+
+    real_write = download._FileSink.write
+
+    def write(self: download._FileSink, data: bytes) -> None:
+        if self.path.name.startswith("clip"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(download._FileSink, "write", write)
+    results = {r.key: r for r in await BatchRunner(session, JOBS, tmp_path).run()}
+    assert results["clip"].error is not None
+    assert results["clip"].error.code == "FileWriteFailed"
+    assert "No space left on device" in (results["clip"].note or "")
+    assert all(r.succeeded for k, r in results.items() if k != "clip")
+    leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".clip") and n.endswith(".part")]
+    assert leftovers == [], "the partial file is cleaned up"
+    monkeypatch.setattr(download._FileSink, "write", real_write)
+    again = {r.key: r for r in await BatchRunner(session, JOBS, tmp_path).run()}
+    assert again["clip"].succeeded and not again["clip"].resumed
+    assert gateway.stats.creates[("kling.omni_video.create", "clip")] == 1
