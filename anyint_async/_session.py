@@ -19,6 +19,7 @@ from ._errors import (
     SessionClosedError,
     TaskFailedError,
 )
+from ._logging import configure_from_env
 from ._retry import RetryPolicy
 from ._transport import ConnectionPool, Transport, read_timeout
 from ._validate import check_seconds, check_task_id
@@ -120,6 +121,7 @@ class AnyIntSession:
         max_requests_per_second: float | None = None,
         max_downloads: int = 4,
     ) -> None:
+        configure_from_env()
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not isinstance(key, str) or not key.strip():
             raise ConfigurationError(

@@ -17,6 +17,7 @@ import copy
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -249,13 +250,15 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
+            started = time.monotonic()
             try:
-                return await self._attempt(call)
+                response = await self._attempt(call)
             except _AttemptFailedError as failure:
+                _log_attempt(call, attempt, started, failure.error)
                 wait = self._wait_before_retry(call, failure, attempt, delays)
                 if wait is None:
                     raise self._final_error(call, failure) from failure.error.__cause__
-                logger.info(
+                logger.debug(
                     "retrying %s %s in %.2fs after attempt %d: %s",
                     call.method,
                     call.path,
@@ -264,6 +267,9 @@ class Transport:
                     failure.error,
                 )
                 await self._sleep(wait)
+            else:
+                _log_attempt(call, attempt, started, response)
+                return response
 
     def _wait_before_retry(
         self,
@@ -385,6 +391,35 @@ class Transport:
         )
         raise _AttemptFailedError(
             error, transient=transient, rejected=rejected, retry_after=retry_after
+        )
+
+
+def _log_attempt(
+    call: ApiCall, attempt: int, started: float, outcome: ApiResponse | errors.APIError
+) -> None:
+    """One DEBUG line per HTTP request. The path holds no secret (the key travels in a header,
+    which is never logged)."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    milliseconds = (time.monotonic() - started) * 1000
+    if isinstance(outcome, ApiResponse):
+        logger.debug(
+            "%s %s -> %d (request_id=%s, attempt %d, %.0f ms)",
+            call.method,
+            call.path,
+            outcome.status,
+            outcome.request_id,
+            attempt,
+            milliseconds,
+        )
+    else:
+        logger.debug(
+            "%s %s -> failed (attempt %d, %.0f ms): %s",
+            call.method,
+            call.path,
+            attempt,
+            milliseconds,
+            outcome,
         )
 
 

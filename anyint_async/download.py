@@ -218,7 +218,7 @@ class Downloader:
                             url=_shown(url),
                         ) from failure
                     wait = next(delays)
-                    logger.info("retrying download of %s in %.2fs: %s", _shown(url), wait, failure)
+                    logger.debug("retrying download of %s in %.2fs: %s", _shown(url), wait, failure)
                     await self._sleep(wait)
 
     async def _attempt(self, url: str, folder: Path, name: str, index: int, count: int) -> Path:
@@ -227,6 +227,7 @@ class Downloader:
         try:
             # No Authorization header: the key belongs to the gateway alone.
             async with http.get(url, timeout=self._timeout) as response:
+                logger.debug("GET %s -> %d", _shown(url), response.status)
                 if response.status != 200:
                     await self._refuse(response, url)
                 extension = _extension(response.content_type, url)

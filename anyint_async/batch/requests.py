@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,30 @@ class BatchFileError(AnyIntError, ValueError):
     """A jobs file (or request list) is wrong; ``source``, ``line`` and ``field`` say where."""
 
     def __init__(self, source: str, line: int | None, field: str | None, problem: str) -> None:
-        where = source if line is None else f"{source}:{line}"
-        super().__init__(f"{where}: {field + ': ' if field else ''}{problem}")
+        super().__init__(_where(source, line, field, problem))
         self.source = source
         self.line = line
         self.field = field
         self.problem = problem
+        #: The other bad lines of the same file (up to 20), each a ``BatchFileError`` too.
+        self.others: tuple[BatchFileError, ...] = ()
+
+    def add_others(self, others: Sequence[BatchFileError], *, hidden: int = 0) -> None:
+        """Report further bad lines with this one: one line each in the message."""
+        self.others = tuple(others)
+        text = _where(self.source, self.line, self.field, self.problem)
+        if self.others:
+            count = len(self.others) + hidden
+            text += f" (and {count} more bad line{'s' if count > 1 else ''})"
+            text += "".join(f"\n{other}" for other in self.others)
+        if hidden:
+            text += f"\n... and {hidden} more"
+        self.args = (text,)
+
+
+def _where(source: str, line: int | None, field: str | None, problem: str) -> str:
+    place = source if line is None else f"{source}:{line}"
+    return f"{place}: {field + ': ' if field else ''}{problem}"
 
 
 @frozen
@@ -124,78 +142,109 @@ def _run_dry(call: Callable[..., Awaitable[Any]], params: Mapping[str, Any]) -> 
         coroutine.close()
 
 
+_MAX_REPORTED = 20
+
+
 def parse_requests(
     items: Iterable[str | Mapping[str, Any] | BatchRequest], *, source: str = "<requests>"
 ) -> list[BatchRequest]:
     """Check and build requests from JSON lines, dicts or ``BatchRequest``s.
 
-    Blank lines and lines starting with ``#`` are skipped.
+    Blank lines and lines starting with ``#`` are skipped. Every line is checked: the error
+    raised names the first bad line and lists the others (up to 20) in one go.
     """
-    calls = _dry_run_calls()
+    checker = _LineChecker(source)
     requests: list[BatchRequest] = []
-    seen: dict[str, tuple[int, str]] = {}
-    externals: dict[str, int] = {}
+    problems: list[BatchFileError] = []
     for number, item in enumerate(items, start=1):
+        try:
+            request = checker.check(number, item)
+        except BatchFileError as problem:
+            problems.append(problem)
+            continue
+        if request is not None:
+            requests.append(request)
+    if problems:
+        first = problems[0]
+        first.add_others(problems[1:_MAX_REPORTED], hidden=max(0, len(problems) - _MAX_REPORTED))
+        raise first
+    return requests
+
+
+class _LineChecker:
+    """Checks one line at a time, remembering keys and external ids already taken."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._calls = _dry_run_calls()
+        self._seen: dict[str, tuple[int, str]] = {}
+        self._externals: dict[str, int] = {}
+
+    def _error(self, number: int, field: str | None, problem: str) -> BatchFileError:
+        return BatchFileError(self._source, number, field, problem)
+
+    def check(self, number: int, item: object) -> BatchRequest | None:
         if isinstance(item, str):
             if not item.strip() or item.lstrip().startswith("#"):
-                continue
+                return None
             try:
                 item = json.loads(item)
             except json.JSONDecodeError as exc:
-                raise BatchFileError(source, number, None, f"not valid JSON ({exc.msg})") from None
+                raise self._error(number, None, f"not valid JSON ({exc.msg})") from None
         if isinstance(item, BatchRequest):
             item = {"key": item.key, "route": item.route, "params": dict(item.params)}
         if not isinstance(item, Mapping):
-            raise BatchFileError(source, number, None, "each line must be a JSON object")
+            raise self._error(number, None, "each line must be a JSON object")
         unknown = set(item) - {"key", "route", "params"}
         if unknown:
-            raise BatchFileError(
-                source, number, sorted(unknown)[0], "unknown field; a job has key, route, params"
+            raise self._error(
+                number, sorted(unknown)[0], "unknown field; a job has key, route, params"
             )
         key, route, params = item.get("key"), item.get("route"), item.get("params", {})
         problem = key_problem(key)
         if problem is not None:
-            raise BatchFileError(source, number, "key", problem)
+            raise self._error(number, "key", problem)
         assert isinstance(key, str)
-        first = seen.get(folded(key))
+        first = self._seen.get(folded(key))
         if first is not None:
-            raise BatchFileError(
-                source,
+            raise self._error(
                 number,
                 "key",
                 f"{key!r} is used twice, ignoring case (first on line {first[0]} as {first[1]!r}): "
                 "keys name files, and case-blind disks (macOS, Windows) would make them one",
             )
         if route not in BATCH_ROUTES:
-            raise BatchFileError(
-                source, number, "route", f"must be one of {', '.join(BATCH_ROUTES)}, got {route!r}"
+            raise self._error(
+                number, "route", f"must be one of {', '.join(BATCH_ROUTES)}, got {route!r}"
             )
         if not isinstance(params, Mapping):
-            raise BatchFileError(source, number, "params", "must be a JSON object")
+            raise self._error(number, "params", "must be a JSON object")
         request = BatchRequest(key=key, route=route, params=dict(params))
-        problem = _check_params(request, calls[route])
+        problem = _check_params(request, self._calls[route])
         if problem is not None:
             field, _, text = problem.partition(": ")
-            raise BatchFileError(source, number, field, text)
-        external = params.get("external_task_id")
-        if external is not None and ROUTES[route].takes_external_id:
-            try:
-                check_task_id(external, "params.external_task_id")
-            except InvalidParameterError as exc:
-                # A lost create is found again by this id: it must be one a lookup can carry.
-                raise BatchFileError(source, number, exc.field, exc.problem) from None
-            if external in externals:
-                raise BatchFileError(
-                    source,
-                    number,
-                    "params.external_task_id",
-                    f"{external!r} is used twice (first on line {externals[external]}); Kling "
-                    "keeps external ids unique per account",
-                )
-            externals[external] = number
-        seen[folded(key)] = (number, key)
-        requests.append(request)
-    return requests
+            raise self._error(number, field, text)
+        self._check_external_id(number, route, params.get("external_task_id"))
+        self._seen[folded(key)] = (number, key)
+        return request
+
+    def _check_external_id(self, number: int, route: str, external: object) -> None:
+        if external is None or not ROUTES[route].takes_external_id:
+            return
+        try:
+            check_task_id(external, "params.external_task_id")
+        except InvalidParameterError as exc:
+            # A lost create is found again by this id: it must be one a lookup can carry.
+            raise self._error(number, exc.field, exc.problem) from None
+        assert isinstance(external, str)
+        if external in self._externals:
+            raise self._error(
+                number,
+                "params.external_task_id",
+                f"{external!r} is used twice (first on line {self._externals[external]}); Kling "
+                "keeps external ids unique per account",
+            )
+        self._externals[external] = number
 
 
 def load_requests(path: str | os.PathLike[str]) -> list[BatchRequest]:

@@ -165,8 +165,22 @@ class BatchRunner:
                     self._emit(self._result_from_record(record, resumed=True))
                 else:
                     pending.append((position, request, record))
+            logger.info(
+                "batch of %d job(s) into %s: %d already done, %d to run",
+                len(self.requests),
+                self.out_dir,
+                len(self.requests) - len(pending),
+                len(pending),
+            )
             if pending:
                 await self._run_pending(pending)
+            states = self.progress.states
+            logger.info(
+                "batch finished: %d succeeded, %d failed or not saved, %d resumed",
+                states["succeeded"],
+                states["failed"],
+                states["resumed"],
+            )
         except* _Stopped:
             logger.info("batch stopped; created tasks are kept in the journal for the next run")
         finally:
@@ -192,6 +206,7 @@ class BatchRunner:
                 ]
                 try:
                     await asyncio.gather(*workers)
+                    logger.info("batch: every create is sent; waiting for the tasks to finish")
                 finally:
                     for worker in workers:
                         worker.cancel()

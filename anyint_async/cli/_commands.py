@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shlex
 import signal
@@ -18,8 +19,8 @@ from typing import Any
 import attrs
 from rich.console import Console
 
-from .._errors import TaskTimeoutError
-from .._session import AnyIntSession
+from .._errors import ConfigurationError, TaskTimeoutError
+from .._session import API_KEY_ENV, AnyIntSession
 from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
 from ..batch.routes import route_calls
 from ..models import ImageResult, Task, TaskRoute
@@ -46,6 +47,12 @@ def _console(args: argparse.Namespace) -> Console:
 
 
 def _session(args: argparse.Namespace) -> AnyIntSession:
+    if not os.environ.get(API_KEY_ENV, "").strip():
+        # On the command line there is no api_key= to pass: say what to set.
+        raise ConfigurationError(
+            f"no API key: set the {API_KEY_ENV} environment variable "
+            f"(export {API_KEY_ENV}=sk-...); anyint demo needs none"
+        )
     return AnyIntSession(base_url=args.base_url, poll_policy=_poll_policy(args))
 
 

@@ -89,6 +89,7 @@ class PollScheduler:
         self._driver_exiting = False
         self._wake = asyncio.Event()
         self._closed = False
+        self._cooling = False
 
     @property
     def tracked(self) -> int:
@@ -172,6 +173,9 @@ class PollScheduler:
                 workers: list[asyncio.Task[None]] = []
                 while True:
                     now = self._clock()
+                    if self._cooling and not self._schedule.cooldown.active(now):
+                        self._cooling = False
+                        logger.debug("cool-down over: queries resume")
                     task = self._schedule.pop_due(now)
                     if task is not None:
                         due.put_nowait(task)
@@ -217,9 +221,18 @@ class PollScheduler:
             self._schedule.abandon(key)
             self._fail_everyone(exc)
         except RateLimitError as exc:
+            before = self._schedule.cooldown.until
             self._schedule.retry_later(
                 key, self._clock(), rate_limited=True, retry_after=exc.retry_after
             )
+            until = self._schedule.cooldown.until
+            if until > before:
+                self._cooling = True
+                logger.debug(
+                    "cool-down: every query paused for %.2fs after a 429 (Retry-After %s)",
+                    until - self._clock(),
+                    exc.retry_after,
+                )
         except (NotFoundError, BadRequestError) as exc:
             error = TaskError(code=exc.code, message=exc.message)
             gone = self._schedule.not_found(key, self._clock(), error)
@@ -228,10 +241,14 @@ class PollScheduler:
         except SessionClosedError:
             self._schedule.abandon(key)
         except APIError as exc:
-            logger.info("query for task %s failed, will ask again: %s", task.id, exc)
+            logger.debug("query for task %s failed, will ask again: %s", task.id, exc)
             self._schedule.retry_later(key, self._clock())
         else:
             settled = self._schedule.settle(fresh, self._clock())
+            if settled is not None and settled.status_changed:
+                logger.debug(
+                    "task %s (%s) is %s", fresh.id, fresh.route.value, settled.task.status.value
+                )
             if settled is not None:
                 self._deliver(
                     key, settled.task, finished=settled.finished, changed=settled.status_changed

@@ -418,3 +418,26 @@ async def test_a_local_fault_fails_one_job_and_a_rerun_saves_it(
     code, stdout, stderr = await _run(gateway_process.url, "batch", str(jobs), "--out", str(out))
     assert code == 0, stderr + stdout
     _assert_complete(out, keys, await gateway_process.stats())
+
+
+async def test_a_missing_key_names_the_environment_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANYINT_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "anyint_async",
+        "kling",
+        "image",
+        "--prompt",
+        "a fox",
+        "--base-url",
+        "http://127.0.0.1:9",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    message = err.decode().strip()
+    assert message.startswith("error: no API key: set the ANYINT_API_KEY environment variable")
+    assert "api_key=" not in message

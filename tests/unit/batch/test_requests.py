@@ -208,3 +208,36 @@ def test_dicts_and_requests_parse_too() -> None:
         ]
     )
     assert [r.key for r in requests] == ["a", "b"]
+
+
+def test_every_bad_line_is_reported_in_one_go(tmp_path: Path) -> None:
+    good = {"key": "ok", "route": "kling.images", "params": {"prompt": "p"}}
+    path = _write(
+        tmp_path,
+        good,
+        {"key": "bad one", "route": "kling.images", "params": {"prompt": "p"}},
+        good,
+        "{oops",
+        {"key": "x", "route": "openai.images", "params": {}},
+    )
+    with pytest.raises(BatchFileError) as caught:
+        load_requests(path)
+    error = caught.value
+    assert error.line == 2 and error.field == "key"
+    assert [(other.line, other.field) for other in error.others] == [
+        (3, "key"),
+        (4, None),
+        (5, "route"),
+    ]
+    lines = str(error).splitlines()
+    assert lines[0].endswith("(and 3 more bad lines)")
+    assert lines[1].startswith(f"{path}:3: key: 'ok' is used twice")
+    assert len(lines) == 4
+
+
+def test_a_long_list_of_bad_lines_is_cut_at_twenty() -> None:
+    bad = [{"key": f"k {i}", "route": "kling.images", "params": {"prompt": "p"}} for i in range(30)]
+    with pytest.raises(BatchFileError) as caught:
+        parse_requests(bad)
+    assert len(caught.value.others) == 19
+    assert str(caught.value).splitlines()[-1] == "... and 10 more"
