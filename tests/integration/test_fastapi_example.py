@@ -1,0 +1,58 @@
+"""The FastAPI example app runs as written, against the simulated gateway."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from anyint_async import PollPolicy, TaskRoute
+from anyint_async.polling import DEFAULT_POLICIES
+from anyint_async.testing import FakeGateway
+from examples.fastapi_app import create_app
+
+
+@pytest.fixture
+def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The example keeps the real defaults (videos first polled after 10 s); shrink them here.
+    for route in TaskRoute:
+        monkeypatch.setitem(DEFAULT_POLICIES, route, PollPolicy(first_poll=0.05, interval=0.05))
+
+
+async def test_the_fastapi_app_waits_for_a_video_and_streams_a_batch(
+    gateway: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_polls: None
+) -> None:
+    monkeypatch.setenv("ANYINT_API_KEY", "fastapi-key")
+    monkeypatch.setenv("ANYINT_BASE_URL", gateway.url)
+    app = create_app(tmp_path)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            video = await client.post("/video", json={"prompt": "a boat"})
+            assert video.status_code == 200
+            assert video.json()["video"].startswith(gateway.files_url)
+            failed = await client.post("/video", json={"prompt": "#fail this"})
+            assert failed.status_code == 422 and "FAILED" in failed.json()["detail"]
+
+            jobs = [
+                {"key": f"fox-{i}", "route": "kling.images", "params": {"prompt": f"fox {i}"}}
+                for i in range(3)
+            ]
+            stream = await client.post("/batches", json={"name": "foxes", "jobs": jobs})
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            events = [
+                json.loads(line.removeprefix("data: "))
+                for line in stream.text.splitlines()
+                if line.startswith('data: {"')
+            ]
+            assert sorted(e["key"] for e in events) == ["fox-0", "fox-1", "fox-2"]
+            assert all(e["status"] == "SUCCEEDED" and e["saved"] for e in events)
+            assert events[-1]["finished"] == 3 and "event: done" in stream.text
+            assert (tmp_path / "foxes" / "fox-0.png").exists()
+
+            bad = await client.post("/batches", json={"name": "bad", "jobs": [{"key": "a b"}]})
+            assert bad.status_code == 400 and "not a valid key" in bad.json()["detail"]
+    assert gateway.stats.file_auth_headers == 0
