@@ -112,7 +112,7 @@ def merge_extra_body(body: dict[str, Any], extra: Mapping[str, Any] | None) -> d
     So ``extra_body={"parameters": {"seed": 7}}`` adds a seed beside the typed parameters
     instead of replacing them.
 
-    Example:
+    Examples:
         >>> merge_extra_body({"a": {"x": 1}}, {"a": {"y": 2}, "b": 3})
         {'a': {'x': 1, 'y': 2}, 'b': 3}
     """

@@ -45,7 +45,7 @@ MAY_HAVE_CREATED_HINT = (
 class AnyIntError(Exception):
     """Root of every error raised by anyint_async.
 
-    Example:
+    Examples:
         >>> try:
         ...     raise AnyIntError("boom")
         ... except AnyIntError as exc:
@@ -63,7 +63,7 @@ class InvalidParameterError(AnyIntError, ValueError):
 
     ``field`` names the offending argument, as the user spelled it.
 
-    Example:
+    Examples:
         >>> InvalidParameterError("duration", "must be an int of seconds, got '10s'").field
         'duration'
     """
@@ -107,6 +107,12 @@ class TaskTimeoutError(AnyIntError, TimeoutError):
     """Waiting ran out of time. ``tasks`` are the last snapshots of every unfinished task.
 
     The tasks go on upstream: refresh or wait for them again later; nothing is lost.
+
+    Examples:
+        >>> try:  # doctest: +SKIP
+        ...     done = await session.wait(task, timeout=600)
+        ... except TaskTimeoutError as exc:
+        ...     print("still running:", [t.id for t in exc.tasks])
     """
 
     def __init__(self, message: str, tasks: Sequence[Task]) -> None:
@@ -221,6 +227,11 @@ class RateLimitError(APIStatusError):
     """429: too many requests, too many tasks in flight, or a quota or billing limit.
 
     ``retry_after`` is the wait the gateway asked for, in seconds, when it said.
+
+    Examples:
+        >>> error = RateLimitError("slow down", status=429, code="1302", retry_after=2.0)
+        >>> str(error), error.retry_after
+        ('429 1302: slow down', 2.0)
     """
 
     def __init__(

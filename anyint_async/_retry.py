@@ -44,7 +44,7 @@ class RetryPolicy:
     than ``max_retry_after`` is not waited out: the ``RateLimitError`` is raised with its
     ``retry_after`` so the caller can decide.
 
-    Example:
+    Examples:
         >>> policy = RetryPolicy(max_retries=3, initial_delay=0.5, max_delay=8.0)
         >>> waits = policy.delays(random.Random(7))
         >>> [round(next(waits), 3) for _ in range(3)]
@@ -70,7 +70,7 @@ def parse_retry_after(header: str | None, *, now: datetime | None = None) -> flo
     Fractional seconds are accepted (the simulated gateway sends them under time compression).
     Garbage gives None, a date in the past gives 0.
 
-    Example:
+    Examples:
         >>> parse_retry_after("2"), parse_retry_after("0.25"), parse_retry_after("soon")
         (2.0, 0.25, None)
     """

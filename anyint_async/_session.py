@@ -96,7 +96,7 @@ class AnyIntSession:
     ``aiohttp.ClientSession`` (one connection pool of ``max_connections``) unless you pass your
     own as ``http_session``: then it borrows it and never closes it.
 
-    Example:
+    Examples:
         >>> async with AnyIntSession() as session:  # doctest: +SKIP
         ...     task = await session.kling.omni_video.create(prompt="A paper boat", duration=5)
         ...     task = await session.refresh(task)
@@ -191,7 +191,7 @@ class AnyIntSession:
         ``"kling.omni_video"``, or ``"dashscope"``). What the query does not say (the model a
         task was created with) is carried over from the task given.
 
-        Example:
+        Examples:
             >>> task = await session.refresh(task)  # doctest: +SKIP
             >>> task = await session.refresh("8672837417", route="kling.images")  # doctest: +SKIP
         """
@@ -222,7 +222,7 @@ class AnyIntSession:
         Raises ``TaskFailedError`` (carrying the task) if it ends FAILED, CANCELED or UNKNOWN,
         and ``TaskTimeoutError`` (carrying the last snapshot) after ``timeout`` seconds.
 
-        Example:
+        Examples:
             >>> task = await session.kling.omni_video.create(prompt="A boat")  # doctest: +SKIP
             >>> done = await session.wait(task, timeout=900)  # doctest: +SKIP
             >>> done.urls  # doctest: +SKIP
@@ -250,7 +250,7 @@ class AnyIntSession:
         Failed, canceled and unknown tasks are yielded too (``succeeded`` is False). Every task
         is polled by the session's one scheduler; leaving the loop stops polling them.
 
-        Example:
+        Examples:
             >>> async for done in session.as_completed(tasks, timeout=1800):  # doctest: +SKIP
             ...     print(done.id, done.status, done.urls)
         """
@@ -267,7 +267,7 @@ class AnyIntSession:
     ) -> Poller:
         """A stream to add tasks to while iterating; ends after ``close()`` once drained.
 
-        Example:
+        Examples:
             >>> async with session.poller() as poller:  # doctest: +SKIP
             ...     poller.add(await session.kling.images.create(prompt="A fox"))
             ...     poller.close()
@@ -289,7 +289,7 @@ class AnyIntSession:
         ``ResultExpiredError`` (``refresh`` the task for fresh URLs); a disk that refuses the
         file raises ``FileWriteError``.
 
-        Example:
+        Examples:
             >>> done = await session.wait(task)  # doctest: +SKIP
             >>> await session.download(done, "out", name="hero-01")  # doctest: +SKIP
             [PosixPath('out/hero-01.mp4')]

@@ -102,7 +102,7 @@ def check_file_name(name: object) -> str:
     Refused: empty, ``.`` and ``..``, path separators (``/``, ``\\``), NUL and other control
     characters, and names longer than ``NAME_MAX_BYTES`` bytes in UTF-8.
 
-    Example:
+    Examples:
         >>> check_file_name("hero-01")
         'hero-01'
     """
@@ -134,7 +134,7 @@ def result_file_name(name: str, index: int, count: int, extension: str) -> str:
 
     One file is ``name.ext``; several are ``name@1.ext``, ``name@2.ext``, ...
 
-    Example:
+    Examples:
         >>> result_file_name("fox", 2, 2, ".png")
         'fox@2.png'
     """

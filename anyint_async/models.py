@@ -31,7 +31,7 @@ class TaskStatus(enum.StrEnum):
     Kling's ``submitted``/``processing``/``succeed``/``failed`` map onto these; the provider's own
     word stays in ``Task.raw``.
 
-    Example:
+    Examples:
         >>> TaskStatus("SUCCEEDED").done
         True
     """
@@ -67,6 +67,10 @@ class TaskRoute(enum.StrEnum):
     """The route family that can answer for a task: where ``session.refresh`` asks.
 
     DashScope has one query route for every task it makes; Kling has one per family.
+
+    Examples:
+        >>> TaskRoute("kling.omni_video") is TaskRoute.KLING_OMNI_VIDEO
+        True
     """
 
     DASHSCOPE_TASKS = "dashscope.tasks"
@@ -84,7 +88,7 @@ class TaskRoute(enum.StrEnum):
 class TaskError:
     """Why a task failed: the provider's code (as a string) and message.
 
-    Example:
+    Examples:
         >>> TaskError(code="DataInspectionFailed", message="Output data may contain ...").code
         'DataInspectionFailed'
     """
@@ -101,7 +105,7 @@ class Task:
     last JSON body as the gateway sent it (unknown fields live there). Timestamps are
     timezone-aware when the provider said enough to make them so.
 
-    Example:
+    Examples:
         >>> t = Task(id="abc", status=TaskStatus.RUNNING, route=TaskRoute.DASHSCOPE_TASKS)
         >>> (t.provider, t.done, t.succeeded)
         (<Provider.DASHSCOPE: 'dashscope'>, False, False)
@@ -150,7 +154,7 @@ class ImageUsage:
 class ImageResult:
     """The answer of DashScope's synchronous image generation.
 
-    Example:
+    Examples:
         >>> ImageResult(urls=("https://example.com/a.png",)).urls[0]
         'https://example.com/a.png'
     """

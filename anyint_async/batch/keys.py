@@ -45,7 +45,7 @@ KEY_RULE: Final = (
 def key_problem(key: object) -> str | None:
     """What is wrong with ``key`` as a batch key, or None if it is fine.
 
-    Example:
+    Examples:
         >>> key_problem("shot.3") is None
         True
         >>> key_problem("heroes 01").startswith("'heroes 01' is not a valid key: use 1 to 64")
@@ -82,7 +82,7 @@ def external_task_id(key: str, token: str) -> str:
     the same keys (in another folder) from colliding with, or worse adopting, the first one's
     tasks. The result is a valid task id for a lookup: keys hold no ``..`` and no separator.
 
-    Example:
+    Examples:
         >>> external_task_id("hero-01", "a1b2c3d4e5")
         'hero-01.a1b2c3d4e5'
     """

@@ -77,7 +77,7 @@ class BatchRequest:
     """One job: ``key`` names it (and its files), ``route`` picks the call, ``params`` are the
     keyword arguments of that route's create (or generate) call.
 
-    Example:
+    Examples:
         >>> BatchRequest("hero-01", "kling.omni_video", {"prompt": "A boat", "duration": 5}).route
         'kling.omni_video'
     """
@@ -152,6 +152,15 @@ def parse_requests(
 
     Blank lines and lines starting with ``#`` are skipped. Every line is checked: the error
     raised names the first bad line and lists the others (up to 20) in one go.
+
+    Examples:
+        >>> [r.key for r in parse_requests(['{"key": "fox-1", "route": "kling.images", '
+        ...                                 '"params": {"prompt": "A fox"}}'])]
+        ['fox-1']
+        >>> parse_requests([{"key": "a b", "route": "kling.images", "params": {}}])
+        Traceback (most recent call last):
+        ...
+        anyint_async.batch.requests.BatchFileError: <requests>:1: key: 'a b' is not a valid key: ...
     """
     checker = _LineChecker(source)
     requests: list[BatchRequest] = []
@@ -248,7 +257,13 @@ class _LineChecker:
 
 
 def load_requests(path: str | os.PathLike[str]) -> list[BatchRequest]:
-    """Read and check a JSONL jobs file."""
+    """Read and check a JSONL jobs file (see ``parse_requests`` for the checks).
+
+    Examples:
+        >>> requests = load_requests("jobs.jsonl")  # doctest: +SKIP
+        >>> [r.key for r in requests]  # doctest: +SKIP
+        ['poster-01', 'boat-01']
+    """
     source = os.fspath(path)
     try:
         text = Path(source).read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ class BatchResult:
     A job can succeed upstream and still fail here: ``status`` is then SUCCEEDED, ``saved`` is
     False and ``error``/``note`` say why the files are not on disk (a re-run saves them).
 
-    Example:
+    Examples:
         >>> BatchResult("hero-01", "kling.omni_video", TaskStatus.SUCCEEDED).succeeded
         True
     """

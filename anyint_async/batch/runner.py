@@ -75,7 +75,7 @@ class BatchProgress:
 class BatchRunner:
     """Runs ``requests`` into ``out_dir``; see the module doc for what a re-run does.
 
-    Example:
+    Examples:
         >>> runner = BatchRunner(session, load_requests("jobs.jsonl"), "out")  # doctest: +SKIP
         >>> async with runner.results() as results:  # doctest: +SKIP
         ...     async for result in results:

@@ -25,7 +25,7 @@ __all__ = ["ClaimedAges"]
 class ClaimedAges:
     """Corrects the ages a provider's timestamps claim, one offset per provider.
 
-    Example:
+    Examples:
         >>> ages = ClaimedAges()
         >>> # A clock 8 h behind: a task just handed over claims to be 8 h old.
         >>> ages.created_at("dashscope", claimed_age=28_800.0, now=100.0, handed_at=100.0)

@@ -16,7 +16,7 @@ class RateLimitCooldown:
     exponentially (1 s, 2 s, 4 s, ... up to ``max_pause``) until a query succeeds again. One
     cool-down for everyone, rather than a thundering herd of per-task retries.
 
-    Example:
+    Examples:
         >>> cooldown = RateLimitCooldown()
         >>> cooldown.throttled(now=100.0, retry_after=2.5)
         102.5

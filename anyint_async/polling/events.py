@@ -25,7 +25,7 @@ class TaskEventKind(enum.StrEnum):
 class TaskEvent:
     """One status change of one task, with the snapshot that showed it.
 
-    Example:
+    Examples:
         >>> from anyint_async import TaskRoute, TaskStatus
         >>> task = Task(id="1", status=TaskStatus.RUNNING, route=TaskRoute.KLING_IMAGES)
         >>> TaskEvent(TaskEventKind.RUNNING, task).kind

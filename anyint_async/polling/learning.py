@@ -52,7 +52,7 @@ class DurationLearner:
     - later waits follow :meth:`LearnedTiming.wait`: a fraction of the median duration (or of
       the task's age past it), paced by the task's age while the median is not known yet.
 
-    Example:
+    Examples:
         >>> learner = DurationLearner(min_samples=2)
         >>> for seconds in (100.0, 120.0, 110.0):
         ...     learner.observe(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", seconds)

@@ -59,7 +59,7 @@ class PollPolicy:
       ``max_interval`` if that is longer). It bounds what a wrong provider clock or an odd
       learned duration can cost: at most this long between two queries of a running task.
 
-    Example:
+    Examples:
         >>> policy = PollPolicy(first_poll=2, interval=1, max_interval=4, growth=2, jitter=0)
         >>> waits = policy.waits(random.Random(0))
         >>> [next(waits) for _ in range(5)]

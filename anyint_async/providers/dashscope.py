@@ -255,7 +255,7 @@ class DashScopeImages:
         sent again (it is billed); the error then says so with ``may_have_created_task``, and
         that an image made then cannot be fetched again.
 
-        Example:
+        Examples:
             >>> result = await session.dashscope.images.generate(  # doctest: +SKIP
             ...     model="qwen-image-plus", prompt="A neon poster", size="1328*1328")
             >>> result.urls  # doctest: +SKIP
@@ -337,7 +337,7 @@ class DashScopeVideos:
         Never retried unless the failure proves nothing was created; see ``APIError``'s
         ``may_have_created_task``.
 
-        Example:
+        Examples:
             >>> task = await session.dashscope.videos.create(  # doctest: +SKIP
             ...     model="happyhorse-1.0-t2v", prompt="A rapper under a bridge", duration=10)
             >>> task.status  # doctest: +SKIP
@@ -390,7 +390,7 @@ class DashScopeTasks:
         Queries do not say which model made the task; pass ``model`` to carry it into the
         snapshot (``session.refresh`` does).
 
-        Example:
+        Examples:
             >>> task = await session.dashscope.tasks.get("c25723f0-...")  # doctest: +SKIP
         """
         path = TASK_PATH + check_task_id(task_id)

@@ -370,7 +370,7 @@ class _KlingFamily:
         Queries do not say which model made the task; pass ``model`` to carry it into the
         snapshot (``session.refresh`` does).
 
-        Example:
+        Examples:
             >>> task = await session.kling.omni_video.get("867283741759111202")  # doctest: +SKIP
         """
         path = f"{self._path}/{check_task_id(task_id)}"
@@ -417,7 +417,7 @@ class KlingImages(_KlingFamily):
     ) -> Task:
         """Create a Kling v2.1 image task (``n`` images, 1 to 9) and return it, usually PENDING.
 
-        Example:
+        Examples:
             >>> task = await session.kling.images.create(prompt="A red fox", n=2)  # doctest: +SKIP
         """
         model = check_prompt(model, "model")
@@ -463,7 +463,7 @@ class KlingOmniImage(_KlingFamily):
     ) -> Task:
         """Create a Kling V3 Omni image task; refer to inputs as ``<<<image_1>>>`` in the prompt.
 
-        Example:
+        Examples:
             >>> task = await session.kling.omni_image.create(  # doctest: +SKIP
             ...     prompt="<<<image_1>>> as a watercolor", image_list=["https://.../a.png"])
         """
@@ -516,7 +516,7 @@ class KlingOmniVideo(_KlingFamily):
         ``prompt`` is required unless ``multi_shot=True`` with ``shot_type="customize"`` and a
         ``multi_prompt`` list of shots.
 
-        Example:
+        Examples:
             >>> task = await session.kling.omni_video.create(  # doctest: +SKIP
             ...     prompt="A paper boat on a rainy street", duration=5, mode="std")
         """

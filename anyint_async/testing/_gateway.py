@@ -90,7 +90,7 @@ class FakeGateway:
     ``clock_skew`` (real seconds, negative: behind) shifts every timestamp the providers write
     (Kling ``created_at``/``updated_at``, DashScope ``submit_time``...), to test a wrong clock.
 
-    Example:
+    Examples:
         >>> async with FakeGateway(time_scale=0.001) as gw:  # doctest: +SKIP
         ...     async with AnyIntSession("any-key", base_url=gw.url) as session:
         ...         task = await session.kling.images.create(prompt="a fox")

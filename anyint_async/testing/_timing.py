@@ -74,6 +74,10 @@ class ModelProfile:
     """How a model's tasks behave: time queued (PENDING), time running, and failure rate.
 
     ``fail_rate=None`` defers to the gateway's ``fail_rate``.
+
+    Examples:
+        >>> profile = ModelProfile(run=LogNormal(240.0, 0.35), queue=Fixed(5.0), fail_rate=0.02)
+        >>> FakeGateway(profiles={"wan2.5-t2v": profile})  # doctest: +SKIP
     """
 
     run: Duration

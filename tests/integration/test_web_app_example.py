@@ -1,4 +1,4 @@
-"""The README's web-app example runs as written against the simulated gateway."""
+"""The guide's aiohttp web-app example runs as written against the simulated gateway."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from anyint_async import PollPolicy, TaskRoute
 from anyint_async.polling import DEFAULT_POLICIES
 from anyint_async.testing import FakeGateway
 
-README = Path(__file__).parents[2] / "README.md"
+PAGE = Path(__file__).parents[2] / "docs" / "guide" / "web-apps.md"
 
 
 def _block_after(heading: str) -> str:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     section = text[text.index(heading) :]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match is not None
@@ -30,7 +30,7 @@ async def test_web_app_example(gateway: FakeGateway, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("ANYINT_API_KEY", "readme-key")
     monkeypatch.setenv("ANYINT_BASE_URL", gateway.url)
     namespace: dict[str, object] = {"__name__": "readme_example"}
-    exec(compile(_block_after("### In an async web app"), "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(_block_after("## aiohttp"), "web-apps.md", "exec"), namespace)  # noqa: S102
     async with TestClient(TestServer(namespace["app"])) as client:  # type: ignore[arg-type]
         response = await client.post("/video", json={"prompt": "a boat"})
         assert response.status == 200
