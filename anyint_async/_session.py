@@ -21,6 +21,7 @@ from ._errors import (
 )
 from ._logging import configure_from_env
 from ._retry import RetryPolicy
+from ._telemetry import Telemetry
 from ._transport import ConnectionPool, Transport, read_timeout
 from ._validate import check_seconds, check_task_id
 from .download import Downloader
@@ -137,12 +138,14 @@ class AnyIntSession:
                 "http_session", f"must be an aiohttp.ClientSession, got {type(http_session)!r}"
             )
         pool = ConnectionPool(max_connections=max_connections, http_session=http_session)
+        self._telemetry = Telemetry()
         transport = Transport(
             base_url=_check_base_url(base),
             api_key=key.strip(),
             timeout=_check_timeout(timeout),
             retry=policy,
             pool=pool,
+            telemetry=self._telemetry,
         )
         self._transport = transport
         self._downloader = Downloader(
@@ -150,6 +153,7 @@ class AnyIntSession:
             retry=policy,
             timeout=transport.timeout,
             max_concurrent=_check_positive_int(max_downloads, "max_downloads"),
+            telemetry=self._telemetry,
         )
         self.dashscope = DashScope(
             transport, generation_timeout=check_seconds(generation_timeout, "generation_timeout")
@@ -168,6 +172,7 @@ class AnyIntSession:
                 max_polls_in_flight or max(1, max_connections * 3 // 4), "max_polls_in_flight"
             ),
             max_requests_per_second=_check_rate(max_requests_per_second),
+            telemetry=self._telemetry,
         )
 
     @property
@@ -310,7 +315,8 @@ class AnyIntSession:
             raise InvalidParameterError(
                 "result", f"must be a Task or an ImageResult, got {result!r:.60}"
             )
-        return await self._downloader.download(result.urls, Path(dest), stem)
+        task = result if isinstance(result, Task) else None
+        return await self._downloader.download(result.urls, Path(dest), stem, task=task)
 
     async def _poll(self, task: Task) -> Task:
         return await self._poll_getters[task.route](task.id, model=task.model)
@@ -323,6 +329,7 @@ class AnyIntSession:
         """
         await self._scheduler.close()
         await self._transport.close()
+        self._telemetry.close()
 
     async def __aenter__(self) -> Self:
         if self.closed:

@@ -27,6 +27,7 @@ from yarl import URL
 
 from . import _errors as errors
 from ._retry import RetryPolicy, parse_retry_after
+from ._telemetry import Telemetry
 from ._version import __version__
 
 __all__ = [
@@ -209,8 +210,11 @@ class Transport:
         pool: ConnectionPool,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._base = str(base_url).rstrip("/")
+        #: Spans and metrics (a no-op without OpenTelemetry); providers open create spans on it.
+        self.telemetry = telemetry or Telemetry(enabled=False)
         self._token = _BearerToken(api_key)
         self._timeout = timeout
         self._retry = retry

@@ -24,7 +24,9 @@ from yarl import URL
 
 from ._errors import DownloadError, FileWriteError, InvalidParameterError, ResultExpiredError
 from ._retry import RetryPolicy
+from ._telemetry import Telemetry
 from ._transport import ConnectionPool
+from .models import Task
 
 __all__ = [
     "INDEX_SEPARATOR",
@@ -174,8 +176,10 @@ class Downloader:
         max_concurrent: int = 4,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._pool = pool
+        self._telemetry = telemetry or Telemetry(enabled=False)
         self._retry = retry
         # A result file can be large: each read is bounded, never the whole transfer.
         self._timeout = aiohttp.ClientTimeout(
@@ -187,21 +191,26 @@ class Downloader:
         self._rng = rng or random.Random()
         self._sleep = sleep
 
-    async def download(self, urls: Sequence[str], dest: Path, name: str) -> list[Path]:
+    async def download(
+        self, urls: Sequence[str], dest: Path, name: str, *, task: Task | None = None
+    ) -> list[Path]:
         """Download every URL into ``dest``, named as ``result_file_name`` says.
 
         All files are fetched together; if one fails for good, the others are stopped and the
         first failure is raised (a ``FileWriteError`` when the local disk refused it).
         """
         check_file_name(name)  # refused before any byte moves
-        tasks: list[asyncio.Task[Path]] = []
-        try:
-            async with asyncio.TaskGroup() as group:
-                for index, url in enumerate(urls, start=1):
-                    tasks.append(group.create_task(self._fetch(url, dest, name, index, len(urls))))
-        except BaseExceptionGroup as failures:
-            raise _first(failures) from None
-        return [task.result() for task in tasks]
+        fetches: list[asyncio.Task[Path]] = []
+        with self._telemetry.download(task, len(urls)):
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for index, url in enumerate(urls, start=1):
+                        fetches.append(
+                            group.create_task(self._fetch(url, dest, name, index, len(urls)))
+                        )
+            except BaseExceptionGroup as failures:
+                raise _first(failures) from None
+        return [fetch.result() for fetch in fetches]
 
     async def _fetch(self, url: str, folder: Path, name: str, index: int, count: int) -> Path:
         delays = self._retry.delays(self._rng)

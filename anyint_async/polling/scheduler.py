@@ -27,6 +27,7 @@ from .._errors import (
     RateLimitError,
     SessionClosedError,
 )
+from .._telemetry import Telemetry
 from ..models import Task, TaskError, TaskRoute, TaskStatus
 from .events import EventHook, TaskEvent, TaskEventKind
 from .learning import DurationLearner
@@ -68,6 +69,7 @@ class PollScheduler:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
     ) -> None:
         chosen = {**DEFAULT_POLICIES, **(policies or {})}
         self._fetch = fetch
@@ -83,6 +85,10 @@ class PollScheduler:
             min_gap=1.0 / max_requests_per_second if max_requests_per_second else 0.0,
             learner=self.learner,
             wall_clock=wall_clock,
+        )
+        self._telemetry = telemetry or Telemetry(enabled=False)
+        self._telemetry.watch(
+            in_flight=lambda: self._schedule.in_flight, tracked=lambda: len(self._schedule)
         )
         self._watchers: dict[Key, set[Subscription]] = {}
         self._driver: asyncio.Task[None] | None = None
@@ -218,9 +224,11 @@ class PollScheduler:
             fresh = await self._fetch(task)
         except (AuthenticationError, PermissionDeniedError) as exc:
             # Will not heal by waiting: every consumer learns now rather than at its timeout.
+            self._telemetry.queried(task, "refused")
             self._schedule.abandon(key)
             self._fail_everyone(exc)
         except RateLimitError as exc:
+            self._telemetry.queried(task, "throttled")
             before = self._schedule.cooldown.until
             self._schedule.retry_later(
                 key, self._clock(), rate_limited=True, retry_after=exc.retry_after
@@ -228,12 +236,14 @@ class PollScheduler:
             until = self._schedule.cooldown.until
             if until > before:
                 self._cooling = True
+                self._telemetry.cooled_down()
                 logger.debug(
                     "cool-down: every query paused for %.2fs after a 429 (Retry-After %s)",
                     until - self._clock(),
                     exc.retry_after,
                 )
         except (NotFoundError, BadRequestError) as exc:
+            self._telemetry.queried(task, "not_found")
             error = TaskError(code=exc.code, message=exc.message)
             gone = self._schedule.not_found(key, self._clock(), error)
             if gone is not None:
@@ -241,9 +251,11 @@ class PollScheduler:
         except SessionClosedError:
             self._schedule.abandon(key)
         except APIError as exc:
+            self._telemetry.queried(task, "failed")
             logger.debug("query for task %s failed, will ask again: %s", task.id, exc)
             self._schedule.retry_later(key, self._clock())
         else:
+            self._telemetry.queried(task, "answered")
             settled = self._schedule.settle(fresh, self._clock())
             if settled is not None and settled.status_changed:
                 logger.debug(
@@ -269,6 +281,8 @@ class PollScheduler:
             self._wake.set()
 
     def _deliver(self, key: Key, task: Task, *, finished: bool, changed: bool) -> None:
+        if finished:
+            self._telemetry.finished(task)
         watchers = self._watchers.pop(key, set()) if finished else self._watchers.get(key, set())
         for subscription in watchers:
             if finished:

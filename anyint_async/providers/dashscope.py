@@ -278,18 +278,19 @@ class DashScopeImages:
         )
         body = merge_extra_body(unstructure_request(request), check_extra_body(extra_body))
         seconds = self.generation_timeout if timeout is None else check_seconds(timeout, "timeout")
-        response = await self._transport.request(
-            # Each generation is billed: an answer lost in transit is not sent again.
-            ApiCall(
-                method="POST",
-                path=IMAGE_PATH,
-                dialect=DIALECT,
-                creates_task=True,
-                body=body,
-                timeout=read_timeout(seconds),
-                ambiguity_hint=_generation_hint(seconds),
+        with self._transport.telemetry.generate(request.model):
+            response = await self._transport.request(
+                # Each generation is billed: an answer lost in transit is not sent again.
+                ApiCall(
+                    method="POST",
+                    path=IMAGE_PATH,
+                    dialect=DIALECT,
+                    creates_task=True,
+                    body=body,
+                    timeout=read_timeout(seconds),
+                    ambiguity_hint=_generation_hint(seconds),
+                )
             )
-        )
         envelope = structure_response(
             response.body, _ImageEnvelope, what="DashScope image generation response"
         )
@@ -363,19 +364,23 @@ class DashScopeVideos:
             ),
         )
         body = merge_extra_body(unstructure_request(request), check_extra_body(extra_body))
-        response = await self._transport.request(
-            ApiCall(
-                method="POST",
-                path=VIDEO_PATH,
-                dialect=DIALECT,
-                creates_task=True,
-                body=body,
-                headers=_ASYNC_HEADER,
+        route = TaskRoute.DASHSCOPE_TASKS.value
+        with self._transport.telemetry.create(route, request.model) as trace:
+            response = await self._transport.request(
+                ApiCall(
+                    method="POST",
+                    path=VIDEO_PATH,
+                    dialect=DIALECT,
+                    creates_task=True,
+                    body=body,
+                    headers=_ASYNC_HEADER,
+                )
             )
-        )
-        return _task_from_body(
-            response.body, what="DashScope video-synthesis response", model=request.model
-        )
+            task = _task_from_body(
+                response.body, what="DashScope video-synthesis response", model=request.model
+            )
+            trace.bind(task)
+        return task
 
 
 class DashScopeTasks:

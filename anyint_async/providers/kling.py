@@ -381,12 +381,20 @@ class _KlingFamily:
 
     async def _create(self, request: Any, model: str, extra_body: Mapping[str, Any] | None) -> Task:
         body = merge_extra_body(unstructure_request(request), check_extra_body(extra_body))
-        response = await self._transport.request(
-            ApiCall(method="POST", path=self._path, dialect=DIALECT, creates_task=True, body=body)
-        )
-        return _task_from_body(
-            response.body, route=self._route, model=model, what=f"{self._label} create response"
-        )
+        with self._transport.telemetry.create(self._route.value, model) as trace:
+            response = await self._transport.request(
+                ApiCall(
+                    method="POST", path=self._path, dialect=DIALECT, creates_task=True, body=body
+                )
+            )
+            task = _task_from_body(
+                response.body,
+                route=self._route,
+                model=model,
+                what=f"{self._label} create response",
+            )
+            trace.bind(task)
+        return task
 
 
 class KlingImages(_KlingFamily):
