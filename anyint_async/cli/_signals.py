@@ -17,7 +17,10 @@ from typing import Self, TypeVar
 __all__ = ["STOP_SIGNALS", "StopRequested", "StopSignals"]
 
 _T = TypeVar("_T")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# SIGHUP does not exist on Windows; there, only Ctrl-C and SIGTERM can ask a command to stop.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class StopRequested(Exception):
@@ -50,8 +53,15 @@ class StopSignals:
         self._loop = asyncio.get_running_loop()
 
     def __enter__(self) -> Self:
+        self._installed: list[int] = []
         for signum in STOP_SIGNALS:
-            self._loop.add_signal_handler(signum, self._receive, signum)
+            try:
+                self._loop.add_signal_handler(signum, self._receive, signum)
+            except (NotImplementedError, RuntimeError):
+                # Windows' event loops take no signal handlers: Ctrl-C then interrupts as
+                # Python does by default (the created task's id is already on screen).
+                continue
+            self._installed.append(signum)
         return self
 
     def __exit__(
@@ -60,7 +70,7 @@ class StopSignals:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for signum in STOP_SIGNALS:
+        for signum in self._installed:
             self._loop.remove_signal_handler(signum)
 
     def _receive(self, signum: int) -> None:
