@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
-from anyint_async import AnyIntSession, Task
+from anyint_async import AnyIntSession, PollPolicy, Task
+
+#: Polls fast enough for tasks of tens of milliseconds.
+QUICK = PollPolicy(first_poll=0.05, interval=0.03, max_interval=0.1)
+
+
+def read_manifest(out: Path) -> dict[str, dict[str, object]]:
+    """A batch folder's manifest, by key."""
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    return {entry["key"]: entry for entry in map(json.loads, lines)}
 
 
 async def settle(

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-from anyint_async import AnyIntSession, PollPolicy, TaskStatus
+from anyint_async import AnyIntSession, TaskStatus
 from anyint_async.batch import BatchRequest, BatchRunner
 from anyint_async.testing import DropConnection, FakeGateway, ServerError
 
 from ..conftest import API_KEY, FAST_RETRY
+from .helpers import QUICK, read_manifest
 
-QUICK = PollPolicy(first_poll=0.05, interval=0.03, max_interval=0.1)
-
-
-def _manifest(out: Path) -> dict[str, dict[str, object]]:
-    lines = (out / "manifest.jsonl").read_text().splitlines()
-    return {entry["key"]: entry for entry in map(json.loads, lines)}
+_manifest = read_manifest
 
 
 @pytest.fixture

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from anyint_async import AnyIntSession, PollPolicy, TaskStatus
+from anyint_async import AnyIntSession, TaskStatus
 from anyint_async.batch import BatchFileError, BatchProgress, BatchRequest, BatchRunner
 from anyint_async.testing import DropConnection, FakeGateway, Fixed, KlingCode, ModelProfile
 
 from ..conftest import API_KEY, FAST_PROFILES, FAST_RETRY
-
-QUICK = PollPolicy(first_poll=0.05, interval=0.03, max_interval=0.1)
+from .helpers import QUICK, read_manifest
 
 
 def _jobs(count: int) -> list[BatchRequest]:
@@ -36,9 +34,7 @@ def _jobs(count: int) -> list[BatchRequest]:
     return jobs
 
 
-def _manifest(out: Path) -> dict[str, dict[str, object]]:
-    lines = (out / "manifest.jsonl").read_text().splitlines()
-    return {entry["key"]: entry for entry in map(json.loads, lines)}
+_manifest = read_manifest
 
 
 @pytest.fixture
