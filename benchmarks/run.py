@@ -19,6 +19,7 @@ import attrs
 from attrs import frozen
 
 from .gateway import GatewayProcess
+from .informed import ClippedLogNormal, efficiency, frontier
 from .report import render_markdown, render_plot
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,6 +42,13 @@ class Scenario:
     waves: int = 1
     wave_gap: float = 0.0  # real seconds
     policy_scale: float = 1.0
+
+    def distribution(self) -> ClippedLogNormal:
+        """The durations the gateway draws, in real seconds (what an informed client knows)."""
+        scale = self.time_scale
+        return ClippedLogNormal(
+            self.median * scale, self.sigma, self.low * scale, self.high * scale
+        )
 
     def profiles(self) -> dict[str, Any]:
         return {
@@ -163,6 +171,7 @@ def figures(
     grown_kib = max(0, client["rss_peak_kib"] - client["rss_base_kib"])
     median_duration = statistics.median(durations.values())
     return {
+        "_durations": list(durations.values()),
         "contender": contender,
         "tasks": count,
         "seen": len(seen),
@@ -195,12 +204,26 @@ async def run_scenario(scenario: Scenario, seed: int) -> dict[str, Any]:
         )
     else:
         results = [await run_contender(scenario, c, seed) for c in scenario.contenders]
+    informed: dict[str, list[dict[str, float]]] = {}
+    drawn = next((r["_durations"] for r in results if "_durations" in r), None)
+    if drawn:
+        # Every contender met the same durations (same seed): the informed client replays them.
+        informed = frontier(scenario.distribution(), drawn)
+    for result in results:
+        result.pop("_durations", None)
+        if "error" in result or not informed:
+            continue
+        for variant, points in informed.items():
+            result[f"efficiency_{variant}"] = efficiency(
+                points, result["queries_per_task"], result["delay_p95_s"]
+            )
     return {
         "scenario": scenario.name,
         "description": scenario.description,
         "settings": _settings(scenario),
         "seconds": round(time.monotonic() - started, 1),
         "results": list(results),
+        "informed": informed,
     }
 
 
