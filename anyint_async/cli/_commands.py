@@ -281,36 +281,28 @@ async def execute_batch(
         retry_uncertain=retry_uncertain,
         on_progress=display.update,
     )
-    loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
-    presses = 0
 
-    def interrupt() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            console.print(
-                "[yellow]stopping: letting creates in flight finish; run the same command "
-                "again to resume (Ctrl-C again to quit now)[/yellow]"
-            )
-            runner.stop()
-        elif main_task is not None:
+    def stop_gently(signum: int) -> None:
+        console.print(
+            "[yellow]stopping: letting creates in flight finish; run the same command "
+            "again to resume (Ctrl-C again to quit now)[/yellow]"
+        )
+        runner.stop()
+
+    def quit_now() -> None:
+        if main_task is not None:
             main_task.cancel()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, interrupt)
     results: list[BatchResult] = []
-    try:
-        with display:
-            async with runner.results() as stream:
-                async for result in stream:
-                    results.append(result)
-                    if json_output:
-                        sys.stdout.write(json.dumps(_result_json(result, out_dir)) + "\n")
-                        sys.stdout.flush()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+    # Ctrl-C, SIGTERM and a hang-up alike: the first stops gently, the second at once.
+    with StopSignals(stop_gently, on_second=quit_now) as stops, display:
+        async with runner.results() as stream:
+            async for result in stream:
+                results.append(result)
+                if json_output:
+                    sys.stdout.write(json.dumps(_result_json(result, out_dir)) + "\n")
+                    sys.stdout.flush()
     console.print(summary_table(results, out_dir))
     failures = failures_table(results)
     if failures is not None:
@@ -318,7 +310,7 @@ async def execute_batch(
     for line in not_saved_lines(results):
         console.print(line, soft_wrap=True, markup=False, highlight=False)
     console.print(f"manifest: {out_dir / 'manifest.jsonl'}")
-    if presses:
+    if stops.received is not None:
         unfinished = len(requests) - len(results)
         console.print(f"stopped with {unfinished} job(s) unfinished; run again to resume")
         return EXIT_STOPPED

@@ -41,14 +41,20 @@ class StopRequested(Exception):
 class StopSignals:
     """Catches the stop signals for the length of a ``with`` block.
 
-    ``on_second`` runs when a second signal arrives while the first is being honoured (the
-    caller then cancels what it was protecting, at the user's explicit word).
+    ``on_first`` runs at the first signal; at a second one, whatever :meth:`protect` is waiting
+    for is cancelled (at the user's explicit word) and ``on_second`` runs.
     """
 
-    def __init__(self, on_first: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_first: Callable[[int], None] | None = None,
+        *,
+        on_second: Callable[[], None] | None = None,
+    ) -> None:
         self.received: int | None = None
         self._event = asyncio.Event()
         self._on_first = on_first
+        self._on_second = on_second
         self._protected: asyncio.Task[object] | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -79,8 +85,11 @@ class StopSignals:
             self._event.set()
             if self._on_first is not None:
                 self._on_first(signum)
-        elif self._protected is not None:
-            self._protected.cancel()
+        else:
+            if self._protected is not None:
+                self._protected.cancel()
+            if self._on_second is not None:
+                self._on_second()
 
     async def protect(self, work: Awaitable[_T]) -> _T:
         """Await ``work`` to its end even if a stop is requested meanwhile; a second signal

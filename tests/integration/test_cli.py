@@ -195,8 +195,9 @@ async def test_sigkill_while_polling_then_resume(
     _assert_complete(out, keys, await gateway_process.stats())
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])
 async def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(
-    gateway_process: GatewayProcess, tmp_path: Path
+    gateway_process: GatewayProcess, tmp_path: Path, signum: signal.Signals
 ) -> None:
     jobs, out = tmp_path / "jobs.jsonl", tmp_path / "out"
     keys = _write_jobs(jobs, 30, ROUTES)
@@ -213,7 +214,7 @@ async def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(
         *POLLING,
     )
     await _wait_until(gateway_process, lambda s: s.get("tasks_created", 0) >= 5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)  # a hang-up (a closed terminal) stops as gently as Ctrl-C
     out_text, err_text = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 130, err_text
     text = out_text.decode() + err_text.decode()

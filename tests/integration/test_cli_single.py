@@ -190,3 +190,36 @@ async def test_dashscope_image_timeout_flag(tmp_path: Path) -> None:
     finally:
         gateway.process.terminate()
         await gateway.process.wait()
+
+
+async def test_ctrl_c_during_a_generation_waits_for_the_paid_image(tmp_path: Path) -> None:
+    # The image is being made (1 s): Ctrl-C must not throw away what is being paid for.
+    slow = {"dashscope.images": {"run": {"kind": "fixed", "seconds": 200}}}
+    gateway = await _start_gateway(tmp_path, profiles=slow)
+    out = tmp_path / "out"
+    try:
+        process = await _anyint(
+            gateway.url,
+            "dashscope",
+            "image",
+            "--model",
+            "qwen-image-plus",
+            "--prompt",
+            "a poster",
+            "--out",
+            str(out),
+        )
+        await _wait_until(
+            gateway, lambda stats: stats.get("requests", {}).get("dashscope.images.generate")
+        )
+        process.send_signal(signal.SIGINT)
+        _, rest = await asyncio.wait_for(process.communicate(), timeout=20)
+        assert process.returncode == 0, rest.decode()
+        assert "stopping once the request in flight has answered" in rest.decode()
+        assert (out / "image.png").is_file()
+        stats = await gateway.stats()
+        requests = stats["requests"]
+        assert isinstance(requests, dict) and requests["dashscope.images.generate"] == 1
+    finally:
+        gateway.process.terminate()
+        await gateway.process.wait()
