@@ -37,6 +37,7 @@ from ._timing import (
     Uniform,
     default_profiles,
     profiles_from_json,
+    request_factor,
 )
 
 __all__ = [
@@ -59,4 +60,5 @@ __all__ = [
     "default_profiles",
     "fault_from_json",
     "profiles_from_json",
+    "request_factor",
 ]

@@ -41,7 +41,7 @@ from ._faults import (
 from ._media import UrlSigner, make_mp4, make_png
 from ._stats import GatewayStats, RequestRecord
 from ._store import Phase, SimTask, TaskStore
-from ._timing import ModelProfile, default_profiles, pick_profile
+from ._timing import ModelProfile, default_profiles, pick_profile, request_factor
 
 __all__ = ["FakeGateway"]
 
@@ -426,8 +426,12 @@ class FakeGateway:
             )
         profile = pick_profile(self.profiles, family, model)
         fate = self._fate(family, model, prompt)
-        queued = profile.queue.sample(fate) * self.time_scale
+        request = {**body.get("parameters", {}), **body} if provider == "dashscope" else body
+        busy = self.store.in_flight(owner, provider, now) if profile.queue_per_task else 0
+        queued = (profile.queue.sample(fate) + busy * profile.queue_per_task) * self.time_scale
         running = profile.run.sample(fate) * self.time_scale
+        if profile.scales_with_request:
+            running *= request_factor(request)
         fail_rate = self.fail_rate if profile.fail_rate is None else profile.fail_rate
         fails = "#fail" in prompt or fate.random() < fail_rate
         started = now + queued
@@ -455,7 +459,7 @@ class FakeGateway:
             outputs=outputs,
             media=media,
             expires=max(finishes, now + task_ttl * self.time_scale),
-            request={**body.get("parameters", {}), **body} if provider == "dashscope" else body,
+            request=request,
         )
         self.store.add(task)
         exchange.task_id = task_id

@@ -22,6 +22,7 @@ __all__ = [
     "Uniform",
     "default_profiles",
     "profiles_from_json",
+    "request_factor",
 ]
 
 
@@ -73,7 +74,11 @@ class LogNormal:
 class ModelProfile:
     """How a model's tasks behave: time queued (PENDING), time running, and failure rate.
 
-    ``fail_rate=None`` defers to the gateway's ``fail_rate``.
+    ``fail_rate=None`` defers to the gateway's ``fail_rate``. ``run`` is for the reference
+    request (a 5 s video at 720P or ``std`` mode, one image); the gateway scales it by what the
+    request asks (see ``request_factor``) unless ``scales_with_request`` is False.
+    ``queue_per_task`` lengthens the queue by that many seconds for every task the account
+    already has in flight with the provider, as a busy account's queue does.
 
     Examples:
         >>> profile = ModelProfile(run=LogNormal(240.0, 0.35), queue=Fixed(5.0), fail_rate=0.02)
@@ -83,6 +88,41 @@ class ModelProfile:
     run: Duration
     queue: Duration = Fixed(1.0)
     fail_rate: float | None = None
+    scales_with_request: bool = True
+    queue_per_task: float = 0.0
+
+
+# How much longer than the reference request a generation takes. Inferred, not published: run
+# time grows with the seconds of video asked for, with the pixels (480P/720P/1080P) and with
+# Kling's pro mode, and an image task with n images takes longer than one with one.
+_RESOLUTION_FACTORS = {"480P": 0.6, "720P": 1.0, "1080P": 1.8}
+_MODE_FACTORS = {"std": 1.0, "pro": 1.6}
+_REFERENCE_SECONDS = 5.0
+
+
+def request_factor(request: Mapping[str, object]) -> float:
+    """The run-time multiplier of one create request (1.0 for the reference request).
+
+    Examples:
+        >>> request_factor({"duration": "10", "mode": "pro"})
+        3.2
+        >>> request_factor({"duration": 5, "resolution": "1080P"})
+        1.8
+    """
+    factor = 1.0
+    duration = request.get("duration")
+    if isinstance(duration, int | float | str) and str(duration).replace(".", "", 1).isdigit():
+        factor *= float(duration) / _REFERENCE_SECONDS
+    resolution = request.get("resolution")
+    if isinstance(resolution, str):
+        factor *= _RESOLUTION_FACTORS.get(resolution, 1.0)
+    mode = request.get("mode")
+    if isinstance(mode, str):
+        factor *= _MODE_FACTORS.get(mode, 1.0)
+    images = request.get("n")
+    if isinstance(images, int) and images > 1:
+        factor *= 1.0 + 0.5 * (images - 1)
+    return round(factor, 6)
 
 
 def default_profiles() -> dict[str, ModelProfile]:
@@ -135,11 +175,15 @@ def profiles_from_json(spec: Mapping[str, Mapping[str, object]]) -> dict[str, Mo
         run = entry.get("run")
         queue = entry.get("queue")
         fail_rate = entry.get("fail_rate")
+        scales = entry.get("scales_with_request", True)
+        per_task = entry.get("queue_per_task", 0.0)
         if not isinstance(run, Mapping):
             raise ValueError(f"profile {key!r} needs a 'run' duration")
         profiles[key] = ModelProfile(
             run=_duration_from_json(run),
             queue=_duration_from_json(queue) if isinstance(queue, Mapping) else Fixed(1.0),
             fail_rate=None if fail_rate is None else float(fail_rate),  # type: ignore[arg-type]
+            scales_with_request=bool(scales),
+            queue_per_task=float(per_task),  # type: ignore[arg-type]
         )
     return profiles
