@@ -257,11 +257,11 @@ class PollScheduler:
         else:
             self._telemetry.queried(task, "answered")
             settled = self._schedule.settle(fresh, self._clock())
-            if settled is not None and settled.status_changed:
-                logger.debug(
-                    "task %s (%s) is %s", fresh.id, fresh.route.value, settled.task.status.value
-                )
             if settled is not None:
+                if settled.status_changed:
+                    logger.debug(
+                        "task %s (%s) is %s", fresh.id, fresh.route.value, settled.task.status.value
+                    )
                 self._deliver(
                     key, settled.task, finished=settled.finished, changed=settled.status_changed
                 )
