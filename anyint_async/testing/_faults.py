@@ -31,7 +31,15 @@ __all__ = [
 
 @define(kw_only=True)
 class Fault:
-    """Base of every fault: when it fires. Subclasses say what it does."""
+    """Base of every fault: when it fires. Subclasses say what it does.
+
+    Examples:
+        >>> fault = RateLimited(routes=["query"], retry_after=0.5, rate=0.1, times=3)
+        >>> fault.matches("kling.omni_video.get", "query"), fault.matches("files.get", "file")
+        (True, False)
+        >>> fault_to_json(fault)["kind"]
+        'rate_limited'
+    """
 
     kind: ClassVar[str] = "fault"
     routes: tuple[str, ...] = attrs.field(default=(), converter=tuple)

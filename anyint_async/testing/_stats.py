@@ -35,6 +35,12 @@ class GatewayStats:
       them carried an ``Authorization`` header (must stay 0 for a well-behaved client).
     - ``retry_after_windows``: (start, end) seconds since start of each 429 with Retry-After.
     - ``log``: every request, in arrival order (bounded by the gateway's ``max_log``).
+
+    Examples:
+        >>> async with FakeGateway() as gw:  # doctest: +SKIP
+        ...     ...  # run your app against gw.url
+        ...     assert gw.stats.duplicate_creates() == {}
+        ...     assert gw.stats.file_auth_headers == 0
     """
 
     requests: Counter[str] = attrs.field(factory=Counter)

@@ -21,6 +21,7 @@ MODULES = [
     "anyint_async.polling.events",
     "anyint_async.polling.learning",
     "anyint_async.polling.policy",
+    "anyint_async.testing._faults",
     "anyint_async.testing._timing",
 ]
 
