@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 from rich.console import Console
 
-from .._errors import ConfigurationError, TaskTimeoutError
+from .._errors import ConfigurationError, DownloadError, TaskTimeoutError
 from .._session import API_KEY_ENV, AnyIntSession
 from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
 from ..batch.routes import route_calls
@@ -119,8 +119,8 @@ async def run_task_get(args: argparse.Namespace) -> int:
 
 
 _GAVE_UP = (
-    "while the request was in flight: it may have been made upstream, and its answer (with "
-    "the task id) was given up; check your provider console before creating it again"
+    "while the request was in flight: its answer was given up, and the task or image may "
+    "have been made (and billed) upstream; check your provider console before sending it again"
 )
 
 
@@ -160,10 +160,11 @@ def resume_command(args: argparse.Namespace, task: Task) -> str:
 
 def _goes_on(args: argparse.Namespace, task: Task, why: str, reason: str) -> None:
     command = resume_command(args, task)
+    state = "is done upstream" if task.done else "goes on upstream and is billed as usual"
     _notice(
         args,
-        f"{why}: task {task.id} ({task.route.value}) goes on upstream and is billed as usual; "
-        f"to wait for it and save its files, run:\n  {command}",
+        f"{why}: task {task.id} ({task.route.value}) {state}; to wait for it and save its "
+        f"files, run:\n  {command}",
         event="unfinished",
         reason=reason,
         task=task_json(task),
@@ -200,7 +201,12 @@ async def _wait_and_save(
         await stream.aclose()
     files: list[Path] = []
     if done.succeeded:
-        files = await session.download(done, Path(args.out), name=args.name or done.id)
+        try:
+            files = await session.download(done, Path(args.out), name=args.name or done.id)
+        except DownloadError as exc:
+            # The task is done and paid for: say how to fetch its files once the cause is fixed.
+            _goes_on(args, done, f"succeeded, but its files were not saved ({exc})", "not_saved")
+            return EXIT_FAILED
     _print(console, args, done, files)
     return EXIT_OK if done.succeeded else EXIT_FAILED
 

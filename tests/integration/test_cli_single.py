@@ -223,3 +223,22 @@ async def test_ctrl_c_during_a_generation_waits_for_the_paid_image(tmp_path: Pat
     finally:
         gateway.process.terminate()
         await gateway.process.wait()
+
+
+async def test_a_result_that_cannot_be_saved_says_how_to_fetch_it(tmp_path: Path) -> None:
+    gateway = await _start_gateway(tmp_path)
+    out = tmp_path / "out"
+    (out / "boat.mp4").mkdir(parents=True)  # a folder stands where the video goes
+    try:
+        code, _, stderr = await _run(
+            gateway.url, *COMMANDS["kling"], "--out", str(out), "--name", "boat", *POLLING
+        )
+        assert code == 1, stderr
+        assert "succeeded, but its files were not saved" in stderr
+        assert "is done upstream" in stderr and "Traceback" not in stderr
+        (out / "boat.mp4").rmdir()
+        await _resume_and_check(gateway, _resume(stderr), out)
+        assert (out / "boat.mp4").is_file()
+    finally:
+        gateway.process.terminate()
+        await gateway.process.wait()
