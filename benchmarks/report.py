@@ -208,6 +208,36 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
     return True
 
 
+_SUMMARY_TITLES = {
+    **dict(COLUMNS),
+    "relative_delay_p95": "p95 delay / duration",
+    "efficiency": "efficiency (equal / optimised)",
+}
+
+
+def _summary_cell(result: dict[str, Any], key: str) -> str:
+    if key == "efficiency":
+        return (
+            f"{_cell(result.get('efficiency_equal'))} / {_cell(result.get('efficiency_optimised'))}"
+        )
+    if key == "relative_delay_p95":
+        return f"{result[key]:.1%}"
+    return str(result[key])
+
+
+def _summary_table(results: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
+    """One Markdown table: a contender per row, ``keys`` as its columns."""
+    rows = [
+        "| contender | " + " | ".join(_SUMMARY_TITLES[key] for key in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for result in results:
+        if "error" not in result:
+            cells = " | ".join(_summary_cell(result, key) for key in keys)
+            rows.append(f"| {result['contender']} | {cells} |")
+    return rows
+
+
 def render_summary(report: dict[str, Any]) -> str:
     """The README's and the guide's performance section, from a full run's report."""
     scenarios = {s["scenario"]: s for s in report["scenarios"]}
@@ -222,57 +252,41 @@ def render_summary(report: dict[str, Any]) -> str:
         "p95 delay, divided by the contender's queries: 1.0 is as frugal as knowing everything.",
         "",
     ]
-    realtime = scenarios.get("realtime-200")
-    if realtime:
-        lines += [
+    tables = (
+        (
+            "realtime-200",
             "**200 videos in real time** (log-normal 5-60 s, median 17 s):",
-            "",
-            "| contender | queries / task | delay p50 s | delay p95 s | efficiency (equal / optimised) | client CPU s | peak RSS MiB |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in realtime["results"]:
-            if "error" in r:
-                continue
-            lines.append(
-                f"| {r['contender']} | {r['queries_per_task']} | {r['delay_p50_s']} | "
-                f"{r['delay_p95_s']} | {_cell(r.get('efficiency_equal'))} / "
-                f"{_cell(r.get('efficiency_optimised'))} | {r['cpu_s']} | {r['rss_peak_mib']} |"
-            )
-        lines.append("")
-    scale = scenarios.get("scale-10000")
-    if scale:
-        lines += [
+            (
+                "queries_per_task",
+                "delay_p50_s",
+                "delay_p95_s",
+                "efficiency",
+                "cpu_s",
+                "rss_peak_mib",
+            ),
+        ),
+        (
+            "scale-10000",
             "**10,000 videos, time-compressed** (default policy against a naive 5 s loop):",
-            "",
-            "| contender | queries / task | delay p95 s | efficiency (equal / optimised) | CPU / query ms | peak RSS MiB | RSS / task KiB |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in scale["results"]:
-            if "error" in r:
-                continue
-            lines.append(
-                f"| {r['contender']} | {r['queries_per_task']} | {r['delay_p95_s']} | "
-                f"{_cell(r.get('efficiency_equal'))} / {_cell(r.get('efficiency_optimised'))} | "
-                f"{r['cpu_per_query_ms']} | {r['rss_peak_mib']} | {r['rss_per_task_kib']} |"
-            )
-        lines.append("")
-    learning = scenarios.get("learning-1000")
-    if learning:
-        lines += [
+            (
+                "queries_per_task",
+                "delay_p95_s",
+                "efficiency",
+                "cpu_per_query_ms",
+                "rss_peak_mib",
+                "rss_per_task_kib",
+            ),
+        ),
+        (
+            "learning-1000",
             "**1,000 videos of one model in 10 waves** (duration learning on and off):",
-            "",
-            "| contender | queries / task | delay p95 s | p95 delay / duration | efficiency (equal / optimised) | client CPU s |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in learning["results"]:
-            if "error" in r:
-                continue
-            lines.append(
-                f"| {r['contender']} | {r['queries_per_task']} | {r['delay_p95_s']} | "
-                f"{r['relative_delay_p95']:.1%} | {_cell(r.get('efficiency_equal'))} / "
-                f"{_cell(r.get('efficiency_optimised'))} | {r['cpu_s']} |"
-            )
-        lines.append("")
+            ("queries_per_task", "delay_p95_s", "relative_delay_p95", "efficiency", "cpu_s"),
+        ),
+    )
+    for name, heading, keys in tables:
+        scenario = scenarios.get(name)
+        if scenario:
+            lines += [heading, "", *_summary_table(scenario["results"], keys), ""]
     only = report.get("scheduler_only", {})
     if "count" in only:
         lines += [
