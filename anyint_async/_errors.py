@@ -163,7 +163,7 @@ class APIError(AnyIntError):
         if self.request_id:
             text += f" (request_id={self.request_id})"
         if self.may_have_created_task:
-            text += f"; {getattr(self, 'outcome_hint', None) or MAY_HAVE_CREATED_HINT}"
+            text += f"; {self.outcome_hint or MAY_HAVE_CREATED_HINT}"
         return text
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -14,8 +14,6 @@ from anyint_async.testing import DropConnection, FakeGateway, ServerError
 from ..conftest import API_KEY, FAST_RETRY
 from .helpers import QUICK, read_manifest
 
-_manifest = read_manifest
-
 
 @pytest.fixture
 async def session(gateway: FakeGateway):  # type: ignore[no-untyped-def]
@@ -59,7 +57,7 @@ async def test_a_file_that_cannot_be_written_fails_its_job_only(
     assert failed.error is not None and failed.error.code == "FileWriteFailed"
     assert failed.note is not None and "a folder stands where the file goes" in failed.note
     assert all(r.succeeded and r.files for k, r in results.items() if k != blocked)
-    entry = _manifest(tmp_path)[blocked]
+    entry = read_manifest(tmp_path)[blocked]
     assert entry["status"] == "SUCCEEDED" and entry["done"] is False
     assert entry["error"]["code"] == "FileWriteFailed"  # type: ignore[index]
     assert "nothing is created again" in str(entry["note"])
@@ -70,7 +68,7 @@ async def test_a_file_that_cannot_be_written_fails_its_job_only(
     assert again[blocked].succeeded and again[blocked].files
     assert (tmp_path / f"{blocked}{extension}").is_file()
     assert dict(gateway.stats.creates) == created, "saved on the re-run, never created twice"
-    assert _manifest(tmp_path)[blocked]["done"] is True
+    assert read_manifest(tmp_path)[blocked]["done"] is True
 
 
 async def test_a_download_that_keeps_failing_fails_its_job_only(
@@ -83,7 +81,7 @@ async def test_a_download_that_keeps_failing_fails_its_job_only(
     [result] = [r for r in await BatchRunner(session, jobs, tmp_path).run() if not r.resumed]
     assert [result.key, result.status] == ["fox-1", TaskStatus.SUCCEEDED]
     assert result.error is not None and result.error.code == "DownloadFailed"
-    assert _manifest(tmp_path)["fox-1"]["done"] is False
+    assert read_manifest(tmp_path)["fox-1"]["done"] is False
     gateway.clear_faults()
     again = {r.key: r for r in await BatchRunner(session, jobs, tmp_path).run()}
     assert again["fox-1"].succeeded and not again["fox-1"].resumed
@@ -98,7 +96,7 @@ async def test_a_lost_kling_answer_is_adopted_by_its_external_id(
     [result] = await BatchRunner(session, [job], tmp_path).run()
     assert result.succeeded and result.files
     assert gateway.stats.creates[("kling.images.create", "heroes")] == 1
-    external = _manifest(tmp_path)["heroes.01"]["external_task_id"]
+    external = read_manifest(tmp_path)["heroes.01"]["external_task_id"]
     assert isinstance(external, str) and external.startswith("heroes.01.")
     assert gateway.stats.polls[external] >= 1, "looked up by its external id"
 

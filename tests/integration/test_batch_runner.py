@@ -34,9 +34,6 @@ def _jobs(count: int) -> list[BatchRequest]:
     return jobs
 
 
-_manifest = read_manifest
-
-
 @pytest.fixture
 async def session(gateway: FakeGateway):  # type: ignore[no-untyped-def]
     async with AnyIntSession(
@@ -58,7 +55,7 @@ async def test_runs_every_route_to_files_and_manifest(
     for result in landed:
         for path in result.files:
             assert path.exists() and path.parent == tmp_path
-    manifest = _manifest(tmp_path)
+    manifest = read_manifest(tmp_path)
     assert list(manifest) == [j.key for j in jobs]  # batch order, one line per key
     entry = manifest["job-004"]
     assert entry["status"] == "SUCCEEDED" and entry["done"] is True
@@ -123,7 +120,7 @@ async def test_failed_tasks_and_refused_creates_are_reported(
     assert results["refused"].status is TaskStatus.FAILED
     assert results["refused"].error is not None and results["refused"].error.code == "1201"
     assert results["fine"].succeeded
-    manifest = _manifest(tmp_path)
+    manifest = read_manifest(tmp_path)
     assert manifest["refused"]["error"]["code"] == "1201"
 
 
@@ -149,7 +146,7 @@ async def test_ambiguous_dashscope_create_is_reported_not_repeated(
     assert result.error is not None and result.error.code == "CreateOutcomeUnknown"
     assert result.note is not None and "not sent again" in result.note
     assert gateway.stats.creates[("dashscope.videos.create", "clip")] == 1
-    assert _manifest(tmp_path)["clip"]["status"] == "UNKNOWN"
+    assert read_manifest(tmp_path)["clip"]["status"] == "UNKNOWN"
     # The user may choose to pay again, explicitly, in another folder.
     gateway.add_fault(DropConnection(routes=["dashscope.videos.create"], times=1))
     [again] = await BatchRunner(session, [job], tmp_path / "again", retry_uncertain=True).run()
@@ -201,7 +198,7 @@ async def test_stop_keeps_created_tasks_for_the_next_run(
         async with runner.results() as results:
             async for result in results:
                 seen.append(result)
-        manifest = _manifest(tmp_path)
+        manifest = read_manifest(tmp_path)
         assert seen == []
         assert all(entry["status"] in ("PENDING", "RUNNING") for entry in manifest.values())
         created = gateway.stats.tasks_created
@@ -222,7 +219,7 @@ async def test_failed_lookup_leaves_the_job_for_the_next_run(
     [first] = await BatchRunner(session, [job], tmp_path).run()
     assert first.status is TaskStatus.UNKNOWN
     assert first.note is not None and "re-run the batch to look it up again" in first.note
-    assert _manifest(tmp_path)["boat"]["done"] is False
+    assert read_manifest(tmp_path)["boat"]["done"] is False
     gateway.clear_faults()
     [second] = await BatchRunner(session, [job], tmp_path).run()
     assert second.succeeded and second.files

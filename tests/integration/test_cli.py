@@ -4,12 +4,14 @@ crash (SIGKILL) and Ctrl-C (SIGINT) mid-batch, then resume, with no task created
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -64,12 +66,21 @@ async def _start_gateway(
     return GatewayProcess(process, url)
 
 
+@contextlib.asynccontextmanager
+async def running_gateway(tmp_path: Path, **options: Any) -> AsyncIterator[GatewayProcess]:
+    """A gateway process for the length of a block (options as ``_start_gateway``'s)."""
+    gateway = await _start_gateway(tmp_path, **options)
+    try:
+        yield gateway
+    finally:
+        gateway.process.terminate()
+        await gateway.process.wait()
+
+
 @pytest.fixture
 async def gateway_process(tmp_path: Path) -> AsyncIterator[GatewayProcess]:
-    gateway = await _start_gateway(tmp_path)
-    yield gateway
-    gateway.process.terminate()
-    await gateway.process.wait()
+    async with running_gateway(tmp_path) as gateway:
+        yield gateway
 
 
 def _env(url: str) -> dict[str, str]:
@@ -149,10 +160,9 @@ def _assert_complete(out: Path, keys: list[str], stats: dict[str, object]) -> No
 
 async def test_sigkill_during_kling_creates_then_resume(tmp_path: Path) -> None:
     # Slow creates keep several in flight when the kill lands: the resumed run must look them up.
-    gateway = await _start_gateway(
+    async with running_gateway(
         tmp_path, faults=[{"kind": "slow", "routes": ["create"], "delay": 0.3}]
-    )
-    try:
+    ) as gateway:
         jobs, out = tmp_path / "jobs.jsonl", tmp_path / "out"
         keys = _write_jobs(jobs, 40, ["kling.images", "kling.omni_image", "kling.omni_video"])
         process = await _anyint(
@@ -168,9 +178,6 @@ async def test_sigkill_during_kling_creates_then_resume(tmp_path: Path) -> None:
         assert code == 0, stderr + stdout
         await asyncio.sleep(0.5)  # creates the killed run had in flight reach the gateway
         _assert_complete(out, keys, await gateway.stats())
-    finally:
-        gateway.process.terminate()
-        await gateway.process.wait()
 
 
 async def test_sigkill_while_polling_then_resume(

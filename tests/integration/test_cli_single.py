@@ -20,8 +20,8 @@ from .test_cli import (
     _anyint,
     _env,
     _run,
-    _start_gateway,
     _wait_until,
+    running_gateway,
 )
 
 # Videos run 3 real seconds: long enough to be interrupted, short enough for the resume.
@@ -38,10 +38,8 @@ COMMANDS = {
 
 @pytest.fixture
 async def long_gateway(tmp_path: Path) -> AsyncIterator[GatewayProcess]:
-    gateway = await _start_gateway(tmp_path, profiles=PROFILES)
-    yield gateway
-    gateway.process.terminate()
-    await gateway.process.wait()
+    async with running_gateway(tmp_path, profiles=PROFILES) as gateway:
+        yield gateway
 
 
 async def _created_line(process: asyncio.subprocess.Process) -> str:
@@ -136,12 +134,11 @@ async def test_json_mode_prints_events_for_machines(
 
 async def test_a_signal_during_the_create_waits_for_its_answer(tmp_path: Path) -> None:
     # The create answers slowly: a Ctrl-C then must not throw away the id of a task being made.
-    gateway = await _start_gateway(
+    async with running_gateway(
         tmp_path,
         profiles=PROFILES,
         faults=[{"kind": "slow", "routes": ["create"], "delay": 1.0}],
-    )
-    try:
+    ) as gateway:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -165,18 +162,14 @@ async def test_a_signal_during_the_create_waits_for_its_answer(tmp_path: Path) -
         assert "stopping once the request in flight has answered" in stderr
         assert "created task " in stderr and "goes on upstream" in stderr
         await _resume_and_check(gateway, _resume(stderr), tmp_path / "out")
-    finally:
-        gateway.process.terminate()
-        await gateway.process.wait()
 
 
 async def test_dashscope_image_timeout_flag(tmp_path: Path) -> None:
     # Generation takes 1 s (200 simulated s at this scale): the default waits for it, a shorter
     # --timeout gives up and says what that costs.
     slow = {"dashscope.images": {"run": {"kind": "fixed", "seconds": 200}}}
-    gateway = await _start_gateway(tmp_path, profiles=slow)
     image = ["dashscope", "image", "--model", "qwen-image-plus", "--out", str(tmp_path / "out")]
-    try:
+    async with running_gateway(tmp_path, profiles=slow) as gateway:
         code, _, stderr = await _run(gateway.url, *image, "--prompt", "waited for")
         assert code == 0, stderr
         code, _, stderr = await _run(gateway.url, *image, "--prompt", "cut", "--timeout", "0.3")
@@ -187,17 +180,13 @@ async def test_dashscope_image_timeout_flag(tmp_path: Path) -> None:
         stats = await gateway.stats()
         requests = stats["requests"]
         assert isinstance(requests, dict) and requests["dashscope.images.generate"] == 2
-    finally:
-        gateway.process.terminate()
-        await gateway.process.wait()
 
 
 async def test_ctrl_c_during_a_generation_waits_for_the_paid_image(tmp_path: Path) -> None:
     # The image is being made (1 s): Ctrl-C must not throw away what is being paid for.
     slow = {"dashscope.images": {"run": {"kind": "fixed", "seconds": 200}}}
-    gateway = await _start_gateway(tmp_path, profiles=slow)
     out = tmp_path / "out"
-    try:
+    async with running_gateway(tmp_path, profiles=slow) as gateway:
         process = await _anyint(
             gateway.url,
             "dashscope",
@@ -220,16 +209,12 @@ async def test_ctrl_c_during_a_generation_waits_for_the_paid_image(tmp_path: Pat
         stats = await gateway.stats()
         requests = stats["requests"]
         assert isinstance(requests, dict) and requests["dashscope.images.generate"] == 1
-    finally:
-        gateway.process.terminate()
-        await gateway.process.wait()
 
 
 async def test_a_result_that_cannot_be_saved_says_how_to_fetch_it(tmp_path: Path) -> None:
-    gateway = await _start_gateway(tmp_path)
     out = tmp_path / "out"
     (out / "boat.mp4").mkdir(parents=True)  # a folder stands where the video goes
-    try:
+    async with running_gateway(tmp_path) as gateway:
         code, _, stderr = await _run(
             gateway.url, *COMMANDS["kling"], "--out", str(out), "--name", "boat", *POLLING
         )
@@ -239,6 +224,3 @@ async def test_a_result_that_cannot_be_saved_says_how_to_fetch_it(tmp_path: Path
         (out / "boat.mp4").rmdir()
         await _resume_and_check(gateway, _resume(stderr), out)
         assert (out / "boat.mp4").is_file()
-    finally:
-        gateway.process.terminate()
-        await gateway.process.wait()
