@@ -101,6 +101,14 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _verdict_lines(report: dict[str, Any], end: str = "") -> list[str]:
+    """One bullet per target: met or missed, and by how much."""
+    return [
+        f"- {'met' if v['met'] else '**missed**'}: {v['target']} ({v['detail']}){end}"
+        for v in verdicts(report)
+    ]
+
+
 def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
     lines = [
         f"# anyint_async benchmarks ({report['mode']})",
@@ -149,10 +157,7 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
             f"{only['cpu_per_step_us']:.1f} us of CPU per scheduling step.",
             "",
         ]
-    lines += ["## Targets", ""]
-    for verdict in verdicts(report):
-        mark = "met" if verdict["met"] else "**missed**"
-        lines.append(f"- {mark}: {verdict['target']} ({verdict['detail']})")
+    lines += ["## Targets", "", *_verdict_lines(report)]
     lines += ["", f"![queries per task against p95 detection delay]({plot_name})", ""]
     return "\n".join(lines)
 
@@ -295,9 +300,7 @@ def render_summary(report: dict[str, Any]) -> str:
             "",
         ]
     lines += ["Against the targets (the gateway was not tuned to flatter anyone):", ""]
-    for verdict in verdicts(report):
-        mark = "met" if verdict["met"] else "**missed**"
-        lines.append(f"- {mark}: {verdict['target']} ({verdict['detail']}).")
+    lines += _verdict_lines(report, end=".")
     return "\n".join(lines) + "\n"
 
 
