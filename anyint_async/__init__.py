@@ -36,6 +36,7 @@ from .batch import (
 from .models import ImageResult, ImageUsage, Provider, Task, TaskError, TaskRoute, TaskStatus
 from .polling import (
     AsCompleted,
+    DurationEstimate,
     DurationLearner,
     Poller,
     PollPolicy,
@@ -63,6 +64,7 @@ __all__ = [
     "BatchRunner",
     "ConfigurationError",
     "DownloadError",
+    "DurationEstimate",
     "DurationLearner",
     "FileWriteError",
     "ImageResult",

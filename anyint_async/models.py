@@ -103,7 +103,9 @@ class Task:
 
     One type for every task route. ``urls`` stays empty until the task succeeds; ``raw`` is the
     last JSON body as the gateway sent it (unknown fields live there). Timestamps are
-    timezone-aware when the provider said enough to make them so.
+    timezone-aware when the provider said enough to make them so. ``workload`` sums up what the
+    create asked for that changes how long the task runs (``"duration=10 resolution=1080P"``);
+    the scheduler learns durations per model and workload.
 
     Examples:
         >>> t = Task(id="abc", status=TaskStatus.RUNNING, route=TaskRoute.DASHSCOPE_TASKS)
@@ -119,6 +121,7 @@ class Task:
     error: TaskError | None = None
     request_id: str | None = None
     external_id: str | None = None
+    workload: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     updated_at: datetime | None = None

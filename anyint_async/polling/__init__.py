@@ -12,16 +12,16 @@
 
 from .cooldown import RateLimitCooldown
 from .events import EventHook, TaskEvent, TaskEventKind
-from .learning import DurationLearner, LearnedTiming
+from .learning import DurationEstimate, DurationLearner
 from .policy import DEFAULT_POLICIES, PollPolicy
 from .streams import AsCompleted, Poller
 
 __all__ = [
     "DEFAULT_POLICIES",
     "AsCompleted",
+    "DurationEstimate",
     "DurationLearner",
     "EventHook",
-    "LearnedTiming",
     "PollPolicy",
     "Poller",
     "RateLimitCooldown",

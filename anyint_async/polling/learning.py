@@ -1,125 +1,207 @@
-"""Learning how long each model's tasks take, to poll the rest of a batch when they finish.
+"""Learning how long tasks take, to ask about the rest of a batch when they may have finished.
 
 None of the peer SDKs does this: they poll every task on a fixed curve from its creation. In a
-batch the first tasks of a model to finish say when the others will, so their first query can
-wait until then and later queries can come at a pace set by the model's typical duration.
+batch the first tasks to finish say when the others will, so their first query can wait until
+then and later queries can come at a pace set by how long such tasks typically take.
+
+What is learned is conditioned on what the request said: a 10 s 1080P video takes several times
+as long as a 5 s 720P one of the same model, and one distribution for both would poll the short
+ones late and the long ones early. Each (route, model, workload) group has its own samples; a
+group with few of them borrows its model's pooled samples. Two clocks are learned: the *total*
+time from creation to finish, and the *run* time from the provider's start (DashScope's
+``scheduled_time``, Kling's switch to ``processing``) to finish, which leaves out a queue that
+lengthens when the account is busy and so varies less.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
 from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Literal
 
 from attrs import frozen
 
 from ..models import TaskRoute
 
-__all__ = ["DurationLearner", "LearnedTiming"]
+__all__ = ["DurationEstimate", "DurationLearner", "GroupKey"]
+
+#: (route, model, workload); a workload of None is the model's pooled group.
+GroupKey = tuple[TaskRoute, str, str | None]
+Clock = Literal["total", "run"]
 
 
 @frozen
-class LearnedTiming:
-    """What the learner knows of one model's durations, and the waits it suggests.
+class DurationEstimate:
+    """What is known of one group's durations, in seconds.
 
-    ``first_poll``: seconds after creation before the first query. ``median``: the typical
-    duration, None until half the model's tasks are known to have finished.
+    - ``early``: few tasks (``early_share``) finish sooner; with few samples, a little under the
+      fastest seen.
+    - ``median``: the typical duration; None until the data can tell (half the group finished).
+    - ``late``: few tasks (``late_share``) take longer; None until the data can tell.
+    - ``samples``: finished durations behind the estimate; ``group``: whose they are.
     """
 
-    first_poll: float
+    early: float
     median: float | None
-    interval_fraction: float = 0.1
-    early_pace: float = 0.25
+    late: float | None
+    samples: int
+    group: GroupKey
+    median_guess: float | None = None
 
-    def wait(self, age: float) -> float:
-        """Seconds until the next query of a task ``age`` seconds old.
+    def expected(self, age: float) -> float:
+        """The duration to size polls by: the median once known; before that, a guess from
+        the fastest tenth (``median_guess``) or a lower bound (a task still running at ``age``
+        takes at least that long; the median is past the early quantile)."""
+        if self.median is not None:
+            return self.median
+        return max(age, self.median_guess or 1.5 * self.early)
 
-        While the median is unknown (the first tasks of a batch are finishing), each wait is
-        ``early_pace`` of the task's age. Once it is known, a wait is ``interval_fraction`` of
-        the median, or of the age for tasks already older than it: detection then lags a
-        finished task by about that fraction of its run, and the slow tail is not hammered.
-        """
-        if self.median is None:
-            return self.early_pace * age
-        return self.interval_fraction * max(self.median, age)
+
+class _Samples:
+    """The last ``limit`` durations of one group, kept in arrival order and sorted."""
+
+    __slots__ = ("ordered", "recent")
+
+    def __init__(self, limit: int) -> None:
+        self.recent: deque[float] = deque(maxlen=limit)
+        self.ordered: list[float] = []
+
+    def add(self, seconds: float) -> None:
+        if len(self.recent) == self.recent.maxlen:
+            self.ordered.pop(bisect.bisect_left(self.ordered, self.recent[0]))
+        self.recent.append(seconds)
+        bisect.insort(self.ordered, seconds)
 
 
 class DurationLearner:
-    """Keeps recent task durations per (route, model) and turns them into poll timings.
+    """Keeps recent durations per (route, model, workload) and estimates their distribution.
 
-    - ``first_poll`` is a little before the ``early_quantile`` of the durations seen (with few
-      samples, their minimum): most tasks are not done before it, so earlier queries are waste.
-    - later waits follow :meth:`LearnedTiming.wait`: a fraction of the median duration (or of
-      the task's age past it), paced by the task's age while the median is not known yet.
+    Quantiles come from a Kaplan-Meier estimate: tasks still running are censored durations
+    (each takes *at least* its age), so the first tasks of a batch to finish, the fast ones, do
+    not pass for typical.
 
     Examples:
-        >>> learner = DurationLearner(min_samples=2)
+        >>> learner = DurationLearner()
         >>> for seconds in (100.0, 120.0, 110.0):
         ...     learner.observe(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", seconds)
-        >>> learner.timing(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni")
-        LearnedTiming(first_poll=95.0, median=110.0, interval_fraction=0.1, early_pace=0.25)
+        >>> group = learner.group_for(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", None)
+        >>> estimate = learner.estimate(group)
+        >>> estimate.early, estimate.median, estimate.late  # early: 0.97 x the fastest, so far
+        (97.0, 110.0, 120.0)
     """
 
     def __init__(
         self,
         *,
-        min_samples: int = 3,
         max_samples: int = 512,
-        early_quantile: float = 0.05,
-        margin: float = 0.95,
-        interval_fraction: float = 0.1,
-        early_pace: float = 0.25,
+        min_group_samples: int = 5,
+        early_share: float = 0.04,
+        late_share: float = 0.005,
+        margin: float = 0.97,
     ) -> None:
-        self._min_samples = min_samples
         self._max_samples = max_samples
-        self._early_quantile = early_quantile
+        self._min_group_samples = min_group_samples
+        self._early_share = early_share
+        self._late_share = late_share
         self._margin = margin
-        self._interval_fraction = interval_fraction
-        self._early_pace = early_pace
-        self._recent: dict[tuple[TaskRoute, str], deque[float]] = {}
-        self._sorted: dict[tuple[TaskRoute, str], list[float]] = {}
+        self._samples: dict[tuple[Clock, GroupKey], _Samples] = {}
 
-    def observe(self, route: TaskRoute, model: str | None, seconds: float) -> None:
-        """Record that a task of ``model`` took ``seconds`` from creation to finish."""
-        if model is None or seconds <= 0:
+    def observe(
+        self,
+        route: TaskRoute,
+        model: str | None,
+        seconds: float,
+        *,
+        workload: str | None = None,
+        run_seconds: float | None = None,
+    ) -> None:
+        """Record a finished task of ``model``: ``seconds`` from creation to finish, and
+        ``run_seconds`` from the provider's start to finish when known."""
+        if model is None:
             return
-        key = (route, model)
-        recent = self._recent.setdefault(key, deque())
-        ordered = self._sorted.setdefault(key, [])
-        if len(recent) == self._max_samples:
-            ordered.pop(bisect.bisect_left(ordered, recent.popleft()))
-        recent.append(seconds)
-        bisect.insort(ordered, seconds)
+        groups: list[GroupKey] = [(route, model, None)]
+        if workload is not None:
+            groups.append((route, model, workload))
+        clocks: tuple[tuple[Clock, float | None], ...] = (("total", seconds), ("run", run_seconds))
+        for clock, value in clocks:
+            if value is None or value <= 0:
+                continue
+            for group in groups:
+                key = (clock, group)
+                if key not in self._samples:
+                    self._samples[key] = _Samples(self._max_samples)
+                self._samples[key].add(value)
 
-    def samples(self, route: TaskRoute, model: str | None) -> int:
-        """How many durations are known for this model."""
-        return len(self._sorted.get((route, model or ""), ()))
+    def samples(
+        self,
+        route: TaskRoute,
+        model: str | None,
+        workload: str | None = None,
+        clock: Clock = "total",
+    ) -> int:
+        """How many durations are known for this group (the model's pooled group by default)."""
+        found = self._samples.get((clock, (route, model or "", workload)))
+        return len(found.recent) if found else 0
 
-    def timing(
-        self, route: TaskRoute, model: str | None, running: Sequence[float] = ()
-    ) -> LearnedTiming | None:
-        """The suggested timing, or None while fewer than ``min_samples`` are known.
-
-        ``running`` are the ages of this model's tasks still running: they are censored
-        durations (each will take *at least* its age). Without them, the first tasks of a batch
-        to finish, the fast ones, would pass for typical and make the rest be polled too often;
-        with them the quantiles come from a Kaplan-Meier estimate. A quantile the data cannot
-        tell yet is left to the policy (``None`` in the timing).
-        """
-        ordered = self._sorted.get((route, model or ""))
-        if not ordered or len(ordered) < self._min_samples:
+    def group_for(
+        self,
+        route: TaskRoute,
+        model: str | None,
+        workload: str | None,
+        *,
+        by_request: bool = True,
+        clock: Clock = "total",
+    ) -> GroupKey | None:
+        """Whose samples speak for a task: its workload's once they are enough, else its
+        model's pooled ones; None when nothing is known of the model."""
+        if model is None:
             return None
-        early, median = _kaplan_meier_quantiles(
-            ordered, sorted(running), (self._early_quantile, 0.5)
+        if by_request and workload is not None:
+            own = (route, model, workload)
+            if self.samples(*own, clock=clock) >= self._min_group_samples:
+                return own
+        pooled = (route, model, None)
+        return pooled if self.samples(*pooled, clock=clock) else None
+
+    def estimate(
+        self, group: GroupKey, running: Sequence[float] = (), clock: Clock = "total"
+    ) -> DurationEstimate | None:
+        """The group's distribution given ``running``, the ages at which tasks of the group
+        were last seen unfinished (in any order). None if the group has no samples."""
+        found = self._samples.get((clock, group))
+        if not found or not found.ordered:
+            return None
+        early, tenth, median, late = _kaplan_meier_quantiles(
+            found.ordered,
+            sorted(running),
+            (self._early_share, _GUESS_QUANTILE, 0.5, 1.0 - self._late_share),
         )
-        if early is None:
-            return None
-        return LearnedTiming(
-            first_poll=round(early * self._margin, 6),
+        guess = None
+        if median is None and early and tenth and len(found.ordered) >= _GUESS_SAMPLES:
+            # Durations are near log-normal (a long tail of slow ones): the spread between the
+            # early quantile and the tenth fixes the shape, hence where the median lies.
+            sigma = math.log(tenth / early) / (_Z_GUESS - _z(self._early_share))
+            guess = tenth * math.exp(-_Z_GUESS * sigma)
+        return DurationEstimate(
+            early=round((early if early is not None else found.ordered[0]) * self._margin, 6),
             median=median,
-            interval_fraction=self._interval_fraction,
-            early_pace=self._early_pace,
+            late=late,
+            samples=len(found.ordered),
+            group=group,
+            median_guess=guess,
         )
+
+
+_GUESS_QUANTILE = 0.10
+_GUESS_SAMPLES = 10
+_Z_GUESS = NormalDist().inv_cdf(_GUESS_QUANTILE)
+
+
+def _z(quantile: float) -> float:
+    return NormalDist().inv_cdf(quantile)
 
 
 def _kaplan_meier_quantiles(
@@ -136,7 +218,7 @@ def _kaplan_meier_quantiles(
         at_risk = (total - index) + (len(running) - bisect.bisect_left(running, duration))
         survival *= 1.0 - 1.0 / at_risk
         for slot, quantile in enumerate(quantiles):
-            if found[slot] is None and 1.0 - survival >= quantile:
+            if found[slot] is None and 1.0 - survival >= quantile - 1e-9:
                 found[slot] = duration
         if all(value is not None for value in found):
             break

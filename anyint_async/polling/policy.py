@@ -16,12 +16,16 @@ from attrs import frozen
 
 from .._errors import InvalidParameterError
 from ..models import TaskRoute
+from .learning import DurationEstimate
 
 __all__ = ["DEFAULT_LONGEST_WAIT", "DEFAULT_POLICIES", "PollPolicy"]
 
 #: Seconds: the cap on any wait when a policy sets no ``longest_wait``.
 DEFAULT_LONGEST_WAIT = 120.0
 _EPSILON_WAIT = 1e-3
+# Past the late quantile, each wait grows by this fraction of the task's overtime: a slow task
+# is asked about a few more times, not once every spacing for as long as it runs.
+_TAIL_PACE = 0.25
 
 
 def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -34,6 +38,15 @@ def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) 
 def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise InvalidParameterError(attribute.name, f"must be in [0, 1), got {value!r}")
+
+
+def _target(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 2:
+        raise InvalidParameterError(
+            attribute.name,
+            f"must be a fraction of the expected duration in (0, 2], got {value!r} "
+            "(0.1: learn of a finish within a tenth of the task's run time)",
+        )
 
 
 def _growth(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -53,6 +66,13 @@ class PollPolicy:
       together do not query together.
     - ``learn``: let the scheduler move polls of a model's remaining tasks to when that model's
       tasks were seen to finish (see ``DurationLearner``).
+    - ``target_delay``: once durations are learned, the detection delay wanted for 95% of
+      tasks, as a fraction of their expected duration: 0.1 learns of a 200 s video's end within
+      about 20 s. Smaller is faster and costs more queries; the scheduler spends as few as it
+      can to meet it (no query before the earliest likely finish, then one every
+      ``target_delay`` of the expected duration, sparser for the slowest few percent).
+    - ``learn_by_request``: learn durations per request shape (video duration and resolution,
+      Kling mode, image count and size), not only per model.
     - ``unknown_grace``: for this long after a task is handed over, an UNKNOWN or 404 answer is
       taken as the provider not having caught up yet, and the task is asked about again.
     - ``longest_wait``: no wait, learned or not, is ever longer than this (default: 120 s, or
@@ -72,6 +92,8 @@ class PollPolicy:
     growth: float = attrs.field(default=1.5, validator=_growth)
     jitter: float = attrs.field(default=0.1, validator=_fraction)
     learn: bool = True
+    target_delay: float = attrs.field(default=0.1, validator=_target)
+    learn_by_request: bool = True
     unknown_grace: float = attrs.field(default=30.0, validator=_seconds)
     longest_wait: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(_seconds)
@@ -91,6 +113,25 @@ class PollPolicy:
         next(growing)  # backoff's generators are primed with one empty step
         for wait in growing:
             yield self._spread(wait, rng)
+
+    def learned_first_age(self, estimate: DurationEstimate) -> float:
+        """The age of a task's first query once its group's durations are known: one spacing
+        after the earliest likely finish, so even the fastest tasks wait no longer than the
+        target for it."""
+        return estimate.early + self.learned_wait(estimate, estimate.early)
+
+    def learned_wait(self, estimate: DurationEstimate, age: float) -> float:
+        """The wait before the next query of a task ``age`` seconds old, before jitter.
+
+        Every finish between two queries is detected at the second, so a spacing of
+        ``target_delay`` times the expected duration meets the target for the tasks that finish
+        while most do. The slowest few percent (past the ``late`` quantile) may be later than
+        the target without moving its 95th percentile: their waits grow with their overtime.
+        """
+        spacing = self.target_delay * estimate.expected(age)
+        if estimate.late is not None and age > estimate.late:
+            spacing += _TAIL_PACE * (age - estimate.late)
+        return max(spacing, _EPSILON_WAIT)
 
     def _spread(self, wait: float, rng: random.Random) -> float:
         if not self.jitter:

@@ -22,13 +22,16 @@ from attrs import define, frozen
 from ..models import Task, TaskError, TaskRoute, TaskStatus
 from .claimed_ages import ClaimedAges
 from .cooldown import RateLimitCooldown
-from .learning import DurationLearner, LearnedTiming
+from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
 
 __all__ = ["Key", "PollSchedule", "Settled", "task_key"]
 
 Key = tuple[TaskRoute, str]
 _EPSILON: Final = 1e-3
+#: Tasks of a model nothing is known of that are polled on the policy's curve; the rest of its
+#: batch is polled sparsely until the first of these finishes and says when to look.
+SCOUTS: Final = 32
 
 
 def task_key(task: Task) -> Key:
@@ -52,8 +55,14 @@ class _Entry:
     waits: Iterator[float]
     handed_at: float
     created_at: float
+    scout: bool = True
     generation: int = 0
     polls: int = 0
+    flying: bool = False
+    # When an answer last showed the task unfinished, and when the provider says it started
+    # (both on the scheduler's clock): what the learner's censored estimates are built from.
+    seen_at: float | None = None
+    started_at: float | None = None
 
 
 class PollSchedule:
@@ -84,9 +93,11 @@ class PollSchedule:
         self._wall_clock = wall_clock
         self.claimed_ages = ClaimedAges()
         self._entries: dict[Key, _Entry] = {}
-        self._timings: dict[
-            tuple[TaskRoute, str | None], tuple[float, int, LearnedTiming | None]
+        self._estimates: dict[
+            tuple[Clock, GroupKey], tuple[float, int, DurationEstimate | None]
         ] = {}
+        self._scouts: dict[tuple[TaskRoute, str], int] = {}
+        self._sparse: dict[tuple[TaskRoute, str], list[Key]] = {}
         self._heap: list[tuple[float, int, Key, int]] = []
         self._sequence = itertools.count()
         self._next_send = float("-inf")
@@ -120,15 +131,24 @@ class PollSchedule:
             created_at=self._created_at(task, now, handed_at=now),
         )
         self._entries[key] = entry
+        self._note_start(entry)
         # The first wait counts from creation when the task says when that was (Kling does),
         # so a batch created first and waited for afterwards is not polled late.
-        self._push(key, entry, max(now, entry.created_at + next(waits)))
+        first = entry.created_at + next(waits)
+        learned = self._learned_due(entry, now)
+        if learned is None:
+            self._enlist(key, entry)
+        due = first if learned is None else min(learned, now + chosen.wait_cap)
+        self._push(key, entry, max(now, due))
         return True
 
     def forget(self, key: Key) -> Task | None:
         """Stop polling a task; its heap items go stale. Returns its last snapshot."""
         entry = self._entries.pop(key, None)
-        return entry.task if entry else None
+        if entry is None:
+            return None
+        self._discharge(entry)
+        return entry.task
 
     def tasks(self) -> list[Task]:
         """Last snapshots of every tracked task."""
@@ -150,12 +170,13 @@ class PollSchedule:
             entry = self._entries.get(key)
             if entry is None or entry.generation != generation:
                 continue
-            learned = self._learned_first_poll(entry, now)
+            learned = None if entry.polls else self._learned_due(entry, now, first=True)
             if learned is not None and learned > now + _EPSILON:
-                # The model's tasks were seen to take longer than this: ask when they finish.
+                # Such tasks were seen to take longer than this: ask when they may have finished.
                 self._push(key, entry, min(learned, now + entry.policy.wait_cap))
                 continue
             entry.polls += 1
+            entry.flying = True
             self.in_flight += 1
             self._next_send = now + self._min_gap
             return entry.task
@@ -183,12 +204,15 @@ class PollSchedule:
         entry = self._entries.get(key)
         if entry is None:
             return None
+        entry.flying = False
         previous = entry.task
-        if fresh.model is None and previous.model is not None:
-            fresh = attrs.evolve(fresh, model=previous.model)
+        fresh = _carry_over(previous, fresh)
         entry.task = fresh
         if fresh.created_at is not None and fresh.created_at != previous.created_at:
             entry.created_at = self._created_at(fresh, now, handed_at=entry.handed_at)
+        self._note_start(entry)
+        if not fresh.done and fresh.status is not TaskStatus.UNKNOWN:
+            entry.seen_at = now
         in_grace = now - entry.handed_at < entry.policy.unknown_grace
         if fresh.status is TaskStatus.UNKNOWN and in_grace:
             # A task just created may not be visible to the query route yet.
@@ -197,6 +221,7 @@ class PollSchedule:
         changed = fresh.status is not previous.status
         if fresh.done:
             del self._entries[key]
+            self._discharge(entry)
             self._learn(entry, fresh, now)
             return Settled(task=fresh, status_changed=changed, finished=True)
         self._reschedule(key, entry, now)
@@ -212,6 +237,7 @@ class PollSchedule:
             resume = self.cooldown.throttled(now, retry_after)
         entry = self._entries.get(key)
         if entry is not None:
+            entry.flying = False
             wait = min(next(entry.waits), entry.policy.wait_cap)
             self._push(key, entry, max(resume, now + wait))
 
@@ -227,10 +253,12 @@ class PollSchedule:
         entry = self._entries.get(key)
         if entry is None:
             return None
+        entry.flying = False
         if now - entry.handed_at < entry.policy.unknown_grace:
             self._reschedule(key, entry, now)
             return None
         del self._entries[key]
+        self._discharge(entry)
         return attrs.evolve(entry.task, status=TaskStatus.UNKNOWN, error=error)
 
     # --- internals ---------------------------------------------------------------------------
@@ -241,49 +269,159 @@ class PollSchedule:
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         wait = next(entry.waits)
-        learned = self._learned(entry, now)
-        if learned is not None:
-            jitter = entry.policy.jitter
-            age = max(0.0, now - entry.created_at)
-            wait = learned.wait(age) * self._rng.uniform(1 - jitter, 1 + jitter)
+        due = self._learned_due(entry, now)
+        if due is None:
+            if not entry.scout:
+                # Nothing known of the model yet and this task is not one of its scouts: the
+                # scouts' first finish will pull it forward (see _pull_forward); until then it
+                # is asked about rarely, its age tripling between queries.
+                wait = max(wait, 2.0 * (now - entry.created_at))
+            due = now + wait
         # However long the learned durations or the claimed age, a task is asked about again
         # within the cap: nothing learned or claimed can leave it unpolled for hours.
-        self._push(key, entry, now + min(max(wait, _EPSILON), entry.policy.wait_cap))
+        self._push(key, entry, min(max(due, now + _EPSILON), now + entry.policy.wait_cap))
 
-    def _learned(self, entry: _Entry, now: float) -> LearnedTiming | None:
-        """The learner's timing for the entry's model, recomputed at most once a second (or
-        when its samples doubled): the estimate walks every running task of the model."""
+    def _learned_due(self, entry: _Entry, now: float, *, first: bool = False) -> float | None:
+        """When to ask next from what was learned of such tasks, or None if nothing was.
+
+        ``first``: for a task not asked about yet, whose first query is due unless what was
+        learned says it cannot have finished yet."""
+        total = self._estimate(entry, now, "total")
+        if total is None:
+            return None
+        policy = entry.policy
+        spread = self._rng.uniform(1 - policy.jitter, 1 + policy.jitter)
+        age = now - entry.created_at
+        first_age = policy.learned_first_age(total)
+        if age < first_age:
+            due = entry.created_at + total.early + (first_age - total.early) * spread
+        elif first:
+            due = now
+        else:
+            due = now + policy.learned_wait(total, age) * spread
+        run = self._estimate(entry, now, "run")
+        if run is not None and entry.task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+            # A task seen queued cannot finish before a run's worth after that, nor one running
+            # before a run's worth from its start: the queue, long when the account is busy,
+            # costs no queries.
+            if entry.task.status is TaskStatus.PENDING:
+                began: float | None = (
+                    entry.seen_at if entry.seen_at is not None else entry.created_at
+                )
+            else:
+                began = entry.started_at
+            if began is not None:
+                end = began + run.early
+                floor = end + policy.learned_wait(total, end - entry.created_at) * spread
+                due = max(due, floor)
+        return due
+
+    def _estimate(self, entry: _Entry, now: float, clock: Clock) -> DurationEstimate | None:
+        """The learner's estimate for the entry's group, recomputed at most once a second (or
+        when its samples doubled): it walks every tracked task of the group."""
         if self._learner is None or not entry.policy.learn:
             return None
-        group = (entry.task.route, entry.task.model)
-        samples = self._learner.samples(*group)
-        cached = self._timings.get(group)
+        task = entry.task
+        group = self._learner.group_for(
+            task.route,
+            task.model,
+            task.workload,
+            by_request=entry.policy.learn_by_request,
+            clock=clock,
+        )
+        if group is None:
+            return None
+        samples = self._learner.samples(*group, clock=clock)
+        cached = self._estimates.get((clock, group))
         if cached is not None:
-            computed_at, computed_samples, timing = cached
+            computed_at, computed_samples, estimate = cached
             if now - computed_at < 1.0 and samples < 2 * computed_samples:
-                return timing
-        running = [
-            now - other.created_at
-            for other in self._entries.values()
-            if (other.task.route, other.task.model) == group
-        ]
-        timing = self._learner.timing(entry.task.route, entry.task.model, running)
-        self._timings[group] = (now, max(1, samples), timing)
-        return timing
+                return estimate
+        route, model, workload = group
+        running = []
+        for other in self._entries.values():
+            seen = other.task
+            if other.seen_at is None or seen.route is not route or seen.model != model:
+                continue
+            if workload is not None and seen.workload != workload:
+                continue
+            began = other.created_at if clock == "total" else other.started_at
+            if began is not None:
+                running.append(other.seen_at - began)
+        estimate = self._learner.estimate(group, running, clock)
+        self._estimates[(clock, group)] = (now, max(1, samples), estimate)
+        return estimate
 
-    def _learned_first_poll(self, entry: _Entry, now: float) -> float | None:
-        timing = None if entry.polls else self._learned(entry, now)
-        return None if timing is None else entry.created_at + timing.first_poll
+    def _enlist(self, key: Key, entry: _Entry) -> None:
+        """A task of a model nothing is known of: a scout, or one that waits for the scouts."""
+        model = entry.task.model
+        if self._learner is None or not entry.policy.learn or model is None:
+            return
+        pooled = (entry.task.route, model)
+        if self._scouts.get(pooled, 0) < SCOUTS:
+            self._scouts[pooled] = self._scouts.get(pooled, 0) + 1
+        else:
+            entry.scout = False
+            self._sparse.setdefault(pooled, []).append(key)
+
+    def _discharge(self, entry: _Entry) -> None:
+        """A task leaves: if it was a scout and its model is still unknown, another of the
+        model's tasks takes its place, so the batch is never left polled only sparsely."""
+        if not entry.scout or entry.task.model is None:
+            return
+        pooled = (entry.task.route, entry.task.model)
+        if pooled not in self._scouts:
+            return
+        self._scouts[pooled] -= 1
+        sparse = self._sparse.get(pooled)
+        while sparse and self._learner is not None and not self._learner.samples(*pooled):
+            key = sparse.pop()
+            successor = self._entries.get(key)
+            if successor is None:
+                continue
+            successor.scout = True
+            self._scouts[pooled] += 1
+            if not successor.flying:
+                self._push(key, successor, successor.handed_at)  # due at once
+            break
+        if not self._scouts[pooled]:
+            del self._scouts[pooled]
+
+    def _pull_forward(self, pooled: tuple[TaskRoute, str], now: float) -> None:
+        """The model's first finish is known: its tasks waiting sparsely are asked about when
+        that says they may finish, not when their sparse curve says."""
+        for key in self._sparse.pop(pooled, ()):
+            entry = self._entries.get(key)
+            if entry is None or entry.flying:
+                continue  # gone, or its answer will reschedule it with what is known now
+            entry.scout = True
+            due = self._learned_due(entry, now)
+            if due is not None:
+                self._push(key, entry, min(max(due, now), now + entry.policy.wait_cap))
+
+    def _note_start(self, entry: _Entry) -> None:
+        task = entry.task
+        if entry.started_at is None and task.started_at is not None and task.created_at:
+            queued = (task.started_at - task.created_at).total_seconds()
+            entry.started_at = entry.created_at + max(0.0, queued)
 
     def _learn(self, entry: _Entry, task: Task, now: float) -> None:
         if self._learner is None or task.status not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
             return
+        run_seconds = None
         if task.created_at is not None and task.finished_at is not None:
             # Both ends on the provider's clock: exact, and immune to our polling delay.
             seconds = (task.finished_at - task.created_at).total_seconds()
         else:
             seconds = now - entry.created_at
-        self._learner.observe(task.route, task.model, seconds)
+        if task.started_at is not None and task.finished_at is not None:
+            run_seconds = (task.finished_at - task.started_at).total_seconds()
+        first = task.model is not None and not self._learner.samples(task.route, task.model)
+        self._learner.observe(
+            task.route, task.model, seconds, workload=task.workload, run_seconds=run_seconds
+        )
+        if first and task.model is not None:
+            self._pull_forward((task.route, task.model), now)
 
     def _created_at(self, task: Task, now: float, *, handed_at: float) -> float:
         """When the task was created, on the scheduler's clock: never later than its
@@ -296,3 +434,20 @@ class PollSchedule:
         return self.claimed_ages.created_at(
             provider, claimed_age=claimed_age, now=now, handed_at=handed_at
         )
+
+
+def _carry_over(previous: Task, fresh: Task) -> Task:
+    """Queries do not repeat what the create said (model, workload), and Kling says when a
+    task started only while it runs: keep what the last snapshot knew."""
+    if (
+        (fresh.model is None and previous.model is not None)
+        or (fresh.workload is None and previous.workload is not None)
+        or (fresh.started_at is None and previous.started_at is not None)
+    ):
+        return attrs.evolve(
+            fresh,
+            model=fresh.model or previous.model,
+            workload=fresh.workload or previous.workload,
+            started_at=fresh.started_at or previous.started_at,
+        )
+    return fresh

@@ -33,6 +33,7 @@ from .._validate import (
 )
 from ..models import ImageResult, ImageUsage, Task, TaskError, TaskRoute, TaskStatus
 from ._status import status_from_word
+from ._workload import workload
 
 __all__ = ["DashScope", "DashScopeImages", "DashScopeTasks", "DashScopeVideos"]
 
@@ -179,7 +180,9 @@ class _TaskEnvelope:
     request_id: str | None = None
 
 
-def _task_from_body(body: Mapping[str, Any], *, what: str, model: str | None) -> Task:
+def _task_from_body(
+    body: Mapping[str, Any], *, what: str, model: str | None, workload: str | None = None
+) -> Task:
     envelope = structure_response(body, _TaskEnvelope, what=what)
     out = envelope.output
     status = status_from_word(out.task_status, _STATUS_WORDS)
@@ -198,6 +201,7 @@ def _task_from_body(body: Mapping[str, Any], *, what: str, model: str | None) ->
         urls=urls,
         error=error,
         request_id=envelope.request_id,
+        workload=workload,
         created_at=out.submit_time,
         started_at=out.scheduled_time,
         finished_at=out.end_time,
@@ -376,8 +380,14 @@ class DashScopeVideos:
                     headers=_ASYNC_HEADER,
                 )
             )
+            params = request.parameters
             task = _task_from_body(
-                response.body, what="DashScope video-synthesis response", model=request.model
+                response.body,
+                what="DashScope video-synthesis response",
+                model=request.model,
+                workload=workload(
+                    duration=params.duration, resolution=params.resolution, size=params.size
+                ),
             )
             trace.bind(task)
         return task

@@ -35,6 +35,7 @@ from .._validate import (
 )
 from ..models import Task, TaskError, TaskRoute, TaskStatus
 from ._status import status_from_word
+from ._workload import workload
 
 __all__ = ["Kling", "KlingImages", "KlingOmniImage", "KlingOmniVideo"]
 
@@ -325,7 +326,12 @@ def _shots(value: Any) -> tuple[dict[str, Any], ...] | None:
 
 
 def _task_from_body(
-    body: Mapping[str, Any], *, route: TaskRoute, model: str | None, what: str
+    body: Mapping[str, Any],
+    *,
+    route: TaskRoute,
+    model: str | None,
+    what: str,
+    workload: str | None = None,
 ) -> Task:
     envelope = structure_response(body, _Envelope, what=what)
     data = envelope.data
@@ -347,7 +353,11 @@ def _task_from_body(
         error=error,
         request_id=envelope.request_id,
         external_id=data.task_info.external_task_id if data.task_info else None,
+        workload=workload,
         created_at=data.created_at,
+        # Inferred: Kling stamps updated_at when the status changes, so while a task is
+        # processing it says when it started (reference/kling.md has no start field).
+        started_at=data.updated_at if status is TaskStatus.RUNNING else None,
         updated_at=data.updated_at,
         finished_at=data.updated_at if status.done else None,
         raw=body,
@@ -379,7 +389,13 @@ class _KlingFamily:
             response.body, route=self._route, model=model, what=f"{self._label} query response"
         )
 
-    async def _create(self, request: Any, model: str, extra_body: Mapping[str, Any] | None) -> Task:
+    async def _create(
+        self,
+        request: Any,
+        model: str,
+        extra_body: Mapping[str, Any] | None,
+        workload: str,
+    ) -> Task:
         body = merge_extra_body(unstructure_request(request), check_extra_body(extra_body))
         with self._transport.telemetry.create(self._route.value, model) as trace:
             response = await self._transport.request(
@@ -392,6 +408,7 @@ class _KlingFamily:
                 route=self._route,
                 model=model,
                 what=f"{self._label} create response",
+                workload=workload,
             )
             trace.bind(task)
         return task
@@ -442,7 +459,9 @@ class KlingImages(_KlingFamily):
             n=check_int(n, "n", minimum=1, maximum=9),
             aspect_ratio=check_choice(aspect_ratio, "aspect_ratio", _ASPECT_RATIOS),
         )
-        return await self._create(request, model, extra_body)
+        return await self._create(
+            request, model, extra_body, workload(n=request.n, resolution=request.resolution)
+        )
 
 
 class KlingOmniImage(_KlingFamily):
@@ -489,7 +508,17 @@ class KlingOmniImage(_KlingFamily):
             series_amount=series_amount,
             aspect_ratio=check_choice(aspect_ratio, "aspect_ratio", (*_ASPECT_RATIOS, "auto")),
         )
-        return await self._create(request, model, extra_body)
+        return await self._create(
+            request,
+            model,
+            extra_body,
+            workload(
+                n=request.n,
+                resolution=request.resolution,
+                result_type=request.result_type,
+                series_amount=request.series_amount,
+            ),
+        )
 
 
 class KlingOmniVideo(_KlingFamily):
@@ -550,7 +579,12 @@ class KlingOmniVideo(_KlingFamily):
             aspect_ratio=check_choice(aspect_ratio, "aspect_ratio", ("16:9", "9:16", "1:1")),
             duration=_omni_duration(duration),
         )
-        return await self._create(request, model, extra_body)
+        return await self._create(
+            request,
+            model,
+            extra_body,
+            workload(duration=request.duration, mode=request.mode, multi_shot=request.multi_shot),
+        )
 
 
 class Kling:

@@ -378,3 +378,41 @@ def _stray_tasks() -> list[asyncio.Task[object]]:
         for t in asyncio.all_tasks()
         if t is not me and "poll scheduler" in t.get_name() and not t.done()
     ]
+
+
+async def test_durations_are_learned_per_request_shape(gateway: FakeGateway) -> None:
+    # Run time grows with the seconds asked for: 0.3 s for a 5 s video, 0.6 s for a 10 s one.
+    gateway.profiles["shaped"] = ModelProfile(run=Fixed(0.3), queue=Fixed(0.0))
+    policy = PollPolicy(first_poll=0.05, interval=0.05, max_interval=0.05, jitter=0.0)
+    async with AnyIntSession(API_KEY, base_url=gateway.url, poll_policy=policy) as session:
+
+        async def wave(name: str) -> list[Task]:
+            made = [
+                await session.dashscope.videos.create(
+                    model="shaped", prompt=f"{name}-{i}", duration=5 if i % 2 else 10
+                )
+                for i in range(12)
+            ]
+            done = [t async for t in session.as_completed(made)]
+            # What the request said stays on the snapshot the scheduler yields.
+            assert {t.workload for t in done} == {"duration=5", "duration=10"}
+            return made
+
+        await wave("first")
+        second = await wave("second")
+    long = [t for t in second if t.workload == "duration=10"]
+    # Learned apart, the 10 s videos are not asked about while only 5 s ones can have ended.
+    assert sum(gateway.stats.polls[t.id] for t in long) / len(long) <= 3
+
+
+async def test_kling_says_when_a_task_started_while_it_runs(gateway: FakeGateway) -> None:
+    gateway.profiles["kling-v3-omni"] = ModelProfile(run=Fixed(0.4), queue=Fixed(0.2))
+    async with AnyIntSession(API_KEY, base_url=gateway.url) as session:
+        task = await session.kling.omni_video.create(prompt="a boat", duration=5, mode="pro")
+        assert task.workload == "duration=5 mode=pro"
+        await asyncio.sleep(0.3)
+        running = await session.refresh(task)
+    assert running.status is TaskStatus.RUNNING
+    assert running.started_at is not None and task.created_at is not None
+    queued = (running.started_at - task.created_at).total_seconds()
+    assert 0.1 <= queued <= 0.3

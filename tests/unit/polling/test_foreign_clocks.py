@@ -89,14 +89,16 @@ def test_a_wrong_provider_clock_costs_no_detection_delay(
 ) -> None:
     true_worst, true_queries = _simulate(route, 0.0, late_handover=late_handover)
     worst, queries = _simulate(route, skew, late_handover=late_handover)
-    assert true_worst < 30.0, "the true-clock run itself is sane"
+    # The worst case is one of the fastest few percent (polled after the learned early finish,
+    # by design) handed over up to 30 s late: well under a median duration of 90 s.
+    assert true_worst < 45.0, "the true-clock run itself is sane"
     assert worst <= true_worst * 1.02 + 1e-6
     assert queries <= true_queries * 1.02
 
 
 def test_every_wait_is_capped_whatever_the_learner_says() -> None:
     now = 0.0
-    learner = DurationLearner(min_samples=1)
+    learner = DurationLearner()
     for _ in range(5):
         learner.observe(TaskRoute.KLING_OMNI_VIDEO, "slow", 50_000.0)  # learned: half a day
     policy = PollPolicy(first_poll=1.0, interval=1.0, max_interval=5.0, longest_wait=60.0)

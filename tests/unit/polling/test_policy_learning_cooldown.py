@@ -7,6 +7,7 @@ import random
 import pytest
 
 from anyint_async import (
+    DurationEstimate,
     DurationLearner,
     InvalidParameterError,
     PollPolicy,
@@ -58,36 +59,103 @@ def test_policy_rejects_bad_values(kwargs: dict[str, object], field: str) -> Non
     assert caught.value.field == field
 
 
-def test_learner_needs_samples_then_suggests_early_first_poll() -> None:
-    learner = DurationLearner(min_samples=3, early_quantile=0.0, margin=0.9, interval_fraction=0.1)
-    learner.observe(ROUTE, "m", 200.0)
-    learner.observe(ROUTE, "m", 300.0)
-    assert learner.timing(ROUTE, "m") is None
-    learner.observe(ROUTE, "m", 250.0)
-    timing = learner.timing(ROUTE, "m")
-    assert timing is not None
-    assert timing.first_poll == pytest.approx(180.0)  # 0.9 x the fastest
-    assert timing.median == 250.0
-    assert timing.wait(age=200.0) == pytest.approx(25.0)  # 0.1 x the median
-    assert timing.wait(age=400.0) == pytest.approx(40.0)  # 0.1 x the age, past the median
-    assert learner.timing(ROUTE, "other") is None
-    assert learner.timing(TaskRoute.KLING_IMAGES, "m") is None  # per route family too
+def _estimate(
+    learner: DurationLearner, model: str = "m", running: list[float] | None = None
+) -> DurationEstimate | None:
+    group = learner.group_for(ROUTE, model, None)
+    return None if group is None else learner.estimate(group, running or [])
+
+
+def test_learner_knows_nothing_until_a_task_finished() -> None:
+    learner = DurationLearner(margin=0.9)
+    assert _estimate(learner) is None
+    for seconds in (200.0, 300.0, 250.0):
+        learner.observe(ROUTE, "m", seconds)
+    estimate = _estimate(learner)
+    assert estimate is not None
+    assert estimate.early == pytest.approx(180.0)  # 0.9 x the fastest, with few samples
+    assert estimate.median == 250.0
+    assert estimate.late == 300.0
+    assert _estimate(learner, "other") is None
+    assert learner.group_for(TaskRoute.KLING_IMAGES, "m", None) is None  # per route family too
 
 
 def test_learner_forgets_old_samples() -> None:
-    learner = DurationLearner(min_samples=1, max_samples=3, early_quantile=0.0, margin=1.0)
+    learner = DurationLearner(max_samples=3, margin=1.0)
     for seconds in (10.0, 100.0, 100.0, 100.0):
         learner.observe(ROUTE, "m", seconds)
-    timing = learner.timing(ROUTE, "m")
-    assert timing is not None and timing.first_poll == 100.0
+    estimate = _estimate(learner)
+    assert estimate is not None and estimate.early == 100.0
     assert learner.samples(ROUTE, "m") == 3
 
 
 def test_learner_ignores_unusable_samples() -> None:
-    learner = DurationLearner(min_samples=1)
+    learner = DurationLearner()
     learner.observe(ROUTE, None, 10.0)
     learner.observe(ROUTE, "m", 0.0)
     assert learner.samples(ROUTE, "m") == 0
+
+
+def test_a_request_shape_gets_its_own_durations_once_it_has_enough() -> None:
+    learner = DurationLearner(min_group_samples=5)
+    for _ in range(20):
+        learner.observe(ROUTE, "m", 100.0, workload="duration=5")
+    for seconds in (200.0, 210.0, 220.0, 230.0):
+        learner.observe(ROUTE, "m", seconds, workload="duration=10")
+    pooled = (ROUTE, "m", None)
+    # Four 10 s samples are too few: the model's pooled samples speak for them.
+    assert learner.group_for(ROUTE, "m", "duration=10") == pooled
+    learner.observe(ROUTE, "m", 240.0, workload="duration=10")
+    own = learner.group_for(ROUTE, "m", "duration=10")
+    assert own == (ROUTE, "m", "duration=10")
+    estimate = learner.estimate(own)
+    assert estimate is not None and estimate.median == 220.0
+    # Learning per model alone: one pool for both shapes.
+    assert learner.group_for(ROUTE, "m", "duration=10", by_request=False) == pooled
+    assert learner.samples(ROUTE, "m") == 25
+
+
+def test_run_times_are_learned_apart_from_queue_plus_run() -> None:
+    learner = DurationLearner()
+    learner.observe(ROUTE, "m", 90.0, run_seconds=60.0)
+    learner.observe(ROUTE, "m", 30.0)  # never seen running: no run time
+    assert learner.samples(ROUTE, "m") == 2
+    assert learner.samples(ROUTE, "m", clock="run") == 1
+    group = learner.group_for(ROUTE, "m", None, clock="run")
+    assert group is not None
+    run = learner.estimate(group, clock="run")
+    assert run is not None and run.median == 60.0
+
+
+def test_the_target_delay_sets_the_spacing_and_the_first_query() -> None:
+    estimate = DurationEstimate(
+        early=80.0, median=100.0, late=200.0, samples=50, group=(ROUTE, "m", None)
+    )
+    fast, default, frugal = (PollPolicy(target_delay=t) for t in (0.05, 0.1, 0.3))
+    assert default.learned_wait(estimate, age=120.0) == pytest.approx(10.0)
+    assert fast.learned_wait(estimate, age=120.0) == pytest.approx(5.0)
+    assert frugal.learned_wait(estimate, age=120.0) == pytest.approx(30.0)
+    # One spacing after the earliest likely finish.
+    assert default.learned_first_age(estimate) == pytest.approx(90.0)
+    # Past the late quantile, waits grow with the overtime.
+    assert default.learned_wait(estimate, age=300.0) == pytest.approx(10.0 + 0.25 * 100.0)
+
+
+def test_before_the_median_is_known_the_spacing_follows_the_age() -> None:
+    estimate = DurationEstimate(
+        early=80.0, median=None, late=None, samples=3, group=(ROUTE, "m", None)
+    )
+    policy = PollPolicy(target_delay=0.1)
+    assert policy.learned_wait(estimate, age=100.0) == pytest.approx(12.0)  # 1.5 x early
+    assert policy.learned_wait(estimate, age=300.0) == pytest.approx(30.0)  # at least its age
+
+
+@pytest.mark.parametrize("value", [0, -0.1, 2.5, "0.1", True])
+def test_target_delay_must_be_a_positive_fraction(value: object) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        PollPolicy(target_delay=value)  # type: ignore[arg-type]
+    assert caught.value.field == "target_delay"
+    assert "expected duration" in str(caught.value)
 
 
 def test_cooldown_honours_retry_after_and_grows_without_it() -> None:
@@ -104,15 +172,15 @@ def test_cooldown_honours_retry_after_and_grows_without_it() -> None:
 
 
 def test_running_tasks_keep_the_fast_finishers_from_passing_for_typical() -> None:
-    learner = DurationLearner(min_samples=3, early_quantile=0.05, margin=1.0, interval_fraction=0.1)
+    learner = DurationLearner(early_share=0.05, margin=1.0)
     for seconds in (10.0, 11.0, 12.0):  # the three fastest of a batch of 20
         learner.observe(ROUTE, "m", seconds)
-    naive = learner.timing(ROUTE, "m")
+    naive = _estimate(learner)
     assert naive is not None and naive.median == 11.0  # "typical" = 11 s: wrong
-    censored = learner.timing(ROUTE, "m", running=[12.5] * 17)  # 17 still running at 12.5 s
+    censored = _estimate(learner, running=[12.5] * 17)  # 17 still running at 12.5 s
     assert censored is not None
-    assert censored.first_poll == 10.0  # the early quantile is known
-    assert censored.median is None  # the median is not
-    assert censored.wait(age=12.5) == pytest.approx(0.25 * 12.5)  # so waits follow the age
-    settled = learner.timing(ROUTE, "m", running=[])
+    assert censored.early == 10.0  # the early quantile is known
+    assert censored.median is None and censored.late is None  # the median is not
+    assert PollPolicy(target_delay=0.1).learned_wait(censored, age=12.5) == pytest.approx(1.5)
+    settled = _estimate(learner, running=[])
     assert settled is not None and settled.median == naive.median

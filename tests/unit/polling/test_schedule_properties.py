@@ -47,7 +47,7 @@ class ScheduleMachine(RuleBasedStateMachine):
             rng=random.Random(0),
             max_in_flight=MAX_IN_FLIGHT,
             min_gap=0.0,
-            learner=DurationLearner(min_samples=1),
+            learner=DurationLearner(),
             wall_clock=lambda: 1_700_000_000.0 + self.now,
         )
         self.tracked: set[tuple[TaskRoute, str]] = set()

@@ -1,0 +1,163 @@
+"""A fake-clock world for the scheduling core: tasks with known creation, queue and run times,
+polled by a ``PollSchedule`` until every one is seen finished. No sleeping, no network."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import attrs
+from attrs import frozen
+
+from anyint_async import DurationLearner, PollPolicy, Task, TaskRoute, TaskStatus
+from anyint_async.polling.schedule import PollSchedule
+
+WALL0 = 1_800_000_000.0
+ROUTE = TaskRoute.DASHSCOPE_TASKS
+
+
+@frozen
+class SimTask:
+    name: str
+    created: float
+    queued: float
+    running: float
+    workload: str | None = None
+
+    @property
+    def started(self) -> float:
+        return self.created + self.queued
+
+    @property
+    def ends(self) -> float:
+        return self.started + self.running
+
+
+@frozen
+class Outcome:
+    delays: dict[str, float]  # seconds from a task's end to its detection
+    queries: int
+    tasks: Sequence[SimTask]
+
+    @property
+    def per_task(self) -> float:
+        return self.queries / len(self.tasks)
+
+    def relative_p95(self, names: set[str] | None = None) -> float:
+        """The 95th percentile detection delay over ``names`` (default: every task), as a
+        fraction of their median duration: what ``PollPolicy.target_delay`` asks for."""
+        chosen = [t for t in self.tasks if names is None or t.name in names]
+        delays = sorted(self.delays[t.name] for t in chosen)
+        durations = sorted(t.ends - t.created for t in chosen)
+        return _quantile(delays, 0.95) / _quantile(durations, 0.5)
+
+    def own_relative_p95(self) -> float:
+        """The 95th percentile of each task's delay as a fraction of its own duration: the
+        fair measure when tasks of very different lengths are mixed."""
+        ratios = sorted(self.delays[t.name] / (t.ends - t.created) for t in self.tasks)
+        return _quantile(ratios, 0.95)
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _stamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(WALL0 + seconds, tz=UTC)
+
+
+def lognormal_tasks(
+    count: int,
+    *,
+    median: float,
+    sigma: float,
+    seed: int,
+    waves: int = 1,
+    wave_gap: float = 0.0,
+    workloads: Sequence[tuple[str, float]] = (("default", 1.0),),
+    queue: float = 0.0,
+) -> list[SimTask]:
+    """``count`` tasks in ``waves``; run time log-normal times the workload's factor; queue
+    time uniform in [0, ``queue``]."""
+    rng = random.Random(seed)
+    per_wave = -(-count // waves)
+    made = []
+    for i in range(count):
+        label, factor = workloads[i % len(workloads)]
+        made.append(
+            SimTask(
+                name=f"t{i}",
+                created=(i // per_wave) * wave_gap,
+                queued=rng.uniform(0.0, queue),
+                running=rng.lognormvariate(math.log(median), sigma) * factor,
+                workload=label,
+            )
+        )
+    return made
+
+
+def simulate(
+    tasks: Sequence[SimTask],
+    policy: PollPolicy,
+    *,
+    says_when_started: bool = True,
+    seed: int = 3,
+) -> Outcome:
+    """Poll every task to its end; the provider reports RUNNING (and, if
+    ``says_when_started``, when it started) while a task runs."""
+    now = 0.0
+    schedule = PollSchedule(
+        policy_for=lambda route: policy,
+        rng=random.Random(seed),
+        max_in_flight=10_000,
+        learner=DurationLearner(),
+        wall_clock=lambda: WALL0 + now,
+    )
+    by_name = {t.name: t for t in tasks}
+    waiting = sorted(tasks, key=lambda t: t.created)
+    delays: dict[str, float] = {}
+    queries = 0
+    for _ in range(2_000_000):  # bounded: a stalled schedule fails below, it does not spin
+        if not waiting and not len(schedule):
+            break
+        wake = schedule.next_wake(now)
+        candidates = [w for w in (wake,) if w is not None] + [t.created for t in waiting[:1]]
+        now = max(now, min(candidates))
+        while waiting and waiting[0].created <= now:
+            made = waiting.pop(0)
+            schedule.track(
+                Task(
+                    id=made.name,
+                    status=TaskStatus.PENDING,
+                    route=ROUTE,
+                    model="m",
+                    workload=made.workload,
+                    created_at=_stamp(made.created),
+                ),
+                now,
+            )
+        while (task := schedule.pop_due(now)) is not None:
+            queries += 1
+            made = by_name[task.id]
+            if now >= made.ends:
+                status, finished = TaskStatus.SUCCEEDED, _stamp(made.ends)
+            else:
+                status = TaskStatus.RUNNING if now >= made.started else TaskStatus.PENDING
+                finished = None
+            started = says_when_started and now >= made.started
+            fresh = attrs.evolve(
+                task,
+                status=status,
+                workload=None,  # queries do not repeat the request
+                started_at=_stamp(made.started) if started else None,
+                finished_at=finished,
+            )
+            settled = schedule.settle(fresh, now)
+            assert settled is not None
+            if settled.finished:
+                delays[made.name] = now - made.ends
+    assert not waiting and not len(schedule), "the schedule stalled"
+    assert len(delays) == len(tasks)
+    return Outcome(delays=delays, queries=queries, tasks=tuple(tasks))

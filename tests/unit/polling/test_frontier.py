@@ -1,0 +1,86 @@
+"""The scheduling core against its targets, on a fake clock: the delay knob, learning per request
+shape, the provider's start as a floor, and scouts for a model nothing is known of.
+
+Each test compares runs of the same tasks (same durations, same seed) that differ in one thing.
+"""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from anyint_async import PollPolicy
+from anyint_async.polling import schedule
+
+from .simulation import lognormal_tasks, simulate
+
+POLICY = PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0)
+# 600 tasks in 6 waves of one model: the waves after the first meet a learned distribution.
+WAVES = lognormal_tasks(600, median=200.0, sigma=0.3, seed=5, waves=6, wave_gap=400.0)
+LATER = {t.name for t in WAVES if t.created > 0}
+
+
+@pytest.mark.parametrize("target", [0.03, 0.1, 0.3])
+def test_learned_tasks_meet_the_target_delay(target: float) -> None:
+    outcome = simulate(WAVES, attrs.evolve(POLICY, target_delay=target))
+    # p95 delay / median duration; jitter spreads gaps by +-10%, hence the small margin.
+    assert outcome.relative_p95(LATER) <= target * 1.1
+
+
+def test_the_knob_trades_queries_for_delay_monotonically() -> None:
+    runs = [simulate(WAVES, attrs.evolve(POLICY, target_delay=t)) for t in (0.03, 0.1, 0.3)]
+    queries = [run.per_task for run in runs]
+    delays = [run.relative_p95() for run in runs]
+    assert queries[0] > queries[1] > queries[2]
+    assert delays[0] < delays[1] < delays[2]
+
+
+def test_learning_per_request_shape_spends_fewer_queries_for_the_same_delay() -> None:
+    # 5 s and 10 s videos at 720P and 1080P: run times 1x, 2x, 1.8x, 3.6x.
+    shapes = [
+        ("duration=5 resolution=720P", 1.0),
+        ("duration=10 resolution=720P", 2.0),
+        ("duration=5 resolution=1080P", 1.8),
+        ("duration=10 resolution=1080P", 3.6),
+    ]
+    tasks = lognormal_tasks(
+        800, median=100.0, sigma=0.25, seed=7, waves=8, wave_gap=500.0, workloads=shapes
+    )
+    later = {t.name for t in tasks if t.created > 0}
+    by_shape = simulate(tasks, POLICY)
+    for label, _ in shapes:
+        names = {t.name for t in tasks if t.workload == label} & later
+        # Each shape gets the delay asked for, relative to its own typical duration.
+        assert by_shape.relative_p95(names) <= POLICY.target_delay * 1.15
+    # Learning per model alone, at settings that detect as fast or faster (each task's delay
+    # against its own duration): the cheapest of them still costs a third more.
+    by_model = [
+        simulate(tasks, attrs.evolve(POLICY, target_delay=t, learn_by_request=False))
+        for t in (0.03, 0.05, 0.07, 0.1)
+    ]
+    as_fast = [run for run in by_model if run.own_relative_p95() <= by_shape.own_relative_p95()]
+    assert as_fast, "some per-model setting detects as fast"
+    assert by_shape.per_task <= 0.75 * min(run.per_task for run in as_fast)
+
+
+def test_a_queue_that_lengthens_costs_no_queries_once_the_start_is_reported() -> None:
+    # A busy account: each task waits 0-300 s in the queue, then runs about 100 s.
+    tasks = lognormal_tasks(
+        600, median=100.0, sigma=0.2, seed=9, waves=6, wave_gap=500.0, queue=300.0
+    )
+    later = {t.name for t in tasks if t.created > 0}
+    with_start = simulate(tasks, POLICY, says_when_started=True)
+    without = simulate(tasks, POLICY, says_when_started=False)
+    assert with_start.per_task <= 0.8 * without.per_task
+    assert with_start.relative_p95(later) <= without.relative_p95(later) * 1.1
+
+
+def test_scouts_find_a_new_models_durations_for_the_rest_of_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tasks = lognormal_tasks(1000, median=200.0, sigma=0.4, seed=11)
+    scouted = simulate(tasks, POLICY)
+    monkeypatch.setattr(schedule, "SCOUTS", len(tasks))  # every task on the policy's curve
+    all_scouts = simulate(tasks, POLICY)
+    assert scouted.per_task <= all_scouts.per_task - 1.0
+    assert scouted.relative_p95() <= all_scouts.relative_p95() * 1.1
