@@ -27,7 +27,7 @@ from ._validate import check_seconds, check_task_id
 from .download import Downloader
 from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
-from .polling.policy import PollPolicy
+from .polling.policy import POLL_PRESETS, PollPolicy
 from .polling.scheduler import PollScheduler
 from .polling.streams import AsCompleted, Poller
 from .providers.dashscope import DEFAULT_GENERATION_TIMEOUT, DashScope
@@ -97,6 +97,10 @@ class AnyIntSession:
     ``aiohttp.ClientSession`` (one connection pool of ``max_connections``) unless you pass your
     own as ``http_session``: then it borrows it and never closes it.
 
+    ``poll_policy`` sets how waiting tasks are polled: a preset (``"fast"``, ``"default"``,
+    ``"frugal"``: a p95 detection delay of 5%, 10% or 30% of a task's expected duration, see
+    ``POLL_PRESETS``), one ``PollPolicy`` for every route, or a dict of route to ``PollPolicy``.
+
     Examples:
         >>> async with AnyIntSession() as session:  # doctest: +SKIP
         ...     task = await session.kling.omni_video.create(prompt="A paper boat", duration=5)
@@ -117,6 +121,7 @@ class AnyIntSession:
         poll_policy: PollPolicy
         | Mapping[TaskRoute, PollPolicy]
         | Mapping[str, PollPolicy]
+        | str
         | None = None,
         max_polls_in_flight: int | None = None,
         max_requests_per_second: float | None = None,
@@ -355,10 +360,17 @@ def _query_routes(dashscope: DashScope, kling: Kling) -> dict[TaskRoute, _Query]
 
 
 def _check_policies(
-    value: PollPolicy | Mapping[TaskRoute, PollPolicy] | Mapping[str, PollPolicy] | None,
+    value: PollPolicy | Mapping[TaskRoute, PollPolicy] | Mapping[str, PollPolicy] | str | None,
 ) -> dict[TaskRoute, PollPolicy]:
     if value is None:
         return {}
+    if isinstance(value, str):
+        if value not in POLL_PRESETS:
+            raise InvalidParameterError(
+                "poll_policy",
+                f"must name a preset ({', '.join(map(repr, POLL_PRESETS))}), got {value!r}",
+            )
+        return dict(POLL_PRESETS[value])
     if isinstance(value, PollPolicy):
         return dict.fromkeys(TaskRoute, value)
     if isinstance(value, Mapping):
@@ -371,7 +383,9 @@ def _check_policies(
             chosen[_resolve_route(route)] = policy
         return chosen
     raise InvalidParameterError(
-        "poll_policy", f"must be a PollPolicy or a dict of route to PollPolicy, got {value!r:.60}"
+        "poll_policy",
+        "must be a PollPolicy, a dict of route to PollPolicy or a preset name "
+        f"('fast', 'default', 'frugal'), got {value!r:.60}",
     )
 
 

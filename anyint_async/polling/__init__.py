@@ -13,11 +13,12 @@
 from .cooldown import RateLimitCooldown
 from .events import EventHook, TaskEvent, TaskEventKind
 from .learning import DurationEstimate, DurationLearner
-from .policy import DEFAULT_POLICIES, PollPolicy
+from .policy import DEFAULT_POLICIES, POLL_PRESETS, PollPolicy
 from .streams import AsCompleted, Poller
 
 __all__ = [
     "DEFAULT_POLICIES",
+    "POLL_PRESETS",
     "AsCompleted",
     "DurationEstimate",
     "DurationLearner",

@@ -74,6 +74,8 @@ def test_loopback_http_and_any_https_are_accepted(url: str) -> None:
         ({"timeout": "5"}, "timeout"),
         ({"max_connections": 0}, "max_connections"),
         ({"http_session": object()}, "http_session"),
+        ({"poll_policy": "turbo"}, "poll_policy"),
+        ({"poll_policy": 5}, "poll_policy"),
     ],
 )
 def test_bad_session_arguments_name_the_field(kwargs: dict[str, object], field: str) -> None:

@@ -10,9 +10,9 @@ import attrs
 import pytest
 
 from anyint_async import PollPolicy
-from anyint_async.polling import schedule
+from anyint_async.polling import POLL_PRESETS, schedule
 
-from .simulation import lognormal_tasks, simulate
+from .simulation import ROUTE, lognormal_tasks, simulate
 
 POLICY = PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0)
 # 600 tasks in 6 waves of one model: the waves after the first meet a learned distribution.
@@ -84,3 +84,10 @@ def test_scouts_find_a_new_models_durations_for_the_rest_of_a_batch(
     all_scouts = simulate(tasks, POLICY)
     assert scouted.per_task <= all_scouts.per_task - 1.0
     assert scouted.relative_p95() <= all_scouts.relative_p95() * 1.1
+
+
+def test_the_presets_run_from_fast_to_frugal() -> None:
+    runs = {name: simulate(WAVES, POLL_PRESETS[name][ROUTE]) for name in POLL_PRESETS}
+    fast, default, frugal = runs["fast"], runs["default"], runs["frugal"]
+    assert fast.relative_p95() < default.relative_p95() < frugal.relative_p95()
+    assert fast.per_task > default.per_task > 1.3 * frugal.per_task
