@@ -5,8 +5,10 @@
 Prints one JSON line: when each task was seen done (client wall clock), CPU seconds, RSS.
 Contenders:
 
-- ``anyint`` / ``anyint-nolearn``: ``session.as_completed`` (a streaming poller when tasks come
-  in waves), default policies (scaled by ``--policy-scale``), duration learning on / off.
+- ``anyint``: the SDK's streaming poller with a preset's policies (scaled by
+  ``--policy-scale``): ``anyint`` (default), ``anyint-fast``, ``anyint-frugal``, ``anyint@0.2``
+  (the default with that ``target_delay``); ``-nolearn`` turns duration learning off,
+  ``-model`` learns per model alone instead of per request shape (``--shapes``).
 - ``official``: the ``dashscope`` SDK's asyncio client, ``videos.jobs.create`` then its own
   ``wait`` for each task, gathered (one coroutine per task, as its users write it).
 - ``naive-1s`` / ``naive-5s``: one coroutine per task, ``aiohttp`` GET and ``json`` parse, fixed
@@ -74,10 +76,23 @@ async def _in_waves(
     CREATION["cpu"] = _cpu()
 
 
+def _anyint_setting(contender: str) -> tuple[str, float | None, bool, bool]:
+    """``anyint[-model][-nolearn|-fast|-frugal|@TARGET]`` -> (preset, target, learn, by request).
+
+    ``-model`` learns per model alone (not per request shape); ``@0.2`` is the default preset
+    with that ``target_delay``.
+    """
+    name, _, target = contender.partition("@")
+    parts = name.split("-")[1:]
+    preset = next((p for p in parts if p in ("fast", "frugal")), "default")
+    return preset, float(target) if target else None, "nolearn" not in parts, "model" not in parts
+
+
 async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     from anyint_async import AnyIntSession
-    from anyint_async.polling import DEFAULT_POLICIES
+    from anyint_async.polling import POLL_PRESETS
 
+    preset, target, learn, by_request = _anyint_setting(args.contender)
     scale = args.policy_scale
     policies = {
         route: attrs.evolve(
@@ -85,10 +100,13 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
             first_poll=policy.first_poll * scale,
             interval=policy.interval * scale,
             max_interval=policy.max_interval * scale,
-            learn=args.contender == "anyint",
+            learn=learn,
+            learn_by_request=by_request,
+            target_delay=target if target is not None else policy.target_delay,
         )
-        for route, policy in DEFAULT_POLICIES.items()
+        for route, policy in POLL_PRESETS[preset].items()
     }
+    shapes = [shape.split(":") for shape in args.shapes.split(",")] if args.shapes else []
     async with (
         AnyIntSession(
             "bench-key", base_url=args.url, poll_policy=policies, max_connections=64
@@ -97,8 +115,12 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     ):
 
         async def create(i: int) -> None:
+            extra: dict[str, Any] = {}
+            if shapes:
+                duration, resolution = shapes[i % len(shapes)]
+                extra = {"duration": int(duration), "resolution": resolution}
             task = await session.dashscope.videos.create(
-                model=args.model, prompt=f"{args.prefix}-{i}"
+                model=args.model, prompt=f"{args.prefix}-{i}", **extra
             )
             poller.add(task)
 
@@ -211,17 +233,22 @@ def run_scheduler_only(args: argparse.Namespace) -> dict[str, Any]:
 
 
 CONTENDERS: dict[str, Callable[[argparse.Namespace, dict[str, float]], Awaitable[None]]] = {
-    "anyint": run_anyint,
-    "anyint-nolearn": run_anyint,
     "official": run_official,
     "naive-1s": run_naive,
     "naive-5s": run_naive,
 }
 
 
+def _runner(contender: str) -> Callable[[argparse.Namespace, dict[str, float]], Awaitable[None]]:
+    return run_anyint if contender.startswith("anyint") else CONTENDERS[contender]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.client")
-    parser.add_argument("contender", choices=[*CONTENDERS, "scheduler-only"])
+    parser.add_argument(
+        "contender",
+        help="anyint[-model][-nolearn|-fast|-frugal|@TARGET], official, naive-1s, naive-5s or scheduler-only",
+    )
     parser.add_argument("--url", default="")
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--model", default="bench-video")
@@ -231,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--policy-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--shapes", default="", help="video shapes in turn, e.g. 5:720P,10:1080P (anyint only)"
+    )
     args = parser.parse_args(argv)
     if args.contender == "scheduler-only":
         print(json.dumps(run_scheduler_only(args)))
@@ -244,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     rss_base = _rss_kib()
     cpu0 = _cpu()
     started = time.time()
-    asyncio.run(CONTENDERS[args.contender](args, seen))
+    asyncio.run(_runner(args.contender)(args, seen))
     report = {
         "started": started,
         "ended": time.time(),

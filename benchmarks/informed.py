@@ -28,7 +28,7 @@ from typing import Any
 
 from attrs import frozen
 
-__all__ = ["ClippedLogNormal", "Planned", "Schedule", "efficiency", "frontier"]
+__all__ = ["ClippedLogNormal", "Planned", "Schedule", "efficiency", "frontier", "queries_at"]
 
 _FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)  # target p95 delays, of the median
 _SAMPLES = 4000
@@ -230,17 +230,21 @@ def frontier(
     return found
 
 
+def queries_at(points: Sequence[dict[str, Any]], key: str, at: float) -> float | None:
+    """Queries per task along ``points`` where ``key`` equals ``at``, interpolated in log-log
+    between the neighbouring points; None outside the range the points cover."""
+    ordered = sorted(points, key=lambda point: point[key])
+    for left, right in itertools.pairwise(ordered):
+        if left[key] <= at <= right[key] and left[key] > 0:
+            span = math.log(right[key] / left[key])
+            share = math.log(at / left[key]) / span if span else 0.0
+            low, high = left["queries_per_task"], right["queries_per_task"]
+            return math.exp(math.log(low) + share * math.log(high / low))
+    return None
+
+
 def efficiency(points: Sequence[dict[str, Any]], queries: float, p95: float) -> float | None:
     """The informed queries at ``p95`` (interpolated in log-log along ``points``) / ``queries``;
     None when ``p95`` lies outside the frontier that was computed."""
-    ordered = sorted(points, key=lambda point: point["delay_p95_s"])
-    for left, right in itertools.pairwise(ordered):
-        if left["delay_p95_s"] <= p95 <= right["delay_p95_s"] and left["delay_p95_s"] > 0:
-            span = math.log(right["delay_p95_s"] / left["delay_p95_s"])
-            share = math.log(p95 / left["delay_p95_s"]) / span if span else 0.0
-            informed = math.exp(
-                math.log(left["queries_per_task"])
-                + share * math.log(right["queries_per_task"] / left["queries_per_task"])
-            )
-            return round(informed / queries, 3)
-    return None
+    informed = queries_at(points, "delay_p95_s", p95)
+    return None if informed is None else round(informed / queries, 3)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .informed import queries_at as along
+
 __all__ = ["render_markdown", "render_plot", "render_summary", "verdicts"]
 
 COLUMNS = (
@@ -98,7 +100,89 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{ours['delay_p95_s']:.2f} s, {ours['queries_per_task']:.2f} queries per task",
             )
         )
+    for scenario in report["scenarios"]:
+        got = _by(scenario)
+        for peer in ("naive-1s", "official", "naive-5s"):
+            if peer in got:
+                found += _dominance(scenario, got[peer], peer)
+        conditioned = _conditioning(scenario)
+        if conditioned:
+            found.append(conditioned)
     return found
+
+
+KNOB_NAMES = ("anyint-fast", "anyint", "anyint@0.2", "anyint-frugal")
+
+
+def _knob(scenario: dict[str, Any], prefix: str = "anyint") -> list[dict[str, Any]]:
+    """The SDK's measured points along its knob (``prefix`` picks the learning variant)."""
+    got = _by(scenario)
+    names = [name.replace("anyint", prefix, 1) for name in KNOB_NAMES]
+    return [got[name] for name in names if name in got]
+
+
+def _informed_at(scenario: dict[str, Any], p95: float) -> float | None:
+    points = (scenario.get("informed") or {}).get("optimised") or []
+    return along(points, "delay_p95_s", p95) if points else None
+
+
+def _dominance(scenario: dict[str, Any], peer: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The knob's points against one peer: some setting at least as fast for no more queries
+    (or 0.7x for the official SDK and the 5 s loop), and one as cheap at half the delay."""
+    points = _knob(scenario)
+    if not points:
+        return []
+    q, d = peer["queries_per_task"], peer["delay_p95_s"]
+    checks = [(f"p95 <= {name}'s with <= its queries", d, q)]
+    if name != "naive-1s":
+        checks = [
+            (f"p95 <= {name}'s with <= 0.7x its queries", d, 0.7 * q),
+            (f"<= {name}'s queries with p95 <= half of its", d / 2, q),
+        ]
+    found = []
+    for label, delay, queries in checks:
+        hits = [p for p in points if p["delay_p95_s"] <= delay and p["queries_per_task"] <= queries]
+        informed = _informed_at(scenario, delay)
+        best = min(
+            points, key=lambda p: p["queries_per_task"] if p["delay_p95_s"] <= delay else 1e9
+        )
+        detail = (
+            f"{hits[0]['contender']}: {hits[0]['queries_per_task']} queries at p95 "
+            f"{hits[0]['delay_p95_s']} s"
+            if hits
+            else (
+                f"needed <= {queries:.2f} queries at p95 <= {delay:.2f} s; closest "
+                f"{best['contender']}: {best['queries_per_task']} at {best['delay_p95_s']} s"
+            )
+        )
+        if informed is not None:
+            possible = "possible" if informed <= queries else "impossible even for it"
+            detail += f"; the informed optimum needs {informed:.2f} there ({possible})"
+        found.append(_line(f"{scenario['scenario']} along the knob: {label}", bool(hits), detail))
+    return found
+
+
+def _conditioning(scenario: dict[str, Any]) -> dict[str, Any] | None:
+    """Learning per request shape against per model alone, at equal p95 delay (each task's
+    delay over its own duration, and in seconds)."""
+    ours = _by(scenario).get("anyint")
+    pooled = _knob(scenario, "anyint-model")
+    if ours is None or len(pooled) < 2:
+        return None
+    relative = along(pooled, "relative_delay_p95", ours["relative_delay_p95"])
+    seconds = along(pooled, "delay_p95_s", ours["delay_p95_s"])
+    cut = None if relative is None else 1 - ours["queries_per_task"] / relative
+    cut_s = None if seconds is None else 1 - ours["queries_per_task"] / seconds
+    shown = "n/a" if cut is None else f"{cut:.0%}"
+    shown_s = "outside the measured range" if cut_s is None else f"{cut_s:.0%}"
+    return _line(
+        f"{scenario['scenario']}: conditioning on the request cuts queries per task by >= 25% "
+        "at equal p95 delay (each task's delay over its own duration)",
+        cut is not None and cut >= 0.25,
+        f"{shown} fewer ({ours['queries_per_task']} against "
+        f"{'n/a' if relative is None else f'{relative:.2f}'} per model alone at "
+        f"{ours['relative_delay_p95']:.1%}); at equal p95 in seconds: {shown_s}",
+    )
 
 
 def _verdict_lines(report: dict[str, Any], end: str = "") -> list[str]:
@@ -185,6 +269,18 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
                 xytext=(4, 4),
                 textcoords="offset points",
             )
+        for prefix, color in (("anyint", "tab:blue"), ("anyint-model", "tab:orange")):
+            curve = sorted(_knob(scenario, prefix), key=lambda p: p["queries_per_task"])
+            if len(curve) > 1:
+                axis.plot(
+                    [p["queries_per_task"] for p in curve],
+                    [p["delay_p95_s"] for p in curve],
+                    "-o",
+                    color=color,
+                    linewidth=1.2,
+                    markersize=3,
+                    label=f"{prefix} along the knob",
+                )
         for variant, style in (("equal", "--"), ("optimised", "-")):
             points = (scenario.get("informed") or {}).get(variant) or []
             if points:
@@ -196,7 +292,7 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
                     linewidth=1,
                     label=f"informed ({variant})",
                 )
-        if scenario.get("informed"):
+        if scenario.get("informed") or len(_knob(scenario)) > 1:
             axis.legend(fontsize=7)
             axis.set_xscale("log")
         axis.scatter([1], [0], marker="*", s=120, color="black")

@@ -42,9 +42,13 @@ class Scenario:
     waves: int = 1
     wave_gap: float = 0.0  # real seconds
     policy_scale: float = 1.0
+    shapes: str = ""  # video shapes in turn ("5:720P,10:1080P"); run time scales with each
 
-    def distribution(self) -> ClippedLogNormal:
-        """The durations the gateway draws, in real seconds (what an informed client knows)."""
+    def distribution(self) -> ClippedLogNormal | None:
+        """The durations the gateway draws, in real seconds (what an informed client knows);
+        None for a mixture of request shapes, which no single log-normal describes."""
+        if self.shapes:
+            return None
         scale = self.time_scale
         return ClippedLogNormal(
             self.median * scale, self.sigma, self.low * scale, self.high * scale
@@ -65,12 +69,18 @@ class Scenario:
         }
 
 
+#: The SDK along its knob: presets fast, default and frugal, and one point between.
+KNOB = ("anyint-fast", "anyint", "anyint@0.2", "anyint-frugal")
+MIXED_SHAPES = "5:720P,10:720P,5:1080P,10:1080P"
+
+
 def scenarios(quick: bool) -> list[Scenario]:
-    realtime = ("anyint", "anyint-nolearn", "official", "naive-1s", "naive-5s")
-    scale = ("anyint", "naive-5s")
-    learning = ("anyint", "anyint-nolearn")
+    realtime = (*KNOB, "anyint-nolearn", "official", "naive-1s", "naive-5s")
+    knob = ("anyint-fast", "anyint", "anyint-frugal")
     video = {"median": 200.0, "sigma": 0.4, "low": 100.0, "high": 600.0}
     waves = {"median": 240.0, "sigma": 0.2, "low": 60.0, "high": 900.0}
+    mixed = {"median": 100.0, "sigma": 0.25, "low": 30.0, "high": 900.0}
+    by_model = tuple(name.replace("anyint", "anyint-model", 1) for name in knob)
     if quick:
         return [
             Scenario(
@@ -82,14 +92,14 @@ def scenarios(quick: bool) -> list[Scenario]:
             Scenario(
                 name="scale-300",
                 description="time-compressed x0.005, 300 videos",
-                count=300, **video, time_scale=0.005, contenders=scale, concurrent=False,
-                policy_scale=0.01,
+                count=300, **video, time_scale=0.005, contenders=("anyint", "naive-5s"),
+                concurrent=False, policy_scale=0.01,
             ),
             Scenario(
-                name="learning",
-                description="one model in 4 waves, 200 videos",
-                count=200, **waves, time_scale=0.01, contenders=learning, concurrent=False,
-                waves=4, wave_gap=0.6, policy_scale=0.01,
+                name="mixed",
+                description="200 videos of four shapes in 4 waves",
+                count=200, **mixed, time_scale=0.01, contenders=("anyint", "anyint-model"),
+                concurrent=False, waves=4, wave_gap=1.5, policy_scale=0.01, shapes=MIXED_SHAPES,
             ),
         ]  # fmt: skip
     return [
@@ -102,18 +112,27 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario(
             name="scale-1000",
             description="time-compressed x0.05, 1,000 videos of 100-600 s",
-            count=1000, **video, time_scale=0.05, contenders=scale, concurrent=False,
+            count=1000, **video, time_scale=0.05, contenders=(*knob, "naive-5s"),
+            concurrent=False,
         ),
         Scenario(
             name="scale-10000",
             description="time-compressed x0.05, 10,000 videos of 100-600 s",
-            count=10000, **video, time_scale=0.05, contenders=scale, concurrent=False,
+            count=10000, **video, time_scale=0.05, contenders=("anyint", "naive-5s"),
+            concurrent=False,
         ),
         Scenario(
             name="learning-1000",
             description="one model, 1,000 videos in 10 waves, log-normal sigma 0.2",
-            count=1000, **waves, time_scale=0.02, contenders=learning, concurrent=False,
-            waves=10, wave_gap=3.0, policy_scale=0.02,
+            count=1000, **waves, time_scale=0.02, contenders=(*knob, "anyint-nolearn"),
+            concurrent=False, waves=10, wave_gap=3.0, policy_scale=0.02,
+        ),
+        Scenario(
+            name="mixed-1000",
+            description="1,000 videos of 5 s and 10 s at 720P and 1080P (run time x1 to x3.6), "
+            "in 8 waves; learning per request shape against per model alone",
+            count=1000, **mixed, time_scale=0.02, contenders=(*knob, *by_model),
+            concurrent=False, waves=8, wave_gap=3.0, policy_scale=0.02, shapes=MIXED_SHAPES,
         ),
     ]  # fmt: skip
 
@@ -139,6 +158,8 @@ async def run_contender(scenario: Scenario, contender: str, seed: int) -> dict[s
             str(scenario.wave_gap),
             "--policy-scale",
             str(scenario.policy_scale),
+            "--shapes",
+            scenario.shapes,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -206,9 +227,10 @@ async def run_scenario(scenario: Scenario, seed: int) -> dict[str, Any]:
         results = [await run_contender(scenario, c, seed) for c in scenario.contenders]
     informed: dict[str, list[dict[str, float]]] = {}
     drawn = next((r["_durations"] for r in results if "_durations" in r), None)
-    if drawn:
+    distribution = scenario.distribution()
+    if drawn and distribution is not None:
         # Every contender met the same durations (same seed): the informed client replays them.
-        informed = frontier(scenario.distribution(), drawn)
+        informed = frontier(distribution, drawn)
     for result in results:
         result.pop("_durations", None)
         if "error" in result or not informed:

@@ -96,7 +96,7 @@ class DurationLearner:
     def __init__(
         self,
         *,
-        max_samples: int = 512,
+        max_samples: int = 4096,
         min_group_samples: int = 5,
         early_share: float = 0.04,
         late_share: float = 0.005,
