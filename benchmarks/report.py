@@ -143,8 +143,11 @@ def _dominance(scenario: dict[str, Any], peer: dict[str, Any], name: str) -> lis
     for label, delay, queries in checks:
         hits = [p for p in points if p["delay_p95_s"] <= delay and p["queries_per_task"] <= queries]
         informed = _informed_at(scenario, delay)
-        best = min(
-            points, key=lambda p: p["queries_per_task"] if p["delay_p95_s"] <= delay else 1e9
+        in_time = [p for p in points if p["delay_p95_s"] <= delay]
+        best = (
+            min(in_time, key=lambda p: p["queries_per_task"])
+            if in_time
+            else min(points, key=lambda p: p["delay_p95_s"])
         )
         detail = (
             f"{hits[0]['contender']}: {hits[0]['queries_per_task']} queries at p95 "
