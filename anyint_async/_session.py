@@ -28,6 +28,7 @@ from .download import Downloader
 from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
 from .polling.policy import POLL_PRESETS, PollPolicy
+from .polling.schedule import DEFAULT_QUERY_RATE_LIMITS, PollStats
 from .polling.scheduler import PollScheduler
 from .polling.streams import AsCompleted, Poller
 from .providers.dashscope import DEFAULT_GENERATION_TIMEOUT, DashScope
@@ -97,6 +98,12 @@ class AnyIntSession:
     ``aiohttp.ClientSession`` (one connection pool of ``max_connections``) unless you pass your
     own as ``http_session``: then it borrows it and never closes it.
 
+    ``query_rate_limits`` paces task queries per provider: a number is a known limit per second,
+    ``None`` an unknown one found from the provider's refusals, ``math.inf`` no limit at all.
+    The default, ``{"dashscope": 20.0, "kling": None}``, is DashScope's documented 20 queries a
+    second per account and Kling's unpublished one; a refusal slows only its own provider.
+    ``max_requests_per_second`` caps every query together.
+
     ``poll_policy`` sets how waiting tasks are polled: a preset (``"fast"``, ``"default"``,
     ``"frugal"``: a p95 detection delay of 5%, 10% or 30% of a task's expected duration, see
     ``POLL_PRESETS``), one ``PollPolicy`` for every route, or a dict of route to ``PollPolicy``.
@@ -125,6 +132,7 @@ class AnyIntSession:
         | None = None,
         max_polls_in_flight: int | None = None,
         max_requests_per_second: float | None = None,
+        query_rate_limits: Mapping[str, float | None] | None = None,
         max_downloads: int = 4,
     ) -> None:
         configure_from_env()
@@ -177,6 +185,8 @@ class AnyIntSession:
                 max_polls_in_flight or max(1, max_connections * 3 // 4), "max_polls_in_flight"
             ),
             max_requests_per_second=_check_rate(max_requests_per_second),
+            query_rate_limits=_check_query_rate_limits(query_rate_limits),
+            retry=policy,
             telemetry=self._telemetry,
         )
 
@@ -184,6 +194,11 @@ class AnyIntSession:
     def base_url(self) -> str:
         """The gateway this session talks to."""
         return self._transport.base_url
+
+    def poll_stats(self) -> PollStats:
+        """What the scheduler has sent so far: polls, retries after transient failures or
+        refusals, failures, refusals, and each provider's paced query rate."""
+        return self._scheduler.stats()
 
     @property
     def closed(self) -> bool:
@@ -387,6 +402,34 @@ def _check_policies(
         "must be a PollPolicy, a dict of route to PollPolicy or a preset name "
         f"('fast', 'default', 'frugal'), got {value!r:.60}",
     )
+
+
+def _check_query_rate_limits(
+    value: Mapping[str, float | None] | None,
+) -> dict[str, float | None]:
+    limits = dict(DEFAULT_QUERY_RATE_LIMITS)
+    if value is None:
+        return limits
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(
+            "query_rate_limits",
+            f'must be a dict such as {{"dashscope": 20.0, "kling": None}}, got {value!r:.60}',
+        )
+    for provider, limit in value.items():
+        if provider not in limits:
+            raise InvalidParameterError(
+                "query_rate_limits", f"takes 'dashscope' and 'kling', got {provider!r}"
+            )
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0
+        ):
+            raise InvalidParameterError(
+                f"query_rate_limits[{provider!r}]",
+                "must be queries per second (> 0), None to find it from refusals, or math.inf "
+                f"for no limit, got {limit!r}",
+            )
+        limits[provider] = None if limit is None else float(limit)
+    return limits
 
 
 def _check_positive_int(value: object, field: str) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import resource
@@ -93,6 +94,12 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     from anyint_async.polling import POLL_PRESETS
 
     preset, target, learn, by_request = _anyint_setting(args.contender)
+    # Told the gateway's exact limits (``-exact``), or the SDK's defaults where the gateway
+    # enforces limits, or that there are none where it enforces none.
+    limits: dict[str, float | None] = {"dashscope": math.inf, "kling": math.inf}
+    enforced = dict(_pairs(args.limits))
+    if enforced:
+        limits = {**limits, **enforced} if "exact" in args.contender else {}
     scale = args.policy_scale
     policies = {
         route: attrs.evolve(
@@ -109,12 +116,19 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     shapes = [shape.split(":") for shape in args.shapes.split(",")] if args.shapes else []
     async with (
         AnyIntSession(
-            "bench-key", base_url=args.url, poll_policy=policies, max_connections=64
+            "bench-key",
+            base_url=args.url,
+            poll_policy=policies,
+            max_connections=64,
+            query_rate_limits=limits or None,
         ) as session,
         session.poller() as poller,
     ):
 
         async def create(i: int) -> None:
+            if _is_kling(i, args):
+                poller.add(await session.kling.omni_video.create(prompt=f"{args.prefix}-{i}"))
+                return
             extra: dict[str, Any] = {}
             if shapes:
                 duration, resolution = shapes[i % len(shapes)]
@@ -134,6 +148,24 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
         await creator
 
 
+def _pairs(text: str) -> list[tuple[str, float]]:
+    """``dashscope=20,kling=10`` -> [("dashscope", 20.0), ("kling", 10.0)]."""
+    found = []
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        found.append((name, float(value)))
+    return found
+
+
+def _is_kling(i: int, args: argparse.Namespace) -> bool:
+    """Task ``i`` is a Kling omni video: one in every ``count / kling_count`` tasks, spread."""
+    if not args.kling_count:
+        return False
+    if args.kling_count >= args.count:
+        return True
+    return (i * args.kling_count) // args.count != ((i + 1) * args.kling_count) // args.count
+
+
 async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
     interval = (1.0 if args.contender == "naive-1s" else 5.0) * args.policy_scale
     headers = {"Authorization": "Bearer bench-key"}
@@ -146,7 +178,8 @@ async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
                 await asyncio.sleep(interval)
                 async with http.get(f"{args.url}/dashscope/v1/tasks/{task_id}") as response:
                     body = json.loads(await response.read())
-                if body["output"]["task_status"] in TERMINAL:
+                # A refusal (429) has no output: the loop just asks again next time.
+                if body.get("output", {}).get("task_status") in TERMINAL:
                     seen[task_id] = time.time()
                     return
 
@@ -205,6 +238,7 @@ def run_scheduler_only(args: argparse.Namespace) -> dict[str, Any]:
         rng=rng,
         max_in_flight=64,
         learner=DurationLearner(),
+        rate_limits={"dashscope": math.inf, "kling": math.inf},  # no network, no limit
     )
     base = _rss_kib()
     for task in tasks:
@@ -260,6 +294,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--shapes", default="", help="video shapes in turn, e.g. 5:720P,10:1080P (anyint only)"
+    )
+    parser.add_argument(
+        "--limits", default="", help="the gateway's query limits, e.g. dashscope=20,kling=10"
+    )
+    parser.add_argument(
+        "--kling-count", type=int, default=0, help="how many tasks are Kling omni videos"
     )
     args = parser.parse_args(argv)
     if args.contender == "scheduler-only":

@@ -17,8 +17,18 @@ __all__ = ["GatewayProcess"]
 class GatewayProcess:
     """``python -m anyint_async.testing`` with a profiles file; use as ``async with``."""
 
-    def __init__(self, profiles: dict[str, Any], *, time_scale: float, seed: int) -> None:
+    def __init__(
+        self,
+        profiles: dict[str, Any],
+        *,
+        time_scale: float,
+        seed: int,
+        query_rate_limit: dict[str, float] | None = None,
+        faults: list[dict[str, Any]] | None = None,
+    ) -> None:
         self._profiles = profiles
+        self._limits = query_rate_limit or {}
+        self._faults = faults or []
         self._time_scale = time_scale
         self._seed = seed
         self._process: asyncio.subprocess.Process | None = None
@@ -28,6 +38,11 @@ class GatewayProcess:
     async def __aenter__(self) -> GatewayProcess:
         spec = Path(self._folder.name) / "profiles.json"
         spec.write_text(json.dumps(self._profiles))
+        extra = [f"--query-rate-limit={name}={rate}" for name, rate in self._limits.items()]
+        if self._faults:
+            faults = Path(self._folder.name) / "faults.json"
+            faults.write_text(json.dumps(self._faults))
+            extra += ["--faults", str(faults)]
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -40,6 +55,7 @@ class GatewayProcess:
             str(self._seed),
             "--profiles",
             str(spec),
+            *extra,
             stdout=asyncio.subprocess.PIPE,
         )
         assert self._process.stdout is not None

@@ -7,7 +7,25 @@ from typing import Any
 
 from .informed import queries_at as along
 
-__all__ = ["render_markdown", "render_plot", "render_summary", "verdicts"]
+__all__ = [
+    "render_limits_plot",
+    "render_markdown",
+    "render_plot",
+    "render_summary",
+    "verdicts",
+]
+
+LIMIT_COLUMNS = (
+    ("contender", "contender"),
+    ("seen", "yielded"),
+    ("tasks", "tasks"),
+    ("queries_per_task", "queries / task"),
+    ("refused_share", "refused"),
+    ("delay_p95_s", "delay p95 s"),
+    ("dashscope_p95_s", "DashScope p95 s"),
+    ("kling_p95_s", "Kling p95 s"),
+    ("last_end_to_yield_s", "last end to yield s"),
+)
 
 COLUMNS = (
     ("contender", "contender"),
@@ -108,10 +126,81 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
         conditioned = _conditioning(scenario)
         if conditioned:
             found.append(conditioned)
+    found += _limit_verdicts(report)
     return found
 
 
-KNOB_NAMES = ("anyint-fast", "anyint", "anyint@0.2", "anyint-frugal")
+def _limit_verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targets of the pacing issue, each measured side by side in one run."""
+    cases = {s["scenario"]: _by(s) for s in report.get("limits", [])}
+    found = []
+    for name, refused_cap, ratio_cap in (
+        ("dashscope-20", 0.01, 1.1),
+        ("relay-8", 0.05, 1.3),
+        ("kling-10", 0.05, 1.3),
+        ("kling-limit", 0.05, 1.3),
+    ):
+        got = cases.get(name, {})
+        ours, exact = got.get("anyint"), got.get("anyint-exact")
+        if not ours or not exact:
+            continue
+        ratio = ours["delay_p95_s"] / max(exact["delay_p95_s"], 1e-9)
+        found.append(
+            _line(
+                f"{name}: by default <= {refused_cap:.0%} of queries refused, p95 within "
+                f"{ratio_cap}x of the SDK told the exact limit",
+                ours["refused_share"] <= refused_cap and ratio <= ratio_cap,
+                f"{ours['refused_share']:.1%} refused, p95 {ours['delay_p95_s']} s against "
+                f"{exact['delay_p95_s']} s ({ratio:.2f}x)",
+            )
+        )
+    throttled = cases.get("mixed-throttled", {}).get("anyint")
+    free = cases.get("mixed-free", {}).get("anyint")
+    if throttled and free:
+        ratio = throttled["dashscope_p95_s"] / max(free["dashscope_p95_s"], 1e-9)
+        found.append(
+            _line(
+                "mixed: DashScope's p95 beside a throttled Kling <= 1.15x the same mix unthrottled",
+                ratio <= 1.15,
+                f"{throttled['dashscope_p95_s']} s against {free['dashscope_p95_s']} s "
+                f"({ratio:.2f}x)",
+            )
+        )
+    faulty = cases.get("steady-faults", {}).get("anyint")
+    clean = cases.get("steady", {}).get("anyint")
+    if faulty and clean:
+        delay = faulty["delay_p95_s"] / max(clean["delay_p95_s"], 1e-9)
+        queries = faulty["queries_per_task"] / clean["queries_per_task"]
+        found.append(
+            _line(
+                "4% transient query failures: p95 within 1.3x and queries per task within 1.1x "
+                "of the same flow without failures",
+                delay <= 1.3 and queries <= 1.1,
+                f"p95 {faulty['delay_p95_s']} s against {clean['delay_p95_s']} s ({delay:.2f}x), "
+                f"queries {faulty['queries_per_task']} against {clean['queries_per_task']} "
+                f"({queries:.2f}x)",
+            )
+        )
+    everyone = [
+        r
+        for s in report.get("limits", [])
+        for r in s["results"]
+        if r["contender"].startswith("anyint")
+    ]
+    if everyone:
+        missing = [r for r in everyone if "error" in r or r["seen"] != r["tasks"]]
+        found.append(
+            _line(
+                "at the limit and under faults: every task yielded, nothing stuck",
+                not missing,
+                f"{len(everyone) - len(missing)} of {len(everyone)} runs yielded every task",
+            )
+        )
+    return found
+
+
+#: The SDK along its knob: the presets fast, default and frugal, and points between.
+KNOB_NAMES = ("anyint-fast", "anyint-fast@0.06", "anyint", "anyint@0.2", "anyint-frugal")
 
 
 def _knob(scenario: dict[str, Any], prefix: str = "anyint") -> list[dict[str, Any]]:
@@ -235,6 +324,7 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
                     f"{equal['delay_p95_s']} | {best['queries_per_task']} | {best['delay_p95_s']} |"
                 )
             lines.append("")
+    lines += _limit_tables(report)
     only = report.get("scheduler_only", {})
     if "count" in only:
         lines += [
@@ -246,7 +336,69 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
         ]
     lines += ["## Targets", "", *_verdict_lines(report)]
     lines += ["", f"![queries per task against p95 detection delay]({plot_name})", ""]
+    if report.get("limits"):
+        limits_plot = plot_name.replace(".png", "-limits.png")
+        lines += [f"![queries refused and p95 delay at the limit]({limits_plot})", ""]
     return "\n".join(lines)
+
+
+def _limit_tables(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for scenario in report.get("limits", []):
+        limits = ", ".join(f"{k} {v:g}/s" for k, v in scenario["limits"].items()) or "none"
+        lines += [
+            f"## {scenario['scenario']}: {scenario['description']}",
+            "",
+            f"Query limits enforced: {limits}; transient failures: "
+            f"{'4% of queries' if scenario['faults'] else 'none'}.",
+            "",
+            "| " + " | ".join(title for _, title in LIMIT_COLUMNS) + " |",
+            "|" + "---|" * len(LIMIT_COLUMNS),
+        ]
+        for result in scenario["results"]:
+            if "error" in result:
+                reason = result["error"].strip().splitlines()[-1][:120]
+                lines.append(f"| {result['contender']} | failed: {reason} |")
+                continue
+            cells = " | ".join(_cell(result.get(key)) for key, _ in LIMIT_COLUMNS)
+            lines.append(f"| {cells} |")
+        lines.append("")
+    return lines
+
+
+def render_limits_plot(report: dict[str, Any], path: Path) -> bool:
+    """Refused share and p95 delay per contender, one panel per scenario at a limit."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    scenarios = [s for s in report.get("limits", []) if s["results"]]
+    if not scenarios:
+        return False
+    figure, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 4), squeeze=False)
+    for axis, scenario in zip(axes[0], scenarios, strict=True):
+        for result in scenario["results"]:
+            if "error" in result or result.get("delay_p95_s") is None:
+                continue
+            axis.scatter(result["refused_share"] * 100, result["delay_p95_s"], s=40)
+            axis.annotate(
+                result["contender"],
+                (result["refused_share"] * 100, result["delay_p95_s"]),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+        axis.set_title(scenario["scenario"], fontsize=10)
+        axis.set_xlabel("queries refused (%)")
+        axis.set_ylabel("p95 detection delay (s)")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
 
 
 def render_plot(report: dict[str, Any], path: Path) -> bool:
@@ -383,14 +535,42 @@ def render_summary(report: dict[str, Any]) -> str:
         ),
         (
             "learning-1000",
-            "**1,000 videos of one model in 10 waves** (duration learning on and off):",
+            "**1,000 videos of one model in 10 waves** (along the knob; learning off):",
             ("queries_per_task", "delay_p95_s", "relative_delay_p95", "efficiency", "cpu_s"),
+        ),
+        (
+            "mixed-1000",
+            "**1,000 videos of four shapes in 8 waves** (learning per request shape against per "
+            "model alone, along the knob; p95 delay / duration is each task's own):",
+            ("queries_per_task", "delay_p95_s", "relative_delay_p95"),
         ),
     )
     for name, heading, keys in tables:
         scenario = scenarios.get(name)
         if scenario:
             lines += [heading, "", *_summary_table(scenario["results"], keys), ""]
+    if report.get("limits"):
+        lines += [
+            "**At the limit and under faults** (real time; the gateway refuses task queries "
+            "beyond each limit, as the providers do; `anyint-exact` is the SDK told the exact "
+            "limit):",
+            "",
+            "| scenario | contender | refused | queries / task | p95 s | DashScope p95 s | "
+            "Kling p95 s | last end to yield s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for scenario in report["limits"]:
+            for result in scenario["results"]:
+                if "error" in result:
+                    lines.append(f"| {scenario['scenario']} | {result['contender']} | failed |")
+                    continue
+                lines.append(
+                    f"| {scenario['scenario']} | {result['contender']} | "
+                    f"{result['refused_share']:.1%} | {result['queries_per_task']} | "
+                    f"{_cell(result['delay_p95_s'])} | {_cell(result['dashscope_p95_s'])} | "
+                    f"{_cell(result['kling_p95_s'])} | {_cell(result['last_end_to_yield_s'])} |"
+                )
+        lines.append("")
     only = report.get("scheduler_only", {})
     if "count" in only:
         lines += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -22,6 +23,9 @@ if os.environ.get("CI"):
 
 API_KEY = "sk-test-0123456789abcdef"
 FAST_RETRY = RetryPolicy(max_retries=3, initial_delay=0.001, max_delay=0.01, max_retry_after=5)
+# The simulated gateway enforces no query limit unless a test asks it to: tell the SDK so, as a
+# user of an unlimited relay would (the default paces DashScope at 20/s and starts Kling slow).
+NO_LIMITS = {"dashscope": math.inf, "kling": math.inf}
 
 # Every route family finishes in tens of milliseconds: tests wait on lifecycles, not on clocks.
 FAST_PROFILES = {
@@ -51,5 +55,7 @@ async def gateway() -> AsyncIterator[FakeGateway]:
 
 @pytest.fixture
 async def session(gateway: FakeGateway) -> AsyncIterator[AnyIntSession]:
-    async with AnyIntSession(API_KEY, base_url=gateway.url, retry_policy=FAST_RETRY) as s:
+    async with AnyIntSession(
+        API_KEY, base_url=gateway.url, retry_policy=FAST_RETRY, query_rate_limits=NO_LIMITS
+    ) as s:
         yield s

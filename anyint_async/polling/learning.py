@@ -16,6 +16,7 @@ lengthens when the account is busy and so varies less.
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -107,7 +108,9 @@ class DurationLearner:
         self._early_share = early_share
         self._late_share = late_share
         self._margin = margin
+        # Samples are kept once, per workload; a model's pooled group is their union.
         self._samples: dict[tuple[Clock, GroupKey], _Samples] = {}
+        self._shapes: dict[tuple[Clock, TaskRoute, str], list[_Samples]] = {}
 
     def observe(
         self,
@@ -122,18 +125,15 @@ class DurationLearner:
         ``run_seconds`` from the provider's start to finish when known."""
         if model is None:
             return
-        groups: list[GroupKey] = [(route, model, None)]
-        if workload is not None:
-            groups.append((route, model, workload))
         clocks: tuple[tuple[Clock, float | None], ...] = (("total", seconds), ("run", run_seconds))
         for clock, value in clocks:
             if value is None or value <= 0:
                 continue
-            for group in groups:
-                key = (clock, group)
-                if key not in self._samples:
-                    self._samples[key] = _Samples(self._max_samples)
-                self._samples[key].add(value)
+            key = (clock, (route, model, workload or ""))
+            if key not in self._samples:
+                self._samples[key] = _Samples(self._max_samples)
+                self._shapes.setdefault((clock, route, model), []).append(self._samples[key])
+            self._samples[key].add(value)
 
     def samples(
         self,
@@ -143,6 +143,9 @@ class DurationLearner:
         clock: Clock = "total",
     ) -> int:
         """How many durations are known for this group (the model's pooled group by default)."""
+        if workload is None:
+            shapes = self._shapes.get((clock, route, model or ""), ())
+            return sum(len(found.recent) for found in shapes)
         found = self._samples.get((clock, (route, model or "", workload)))
         return len(found.recent) if found else 0
 
@@ -166,30 +169,40 @@ class DurationLearner:
         pooled = (route, model, None)
         return pooled if self.samples(*pooled, clock=clock) else None
 
+    def _ordered(self, group: GroupKey, clock: Clock) -> list[float]:
+        """The group's durations, sorted; a pooled group merges its model's workloads."""
+        route, model, workload = group
+        if workload is None:
+            return _merged(
+                [found.ordered for found in self._shapes.get((clock, route, model), ())] or [[]]
+            )
+        found = self._samples.get((clock, group))
+        return found.ordered if found else []
+
     def estimate(
         self, group: GroupKey, running: Sequence[float] = (), clock: Clock = "total"
     ) -> DurationEstimate | None:
         """The group's distribution given ``running``, the ages at which tasks of the group
         were last seen unfinished (in any order). None if the group has no samples."""
-        found = self._samples.get((clock, group))
-        if not found or not found.ordered:
+        ordered = self._ordered(group, clock)
+        if not ordered:
             return None
         early, tenth, median, late = _kaplan_meier_quantiles(
-            found.ordered,
+            ordered,
             sorted(running),
             (self._early_share, _GUESS_QUANTILE, 0.5, 1.0 - self._late_share),
         )
         guess = None
-        if median is None and early and tenth and len(found.ordered) >= _GUESS_SAMPLES:
+        if median is None and early and tenth and len(ordered) >= _GUESS_SAMPLES:
             # Durations are near log-normal (a long tail of slow ones): the spread between the
             # early quantile and the tenth fixes the shape, hence where the median lies.
             sigma = math.log(tenth / early) / (_Z_GUESS - _z(self._early_share))
             guess = tenth * math.exp(-_Z_GUESS * sigma)
         return DurationEstimate(
-            early=round((early if early is not None else found.ordered[0]) * self._margin, 6),
+            early=round((early if early is not None else ordered[0]) * self._margin, 6),
             median=median,
             late=late,
-            samples=len(found.ordered),
+            samples=len(ordered),
             group=group,
             median_guess=guess,
         )
@@ -202,6 +215,10 @@ _Z_GUESS = NormalDist().inv_cdf(_GUESS_QUANTILE)
 
 def _z(quantile: float) -> float:
     return NormalDist().inv_cdf(quantile)
+
+
+def _merged(lists: Sequence[list[float]]) -> list[float]:
+    return lists[0] if len(lists) == 1 else list(heapq.merge(*lists))
 
 
 def _kaplan_meier_quantiles(

@@ -12,26 +12,34 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 import attrs
 from attrs import define, frozen
 
-from ..models import Task, TaskError, TaskRoute, TaskStatus
+from .._retry import RetryPolicy
+from ..models import Provider, Task, TaskError, TaskRoute, TaskStatus
+from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
-from .cooldown import RateLimitCooldown
 from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
 
-__all__ = ["Key", "PollSchedule", "Settled", "task_key"]
+__all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Settled", "task_key"]
 
 Key = tuple[TaskRoute, str]
 _EPSILON: Final = 1e-3
 #: Tasks of a model nothing is known of that are polled on the policy's curve; the rest of its
 #: batch is polled sparsely until the first of these finishes and says when to look.
 SCOUTS: Final = 32
+
+_PROVIDER: Final = {route: route.provider.value for route in TaskRoute}
+
+#: Task queries per second per account: DashScope documents 20 (reference/dashscope.md, "Limits
+#: upstream"); Kling and AnyInt publish none, so Kling's is found from its answers.
+DEFAULT_QUERY_RATE_LIMITS: Final[Mapping[str, float | None]] = {"dashscope": 20.0, "kling": None}
 
 
 def task_key(task: Task) -> Key:
@@ -48,6 +56,20 @@ class Settled:
     finished: bool
 
 
+@frozen
+class PollStats:
+    """What the scheduler sent: ``polls`` (queries on a task's poll curve), ``retries`` (a
+    query sent again after a transient failure or a refusal), ``failed`` (transient failures:
+    5xx, error pages, timeouts, dropped connections), ``refused`` (429s and Kling 1302), and
+    each provider's paced rate (queries per second; ``inf`` when not paced)."""
+
+    polls: int
+    retries: int
+    failed: int
+    refused: int
+    rates: Mapping[str, float]
+
+
 @define(slots=True)
 class _Entry:
     task: Task
@@ -59,6 +81,7 @@ class _Entry:
     generation: int = 0
     polls: int = 0
     flying: bool = False
+    retrying: bool = False
     # When an answer last showed the task unfinished, and when the provider says it started
     # (both on the scheduler's clock): what the learner's censored estimates are built from.
     seen_at: float | None = None
@@ -69,8 +92,12 @@ class PollSchedule:
     """Tracks tasks and decides which one to query at each moment.
 
     The async shell calls :meth:`pop_due` until it returns None, sleeps until :meth:`next_wake`,
-    and reports every launched query back with exactly one of :meth:`settle`, :meth:`retry_later`
-    or :meth:`not_found` (or :meth:`abandon`).
+    and reports every launched query back with exactly one of :meth:`settle`, :meth:`failed`,
+    :meth:`refused` or :meth:`not_found` (or :meth:`abandon`).
+
+    Each provider has its own heap and its own :class:`QueryBudget`: a provider that refuses
+    queries slows only its own, and when more are due than a budget allows, the longest
+    overdue go first.
     """
 
     def __init__(
@@ -81,15 +108,30 @@ class PollSchedule:
         max_in_flight: int,
         min_gap: float = 0.0,
         learner: DurationLearner | None = None,
-        cooldown: RateLimitCooldown | None = None,
         wall_clock: Callable[[], float] | None = None,
+        rate_limits: Mapping[str, float | None] = DEFAULT_QUERY_RATE_LIMITS,
+        retry: RetryPolicy | None = None,
+        on_rate_change: Callable[[str, float], None] | None = None,
     ) -> None:
         self._policy_for = policy_for
         self._rng = rng
         self._max_in_flight = max_in_flight
         self._min_gap = min_gap
         self._learner = learner
-        self.cooldown = cooldown or RateLimitCooldown()
+        self._retry = retry or RetryPolicy()
+        self.budgets = {
+            provider.value: QueryBudget(
+                rate_limits.get(provider.value), provider=provider.value, on_change=on_rate_change
+            )
+            for provider in Provider
+        }
+        self._heaps: dict[str, list[tuple[float, int, Key, int]]] = {
+            provider.value: [] for provider in Provider
+        }
+        self._counts = {"polls": 0, "retries": 0, "failed": 0, "refused": 0}
+        # Waits before re-sending a failed query (the RetryPolicy's, growing while failures
+        # repeat), kept only for tasks whose last query failed.
+        self._retry_waits: dict[Key, Iterator[float]] = {}
         self._wall_clock = wall_clock
         self.claimed_ages = ClaimedAges()
         self._entries: dict[Key, _Entry] = {}
@@ -98,7 +140,6 @@ class PollSchedule:
         ] = {}
         self._scouts: dict[tuple[TaskRoute, str], int] = {}
         self._sparse: dict[tuple[TaskRoute, str], list[Key]] = {}
-        self._heap: list[tuple[float, int, Key, int]] = []
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -159,14 +200,13 @@ class PollSchedule:
     def pop_due(self, now: float) -> Task | None:
         """The next task to query now, or None if nothing is due or a limit holds it back.
 
-        Counts the query as in flight; report it back with settle, retry_later or not_found.
+        Counts the query as in flight; report it back with settle, failed, refused or
+        not_found.
         """
-        if self.in_flight >= self._max_in_flight or self.cooldown.active(now):
+        if self.in_flight >= self._max_in_flight or now < self._next_send:
             return None
-        if now < self._next_send:
-            return None
-        while self._heap and self._heap[0][0] <= now + _EPSILON:
-            _, _, key, generation = heapq.heappop(self._heap)
+        while (provider := self._most_overdue(now)) is not None:
+            _, _, key, generation = heapq.heappop(self._heaps[provider])
             entry = self._entries.get(key)
             if entry is None or entry.generation != generation:
                 continue
@@ -175,10 +215,12 @@ class PollSchedule:
                 # Such tasks were seen to take longer than this: ask when they may have finished.
                 self._push(key, entry, min(learned, now + entry.policy.wait_cap))
                 continue
+            self._counts["retries" if entry.retrying else "polls"] += 1
             entry.polls += 1
             entry.flying = True
             self.in_flight += 1
             self._next_send = now + self._min_gap
+            self.budgets[provider].spend(now)
             return entry.task
         return None
 
@@ -186,25 +228,55 @@ class PollSchedule:
         """When :meth:`pop_due` may next return a task; None if only an answer can change that."""
         if self.in_flight >= self._max_in_flight:
             return None
-        while self._heap:
-            due, _, key, generation = self._heap[0]
+        times = [
+            max(head, self.budgets[provider].ready_at(now))
+            for provider in self._heaps
+            if (head := self._head(provider)) is not None
+        ]
+        return max(min(times), self._next_send) if times else None
+
+    def stats(self) -> PollStats:
+        """Queries sent so far, by kind, and each provider's paced rate."""
+        return PollStats(
+            **self._counts, rates={name: budget.rate for name, budget in self.budgets.items()}
+        )
+
+    def _head(self, provider: str) -> float | None:
+        """The due time of the provider's next live heap item (stale ones are dropped)."""
+        heap = self._heaps[provider]
+        while heap:
+            due, _, key, generation = heap[0]
             entry = self._entries.get(key)
             if entry is not None and entry.generation == generation:
-                return max(due, self.cooldown.until, self._next_send)
-            heapq.heappop(self._heap)
+                return due
+            heapq.heappop(heap)
         return None
+
+    def _most_overdue(self, now: float) -> str | None:
+        """The provider whose next due task is the most overdue, among those whose budget
+        allows a query now."""
+        chosen, earliest = None, math.inf
+        for provider in self._heaps:
+            head = self._head(provider)
+            if head is None or head > now + _EPSILON or head >= earliest:
+                continue
+            if self.budgets[provider].ready_at(now) <= now + _EPSILON:
+                chosen, earliest = provider, head
+        return chosen
 
     # --- answers -----------------------------------------------------------------------------
 
     def settle(self, fresh: Task, now: float) -> Settled | None:
         """A query answered with ``fresh``. None if the task was forgotten meanwhile."""
         self.in_flight -= 1
-        self.cooldown.succeeded()
+        self.budgets[_PROVIDER[fresh.route]].answered(now)
         key = task_key(fresh)
         entry = self._entries.get(key)
         if entry is None:
             return None
         entry.flying = False
+        entry.retrying = False
+        self._retry_waits.pop(key, None)
         previous = entry.task
         fresh = _carry_over(previous, fresh)
         entry.task = fresh
@@ -227,19 +299,36 @@ class PollSchedule:
         self._reschedule(key, entry, now)
         return Settled(task=fresh, status_changed=changed, finished=False)
 
-    def retry_later(
-        self, key: Key, now: float, *, rate_limited: bool = False, retry_after: float | None = None
-    ) -> None:
-        """A query failed in a way that heals: ask again later (all later, on a 429)."""
+    def failed(self, key: Key, now: float) -> None:
+        """A query failed in a way that heals (5xx, an error page, a timeout, a dropped
+        connection): ask again within about a second, without moving the task along its poll
+        curve. The task is as likely to have finished after a 502 as before it."""
         self.in_flight -= 1
-        resume = now
-        if rate_limited:
-            resume = self.cooldown.throttled(now, retry_after)
+        self._counts["failed"] += 1
         entry = self._entries.get(key)
-        if entry is not None:
-            entry.flying = False
-            wait = min(next(entry.waits), entry.policy.wait_cap)
-            self._push(key, entry, max(resume, now + wait))
+        if entry is None:
+            return
+        entry.flying = False
+        entry.retrying = True
+        waits = self._retry_waits.get(key)
+        if waits is None:
+            waits = self._retry_waits[key] = self._retry.delays(self._rng)
+        wait = min(next(waits), entry.policy.wait_cap)
+        self._push(key, entry, now + wait)
+
+    def refused(self, key: Key, now: float, retry_after: float | None = None) -> None:
+        """The provider refused the query for its rate (429, Kling 1302): that provider pauses
+        and slows down; the task is asked again when its budget allows."""
+        self.in_flight -= 1
+        self._counts["refused"] += 1
+        budget = self.budgets[_PROVIDER[key[0]]]
+        budget.refused(now, retry_after)
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        entry.flying = False
+        entry.retrying = True
+        self._push(key, entry, budget.ready_at(now))
 
     def abandon(self, key: Key) -> Task | None:
         """A launched query ended with no verdict worth acting on: stop tracking the task."""
@@ -250,6 +339,7 @@ class PollSchedule:
         """The provider does not know the task. Within the grace period, ask again and return
         None; after it, stop tracking and return the last snapshot marked UNKNOWN."""
         self.in_flight -= 1
+        self.budgets[_PROVIDER[key[0]]].answered(now)
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -265,7 +355,8 @@ class PollSchedule:
 
     def _push(self, key: Key, entry: _Entry, due: float) -> None:
         entry.generation += 1
-        heapq.heappush(self._heap, (due, next(self._sequence), key, entry.generation))
+        heap = self._heaps[_PROVIDER[entry.task.route]]
+        heapq.heappush(heap, (due, next(self._sequence), key, entry.generation))
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         wait = next(entry.waits)
@@ -367,6 +458,7 @@ class PollSchedule:
     def _discharge(self, entry: _Entry) -> None:
         """A task leaves: if it was a scout and its model is still unknown, another of the
         model's tasks takes its place, so the batch is never left polled only sparsely."""
+        self._retry_waits.pop(task_key(entry.task), None)
         if not entry.scout or entry.task.model is None:
             return
         pooled = (entry.task.route, entry.task.model)

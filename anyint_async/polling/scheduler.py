@@ -27,16 +27,22 @@ from .._errors import (
     RateLimitError,
     SessionClosedError,
 )
+from .._retry import RetryPolicy
 from .._telemetry import Telemetry
 from ..models import Task, TaskError, TaskRoute, TaskStatus
 from .events import EventHook, TaskEvent, TaskEventKind
 from .learning import DurationLearner
 from .policy import DEFAULT_POLICIES, PollPolicy
-from .schedule import Key, PollSchedule, task_key
+from .schedule import DEFAULT_QUERY_RATE_LIMITS, Key, PollSchedule, PollStats, task_key
 
 __all__ = ["PollScheduler", "Subscription"]
 
 logger = logging.getLogger("anyint_async.polling")
+
+
+def _log_rate(provider: str, rate: float) -> None:
+    logger.debug("%s task queries now paced at %.2f per second", provider, rate)
+
 
 #: Put in a subscription's queue to wake a consumer that has nothing left to wait for.
 END = object()
@@ -65,6 +71,8 @@ class PollScheduler:
         policies: Mapping[TaskRoute, PollPolicy] | None = None,
         max_in_flight: int = 64,
         max_requests_per_second: float | None = None,
+        query_rate_limits: Mapping[str, float | None] = DEFAULT_QUERY_RATE_LIMITS,
+        retry: RetryPolicy | None = None,
         learner: DurationLearner | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -85,6 +93,9 @@ class PollScheduler:
             min_gap=1.0 / max_requests_per_second if max_requests_per_second else 0.0,
             learner=self.learner,
             wall_clock=wall_clock,
+            rate_limits=query_rate_limits,
+            retry=retry,
+            on_rate_change=_log_rate,
         )
         self._telemetry = telemetry or Telemetry(enabled=False)
         self._telemetry.watch(
@@ -95,12 +106,15 @@ class PollScheduler:
         self._driver_exiting = False
         self._wake = asyncio.Event()
         self._closed = False
-        self._cooling = False
 
     @property
     def tracked(self) -> int:
         """How many distinct tasks are being polled."""
         return len(self._schedule)
+
+    def stats(self) -> PollStats:
+        """Queries sent so far (polls, retries, failures, refusals) and the paced rates."""
+        return self._schedule.stats()
 
     # --- consumers ---------------------------------------------------------------------------
 
@@ -179,9 +193,6 @@ class PollScheduler:
                 workers: list[asyncio.Task[None]] = []
                 while True:
                     now = self._clock()
-                    if self._cooling and not self._schedule.cooldown.active(now):
-                        self._cooling = False
-                        logger.debug("cool-down over: queries resume")
                     task = self._schedule.pop_due(now)
                     if task is not None:
                         due.put_nowait(task)
@@ -229,17 +240,15 @@ class PollScheduler:
             self._fail_everyone(exc)
         except RateLimitError as exc:
             self._telemetry.queried(task, "throttled")
-            before = self._schedule.cooldown.until
-            self._schedule.retry_later(
-                key, self._clock(), rate_limited=True, retry_after=exc.retry_after
-            )
-            until = self._schedule.cooldown.until
-            if until > before:
-                self._cooling = True
+            budget = self._schedule.budgets[task.route.provider.value]
+            before = budget.pause.until
+            self._schedule.refused(key, self._clock(), exc.retry_after)
+            if budget.pause.until > before:
                 self._telemetry.cooled_down()
                 logger.debug(
-                    "cool-down: every query paused for %.2fs after a 429 (Retry-After %s)",
-                    until - self._clock(),
+                    "%s refused a query: its queries pause for %.2fs (Retry-After %s)",
+                    budget.provider,
+                    budget.pause.until - self._clock(),
                     exc.retry_after,
                 )
         except (NotFoundError, BadRequestError) as exc:
@@ -252,8 +261,8 @@ class PollScheduler:
             self._schedule.abandon(key)
         except APIError as exc:
             self._telemetry.queried(task, "failed")
-            logger.debug("query for task %s failed, will ask again: %s", task.id, exc)
-            self._schedule.retry_later(key, self._clock())
+            logger.debug("query for task %s failed, will ask again soon: %s", task.id, exc)
+            self._schedule.failed(key, self._clock())
         else:
             self._telemetry.queried(task, "answered")
             settled = self._schedule.settle(fresh, self._clock())

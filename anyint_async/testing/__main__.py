@@ -49,7 +49,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profiles", default=None, help="JSON file: duration profiles by model or route family"
     )
+    parser.add_argument(
+        "--query-rate-limit",
+        action="append",
+        default=[],
+        metavar="PROVIDER=N",
+        type=_rate_limit,
+        help="refuse task queries beyond N per second per account, e.g. dashscope=20 kling=10",
+    )
     return parser
+
+
+def _rate_limit(text: str) -> tuple[str, float]:
+    provider, _, number = text.partition("=")
+    if provider not in ("dashscope", "kling"):
+        raise argparse.ArgumentTypeError(f"provider must be dashscope or kling, got {provider!r}")
+    try:
+        return provider, float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"N must be a number, got {number!r}") from None
 
 
 async def _serve(
@@ -69,6 +87,7 @@ async def _serve(
         faults=faults,
         profiles=profiles,
         clock_skew=args.clock_skew,
+        query_rate_limit=dict(args.query_rate_limit),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -39,6 +39,7 @@ from ._faults import (
     faults_from_json,
 )
 from ._media import UrlSigner, make_mp4, make_png
+from ._rate_limit import SlidingWindowLimit
 from ._stats import GatewayStats, RequestRecord
 from ._store import Phase, SimTask, TaskStore
 from ._timing import ModelProfile, default_profiles, pick_profile, request_factor
@@ -89,6 +90,9 @@ class FakeGateway:
     like Kling's resource packs (Kling answers 1303, DashScope ``Throttling.AllocationQuota``).
     ``clock_skew`` (real seconds, negative: behind) shifts every timestamp the providers write
     (Kling ``created_at``/``updated_at``, DashScope ``submit_time``...), to test a wrong clock.
+    ``query_rate_limit`` (``{"dashscope": 20, "kling": 10}``) refuses task queries beyond N in
+    any one second per account and provider, as each provider does (429, ``Retry-After: 1``);
+    ``gw.stats.queries_refused`` counts the refusals.
 
     Examples:
         >>> async with FakeGateway(time_scale=0.001) as gw:  # doctest: +SKIP
@@ -117,6 +121,7 @@ class FakeGateway:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         clock_skew: float = 0.0,
+        query_rate_limit: Mapping[str, float] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
@@ -133,6 +138,13 @@ class FakeGateway:
         self.faults: list[Fault] = list(faults)
         self.max_in_flight = max_in_flight
         self.clock_skew = float(clock_skew)
+        unknown = set(query_rate_limit or {}) - {"dashscope", "kling"}
+        if unknown:
+            raise ValueError(f"query_rate_limit takes 'dashscope' and 'kling', got {unknown}")
+        self.query_limits = {
+            provider: SlidingWindowLimit(per_second)
+            for provider, per_second in (query_rate_limit or {}).items()
+        }
         self._url_ttl = url_ttl
         self._task_ttl = task_ttl
         self._video_bytes = video_bytes
@@ -330,20 +342,33 @@ class FakeGateway:
             body = dashscope.error_body(code, message, rid)
         return web.json_response(body, status=status)
 
+    def _admit_query(self, exchange: _Exchange) -> None:
+        """Refuse a task query beyond the provider's per-account limit, as the provider does:
+        429 with ``Throttling.RateQuota`` (DashScope) or code 1302 (Kling), ``Retry-After: 1``."""
+        limit = self.query_limits.get(exchange.provider)
+        if limit is None or limit.admit(exchange.owner, self._clock()):
+            return
+        self.stats.queries_refused[exchange.provider] += 1
+        raise _Answer(self._throttled(exchange, 1.0))
+
+    def _throttled(self, exchange: _Exchange, retry_after: float | None) -> web.StreamResponse:
+        headers = {} if retry_after is None else {"Retry-After": _seconds_header(retry_after)}
+        if exchange.provider == "files":
+            return web.Response(status=429, text="Too Many Requests", headers=headers)
+        code: str | int = 1302 if exchange.provider == "kling" else "Throttling.RateQuota"
+        response = self._error(exchange, 429, code, "Requests rate limit exceeded")
+        response.headers.update(headers)
+        return response
+
     def _fault_response(self, exchange: _Exchange, fault: Fault) -> web.StreamResponse:
         provider = exchange.provider
         if isinstance(fault, RateLimited):
-            headers = {}
             if fault.retry_after is not None:
-                headers["Retry-After"] = _seconds_header(fault.retry_after)
                 now = self.elapsed()
-                self.stats.retry_after_windows.append((now, now + fault.retry_after))
-            if provider == "files":
-                return web.Response(status=429, text="Too Many Requests", headers=headers)
-            code: str | int = 1302 if provider == "kling" else "Throttling.RateQuota"
-            response = self._error(exchange, 429, code, "Requests rate limit exceeded")
-            response.headers.update(headers)
-            return response
+                self.stats.retry_after_windows.append(
+                    (now, now + fault.retry_after, exchange.provider)
+                )
+            return self._throttled(exchange, fault.retry_after)
         if isinstance(fault, KlingCode):
             return self._error(
                 exchange,
@@ -562,6 +587,7 @@ class FakeGateway:
     ) -> web.StreamResponse:
         task_id = request.match_info["task_id"]
         exchange.task_id = task_id
+        self._admit_query(exchange)
         self.stats.polls[task_id] += 1
         task = self.store.tasks.get(task_id)
         if task is not None and (task.owner != exchange.owner or task.provider != "dashscope"):
@@ -609,6 +635,7 @@ class FakeGateway:
         if not ident:
             return self._error(exchange, 400, 1200, "task_id or external_task_id is required")
         exchange.task_id = ident
+        self._admit_query(exchange)
         self.stats.polls[ident] += 1
         task = self.store.find(exchange.owner, family, ident)
         now = self._clock()

@@ -27,13 +27,16 @@ class GatewayStats:
 
     - ``requests``: requests per route name (``kling.omni_video.get``, ``files.get``, ...).
     - ``creates``: tasks created per (route, prompt); ``creates_by_external_id`` likewise.
-    - ``polls``: queries per task id.
+    - ``polls``: queries per task id (answered ones).
+    - ``queries_refused``: task queries refused per provider for the gateway's
+      ``query_rate_limit``.
     - ``created_at`` / ``finished_at``: the wall-clock Unix time each task was created and
       finishes (or finished).
     - ``peak_concurrent``: most requests in progress at once (API and file host together).
     - ``file_requests`` / ``file_auth_headers``: requests on the file host, and how many of
       them carried an ``Authorization`` header (must stay 0 for a well-behaved client).
-    - ``retry_after_windows``: (start, end) seconds since start of each 429 with Retry-After.
+    - ``retry_after_windows``: (start, end, provider) of each 429 with Retry-After: seconds
+      since start, and whose queries it paused (``dashscope``, ``kling`` or ``files``).
     - ``log``: every request, in arrival order (bounded by the gateway's ``max_log``).
 
     Examples:
@@ -48,6 +51,7 @@ class GatewayStats:
     creates: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     creates_by_external_id: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     polls: Counter[str] = attrs.field(factory=Counter)
+    queries_refused: Counter[str] = attrs.field(factory=Counter)
     created_at: dict[str, float] = attrs.field(factory=dict)
     finished_at: dict[str, float] = attrs.field(factory=dict)
     in_flight: int = 0
@@ -55,7 +59,7 @@ class GatewayStats:
     file_requests: int = 0
     file_auth_headers: int = 0
     async_header_missing: int = 0
-    retry_after_windows: list[tuple[float, float]] = attrs.field(factory=list)
+    retry_after_windows: list[tuple[float, float, str]] = attrs.field(factory=list)
     log: list[RequestRecord] = attrs.field(factory=list)
 
     @property
@@ -68,7 +72,8 @@ class GatewayStats:
         return {key: n for key, n in self.creates.items() if n > 1}
 
     def queries_inside_retry_after(self, grace: float = 0.0) -> list[RequestRecord]:
-        """Queries that arrived inside a Retry-After window, ``grace`` seconds after it opened.
+        """Queries that arrived inside a Retry-After window of their own provider, ``grace``
+        seconds after it opened (a 429 from Kling says nothing of DashScope's limit).
 
         ``grace`` forgives requests already on the wire when the 429 went out.
         """
@@ -76,8 +81,9 @@ class GatewayStats:
         for record in self.log:
             if not record.route.endswith(".get") or record.route == "files.get":
                 continue
-            for start, end in self.retry_after_windows:
-                if start + grace < record.at < end:
+            provider = record.route.split(".", 1)[0]
+            for start, end, paused in self.retry_after_windows:
+                if paused == provider and start + grace < record.at < end:
                     found.append(record)
                     break
         return found
@@ -96,6 +102,7 @@ class GatewayStats:
                 for (route, ext), n in self.creates_by_external_id.items()
             ],
             "polls": dict(self.polls),
+            "queries_refused": dict(self.queries_refused),
             "created_at": self.created_at,
             "finished_at": self.finished_at,
             "in_flight": self.in_flight,

@@ -47,7 +47,9 @@ async def test_a_faulty_run_reads_clearly_at_debug(
     assert re.search(
         r"retrying download of http://127\.0\.0\.1:\d+/files/\S+ in [0-9.]+s: HTTP 503", text
     )
-    assert "cool-down: every query paused for" in text and "cool-down over" in text
+    # A refusal pauses its own provider's queries, and each change of its paced rate is logged.
+    assert "kling refused a query: its queries pause for" in text
+    assert "kling task queries now paced at" in text
     assert " is RUNNING" in text or " is SUCCEEDED" in text
     assert "batch of 2 job(s)" in text and "batch finished: 2 succeeded" in text
     # Never the key, never a result URL's signature.

@@ -34,7 +34,7 @@ from anyint_async.testing import (
     Slow,
 )
 
-from ..conftest import API_KEY, FAST_RETRY
+from ..conftest import API_KEY, FAST_RETRY, NO_LIMITS
 
 FAMILIES = ("dashscope.videos", "kling.images", "kling.omni_image", "kling.omni_video")
 QUICK = PollPolicy(first_poll=0.05, interval=0.03, max_interval=0.1, unknown_grace=0.3)
@@ -71,7 +71,11 @@ async def test_a_thousand_mixed_tasks_through_bursts_each_yielded_once() -> None
     retry_after = 0.3
     async with FakeGateway(profiles=profiles, fail_rate=0.1, seed=21) as gw:
         async with AnyIntSession(
-            API_KEY, base_url=gw.url, retry_policy=FAST_RETRY, poll_policy=policy
+            API_KEY,
+            base_url=gw.url,
+            retry_policy=FAST_RETRY,
+            poll_policy=policy,
+            query_rate_limits=NO_LIMITS,
         ) as session:
             tasks = await _create_mixed(session, 1000, seed=4)
             start = gw.elapsed()
@@ -132,7 +136,7 @@ async def test_wait_returns_success_and_raises_failure(session: AnyIntSession) -
 
 async def test_wait_timeout_carries_the_last_snapshot(gateway: FakeGateway) -> None:
     gateway.profiles["slow"] = ModelProfile(run=Fixed(30.0), queue=Fixed(0.0))
-    async with AnyIntSession(API_KEY, base_url=gateway.url) as session:
+    async with AnyIntSession(API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS) as session:
         task = await session.dashscope.videos.create(model="slow", prompt="p")
         with pytest.raises(TaskTimeoutError) as caught:
             await session.wait(task, timeout=0.3, policy=QUICK)
@@ -145,7 +149,7 @@ async def test_as_completed_timeout_yields_finished_then_reports_the_rest(
     gateway: FakeGateway,
 ) -> None:
     gateway.profiles["slow"] = ModelProfile(run=Fixed(30.0), queue=Fixed(0.0))
-    async with AnyIntSession(API_KEY, base_url=gateway.url) as session:
+    async with AnyIntSession(API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS) as session:
         quick = [await session.kling.images.create(prompt=f"q{i}") for i in range(3)]
         slow = [
             await session.dashscope.videos.create(model="slow", prompt=f"s{i}") for i in range(2)
@@ -224,7 +228,7 @@ async def test_two_consumers_share_one_poll_per_task(
 
 async def test_closing_the_session_ends_iterators_with_the_tasks(gateway: FakeGateway) -> None:
     gateway.profiles["slow"] = ModelProfile(run=Fixed(30.0), queue=Fixed(0.0))
-    session = AnyIntSession(API_KEY, base_url=gateway.url)
+    session = AnyIntSession(API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS)
     slow = [await session.dashscope.videos.create(model="slow", prompt=f"s{i}") for i in range(3)]
 
     async def consume() -> list[Task]:
@@ -326,7 +330,9 @@ async def test_forgotten_task_is_yielded_unknown_after_grace(session: AnyIntSess
 
 async def test_in_flight_queries_are_bounded(gateway: FakeGateway) -> None:
     gateway.add_fault(Slow(routes=["query"], delay=0.1))
-    async with AnyIntSession(API_KEY, base_url=gateway.url, max_polls_in_flight=4) as session:
+    async with AnyIntSession(
+        API_KEY, base_url=gateway.url, max_polls_in_flight=4, query_rate_limits=NO_LIMITS
+    ) as session:
         tasks = [await session.kling.images.create(prompt=f"b{i}") for i in range(20)]
         gateway.reset_stats()
         out = [t async for t in session.as_completed(tasks, policy=QUICK)]
@@ -354,7 +360,9 @@ async def test_request_rate_is_capped(gateway: FakeGateway) -> None:
 async def test_learning_moves_first_polls_of_a_model(gateway: FakeGateway) -> None:
     gateway.profiles["learned"] = ModelProfile(run=Fixed(0.6), queue=Fixed(0.0))
     policy = PollPolicy(first_poll=0.05, interval=0.05, max_interval=0.05, jitter=0.0)
-    async with AnyIntSession(API_KEY, base_url=gateway.url, poll_policy=policy) as session:
+    async with AnyIntSession(
+        API_KEY, base_url=gateway.url, poll_policy=policy, query_rate_limits=NO_LIMITS
+    ) as session:
         first_wave = [
             await session.dashscope.videos.create(model="learned", prompt=f"w1-{i}")
             for i in range(4)
@@ -384,7 +392,9 @@ async def test_durations_are_learned_per_request_shape(gateway: FakeGateway) -> 
     # Run time grows with the seconds asked for: 0.3 s for a 5 s video, 0.6 s for a 10 s one.
     gateway.profiles["shaped"] = ModelProfile(run=Fixed(0.3), queue=Fixed(0.0))
     policy = PollPolicy(first_poll=0.05, interval=0.05, max_interval=0.05, jitter=0.0)
-    async with AnyIntSession(API_KEY, base_url=gateway.url, poll_policy=policy) as session:
+    async with AnyIntSession(
+        API_KEY, base_url=gateway.url, poll_policy=policy, query_rate_limits=NO_LIMITS
+    ) as session:
 
         async def wave(name: str) -> list[Task]:
             made = [
@@ -407,7 +417,7 @@ async def test_durations_are_learned_per_request_shape(gateway: FakeGateway) -> 
 
 async def test_kling_says_when_a_task_started_while_it_runs(gateway: FakeGateway) -> None:
     gateway.profiles["kling-v3-omni"] = ModelProfile(run=Fixed(0.4), queue=Fixed(0.2))
-    async with AnyIntSession(API_KEY, base_url=gateway.url) as session:
+    async with AnyIntSession(API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS) as session:
         task = await session.kling.omni_video.create(prompt="a boat", duration=5, mode="pro")
         assert task.workload == "duration=5 mode=pro"
         await asyncio.sleep(0.3)

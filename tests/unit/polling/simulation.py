@@ -15,6 +15,7 @@ from anyint_async import DurationLearner, PollPolicy, Task, TaskRoute, TaskStatu
 from anyint_async.polling.schedule import PollSchedule
 
 WALL0 = 1_800_000_000.0
+NO_LIMITS = {"dashscope": math.inf, "kling": math.inf}
 ROUTE = TaskRoute.DASHSCOPE_TASKS
 
 
@@ -114,6 +115,7 @@ def simulate(
         max_in_flight=10_000,
         learner=DurationLearner(),
         wall_clock=lambda: WALL0 + now,
+        rate_limits=NO_LIMITS,  # this world refuses nothing
     )
     by_name = {t.name: t for t in tasks}
     waiting = sorted(tasks, key=lambda t: t.created)

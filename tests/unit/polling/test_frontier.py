@@ -6,11 +6,14 @@ Each test compares runs of the same tasks (same durations, same seed) that diffe
 
 from __future__ import annotations
 
+import random
+
 import attrs
 import pytest
 
-from anyint_async import PollPolicy
+from anyint_async import PollPolicy, Task, TaskStatus
 from anyint_async.polling import POLL_PRESETS, schedule
+from anyint_async.polling.schedule import task_key
 
 from .simulation import ROUTE, lognormal_tasks, simulate
 
@@ -91,3 +94,22 @@ def test_the_presets_run_from_fast_to_frugal() -> None:
     fast, default, frugal = runs["fast"], runs["default"], runs["frugal"]
     assert fast.relative_p95() < default.relative_p95() < frugal.relative_p95()
     assert fast.per_task > default.per_task > 1.3 * frugal.per_task
+
+
+def test_a_failed_query_is_asked_again_within_a_second_and_keeps_its_place_on_the_curve() -> None:
+    policy = PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0, jitter=0.0, learn=False)
+    core = schedule.PollSchedule(
+        policy_for=lambda route: policy, rng=random.Random(1), max_in_flight=4
+    )
+    task = Task(id="t", status=TaskStatus.PENDING, route=ROUTE)
+    core.track(task, 0.0)
+    assert core.pop_due(10.0) is not None
+    core.failed(task_key(task), 10.0)  # a 502
+    wake = core.next_wake(10.0)
+    assert wake is not None and 10.0 < wake <= 10.5  # RetryPolicy's first wait, not 5 s
+    again = core.pop_due(wake)
+    assert again is not None
+    core.settle(attrs.evolve(again, status=TaskStatus.RUNNING), wake)
+    assert core.next_wake(wake) == pytest.approx(wake + 5.0)  # the curve's next step, unmoved
+    stats = core.stats()
+    assert (stats.polls, stats.retries, stats.failed) == (1, 1, 1)

@@ -3,7 +3,9 @@
 For any interleaving of hand-overs, time passing, queries launched and answered (running,
 succeeded, failed, canceled, unknown, transient errors, 429s with or without Retry-After,
 not-found) and consumers leaving, every task finishes at most once, nothing tracked is ever
-stranded without a future poll, the in-flight bound and the shared cool-down hold.
+stranded without a future poll, the in-flight bound holds, a provider's pause after a refusal
+holds for its queries and never for the other provider's, and DashScope's known limit of 20
+queries a second is never exceeded.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class ScheduleMachine(RuleBasedStateMachine):
         self.finished: Counter[tuple[TaskRoute, str]] = Counter()
         self.handed: Counter[tuple[TaskRoute, str]] = Counter()
         self.launched = 0
+        self.sent: dict[str, list[float]] = {"dashscope": [], "kling": []}
 
     @rule(
         number=st.integers(0, 12),
@@ -75,11 +78,18 @@ class ScheduleMachine(RuleBasedStateMachine):
 
     @rule()
     def launch(self) -> None:
-        cooling = self.schedule.cooldown.active(self.now)
+        paused = {
+            name: budget.pause.active(self.now) for name, budget in self.schedule.budgets.items()
+        }
         task = self.schedule.pop_due(self.now)
         if task is None:
             return
-        assert not cooling, "no query may start inside a cool-down"
+        provider = task.route.provider.value
+        assert not paused[provider], "no query may start while its provider is paused"
+        sent = self.sent[provider]
+        sent.append(self.now)
+        if provider == "dashscope":
+            assert sum(1 for at in sent if at > self.now - 1.0) <= 20, "DashScope's 20/s holds"
         key = task_key(task)
         assert key in self.tracked, "only tracked tasks are queried"
         self.flying[key] += 1
@@ -91,16 +101,22 @@ class ScheduleMachine(RuleBasedStateMachine):
         key = data.draw(st.sampled_from(sorted(k for k, n in self.flying.items() if n)))
         self.flying[key] -= 1
         route, task_id = key
-        if outcome in ("error", "throttled", "throttled-after"):
-            limited = outcome != "error"
-            self.schedule.retry_later(
-                key,
-                self.now,
-                rate_limited=limited,
-                retry_after=retry_after if outcome == "throttled-after" else None,
+        if outcome == "error":
+            self.schedule.failed(key, self.now)
+            return
+        if outcome in ("throttled", "throttled-after"):
+            provider = route.provider.value
+            others = {
+                name: budget.pause.until
+                for name, budget in self.schedule.budgets.items()
+                if name != provider
+            }
+            self.schedule.refused(
+                key, self.now, retry_after if outcome == "throttled-after" else None
             )
-            if limited:
-                assert self.schedule.cooldown.until > self.now
+            assert self.schedule.budgets[provider].pause.until > self.now
+            for name, until in others.items():
+                assert self.schedule.budgets[name].pause.until == until, "the other waits not"
             return
         if outcome == "not-found":
             gone = self.schedule.not_found(key, self.now, TaskError(code="1203", message="gone"))
@@ -154,9 +170,6 @@ class ScheduleMachine(RuleBasedStateMachine):
         if idle and self.schedule.in_flight < MAX_IN_FLIGHT:
             wake = self.schedule.next_wake(self.now)
             assert wake is not None
-            assert wake >= self.schedule.cooldown.until or not self.schedule.cooldown.active(
-                self.now
-            )
 
     @invariant()
     def finished_at_most_once(self) -> None:
@@ -191,8 +204,11 @@ def test_every_tracked_task_is_eventually_polled_and_finished() -> None:
         while (task := schedule.pop_due(now)) is not None:
             key = task_key(task)
             roll = rng.random()
+            if roll < 0.01:
+                schedule.refused(key, now, retry_after=2.0)
+                continue
             if roll < 0.05:
-                schedule.retry_later(key, now, rate_limited=roll < 0.01, retry_after=2.0)
+                schedule.failed(key, now)
                 continue
             done = now >= finish_at[key]
             status = (
