@@ -1,5 +1,6 @@
 """anyint_async: an asyncio-first SDK for the AnyInt gateway's media-generation routes."""
 
+from ._callbacks import CallbackOutcome
 from ._errors import (
     AnyIntError,
     APIConnectionError,
@@ -63,6 +64,7 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "BatchRunner",
+    "CallbackOutcome",
     "ConfigurationError",
     "DownloadError",
     "DurationEstimate",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import aiohttp
 import attrs
 from yarl import URL
 
+from ._callbacks import RUNNING_WORDS, CallbackOutcome, read_callback, verify_signature
 from ._errors import (
     ConfigurationError,
     InvalidParameterError,
@@ -23,7 +25,7 @@ from ._logging import configure_from_env
 from ._retry import RetryPolicy
 from ._telemetry import Telemetry
 from ._transport import ConnectionPool, Transport, read_timeout
-from ._validate import check_seconds, check_task_id
+from ._validate import check_seconds, check_task_id, check_url
 from .download import Downloader
 from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
@@ -39,6 +41,8 @@ __all__ = ["DEFAULT_BASE_URL", "AnyIntSession"]
 DEFAULT_BASE_URL = "https://gateway.api.anyint.ai"
 API_KEY_ENV = "ANYINT_API_KEY"
 BASE_URL_ENV = "ANYINT_BASE_URL"
+
+logger = logging.getLogger("anyint_async.callbacks")
 
 # `refresh` also takes a provider name where the route is unambiguous.
 
@@ -134,6 +138,8 @@ class AnyIntSession:
         max_requests_per_second: float | None = None,
         query_rate_limits: Mapping[str, float | None] | None = None,
         max_downloads: int = 4,
+        callback_url: str | None = None,
+        callback_secret: str | None = None,
     ) -> None:
         configure_from_env()
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -171,7 +177,8 @@ class AnyIntSession:
         self.dashscope = DashScope(
             transport, generation_timeout=check_seconds(generation_timeout, "generation_timeout")
         )
-        self.kling = Kling(transport)
+        self._callback_secret = _check_secret(callback_secret)
+        self.kling = Kling(transport, callback_url=check_url(callback_url, "callback_url"))
         self._getters = _query_routes(self.dashscope, self.kling)
         # The scheduler's queries skip per-request retries: it reschedules a failed query itself
         # and answers a 429 with one pause for every task, which retries inside would defeat.
@@ -194,6 +201,49 @@ class AnyIntSession:
     def base_url(self) -> str:
         """The gateway this session talks to."""
         return self._transport.base_url
+
+    async def receive_callback(
+        self, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> CallbackOutcome:
+        """Feed one Kling callback; say what became of it. Never raises on what was sent.
+
+        A callback is a hint: the task it names is asked about at once (within its provider's
+        budget), and the answer, never the callback's body, is what waiters get. One that says
+        the task is still submitted or processing spends no query: no answer could end a wait. With
+        ``callback_secret`` set, the Standard Webhooks signature in ``headers`` must verify
+        over the raw ``body`` (bytes or str; a parsed mapping cannot be verified and is refused).
+        """
+        if self._callback_secret is not None:
+            raw = body.encode() if isinstance(body, str) else body
+            if not isinstance(raw, bytes) or not verify_signature(
+                self._callback_secret, raw, headers or {}
+            ):
+                logger.info("callback refused: missing or bad signature")
+                return CallbackOutcome.BAD_SIGNATURE
+        named = read_callback(body)
+        if named is None:
+            logger.info("callback ignored: not a Kling task body")
+            return CallbackOutcome.MALFORMED
+        task_id, status = named
+        if status in RUNNING_WORDS:
+            # Still on its way: no answer could end a wait, so no query is spent on it.
+            waited_for = self._scheduler.waits_for(task_id)
+            logger.debug("callback: task %s is %s", task_id, status)
+            return CallbackOutcome.ACCEPTED if waited_for else CallbackOutcome.IGNORED
+        if self._scheduler.wake(task_id):
+            logger.debug("callback for task %s: asking about it now", task_id)
+            return CallbackOutcome.ACCEPTED
+        logger.debug("callback for task %s, which no one waits for (yet)", task_id)
+        return CallbackOutcome.IGNORED
+
+    async def accept_callback(
+        self, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> bool:
+        """Feed one Kling callback; True when it named a task this session is waiting for.
+
+        See :meth:`receive_callback`, which also says why a callback was not accepted.
+        """
+        return await self.receive_callback(body, headers) is CallbackOutcome.ACCEPTED
 
     def poll_stats(self) -> PollStats:
         """What the scheduler has sent so far: polls, retries after transient failures or
@@ -402,6 +452,16 @@ def _check_policies(
         "must be a PollPolicy, a dict of route to PollPolicy or a preset name "
         f"('fast', 'default', 'frugal'), got {value!r:.60}",
     )
+
+
+def _check_secret(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(
+            "callback_secret", "must be the non-empty secret your callbacks are signed with"
+        )
+    return value.strip()
 
 
 def _check_query_rate_limits(

@@ -105,7 +105,9 @@ class Task:
     last JSON body as the gateway sent it (unknown fields live there). Timestamps are
     timezone-aware when the provider said enough to make them so. ``workload`` sums up what the
     create asked for that changes how long the task runs (``"duration=10 resolution=1080P"``);
-    the scheduler learns durations per model and workload.
+    the scheduler learns durations per model and workload. ``callback`` is True when the task
+    was created with a ``callback_url``: Kling POSTs its status changes there, and the scheduler
+    polls it sparsely, waiting to be woken (see ``AnyIntSession.accept_callback``).
 
     Examples:
         >>> t = Task(id="abc", status=TaskStatus.RUNNING, route=TaskRoute.DASHSCOPE_TASKS)
@@ -122,6 +124,7 @@ class Task:
     request_id: str | None = None
     external_id: str | None = None
     workload: str | None = None
+    callback: bool = False
     created_at: datetime | None = None
     started_at: datetime | None = None
     updated_at: datetime | None = None

@@ -28,7 +28,8 @@ import random
 import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -89,6 +90,31 @@ def _anyint_setting(contender: str) -> tuple[str, float | None, bool, bool]:
     return preset, float(target) if target else None, "nolearn" not in parts, "model" not in parts
 
 
+SESSIONS: list[Any] = []
+
+
+@asynccontextmanager
+async def _callback_receiver(contender: str) -> AsyncIterator[str | None]:
+    """For ``anyint-callbacks``: a loopback aiohttp app whose route feeds the session's
+    callbacks (the session is the one this process opens next)."""
+    if "callbacks" not in contender:
+        yield None
+        return
+    from aiohttp import web
+
+    from anyint_async.webhooks import aiohttp_handler
+
+    app = web.Application()
+    app.router.add_post("/callback", aiohttp_handler(lambda: SESSIONS[0]))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/callback"
+    finally:
+        await runner.cleanup()
+
+
 async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     from anyint_async import AnyIntSession
     from anyint_async.polling import POLL_PRESETS
@@ -115,15 +141,18 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     }
     shapes = [shape.split(":") for shape in args.shapes.split(",")] if args.shapes else []
     async with (
+        _callback_receiver(args.contender) as callback_url,
         AnyIntSession(
             "bench-key",
             base_url=args.url,
             poll_policy=policies,
             max_connections=64,
             query_rate_limits=limits or None,
+            callback_url=callback_url,
         ) as session,
         session.poller() as poller,
     ):
+        SESSIONS.append(session)
 
         async def create(i: int) -> None:
             if _is_kling(i, args):

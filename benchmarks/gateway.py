@@ -25,8 +25,10 @@ class GatewayProcess:
         seed: int,
         query_rate_limit: dict[str, float] | None = None,
         faults: list[dict[str, Any]] | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self._profiles = profiles
+        self._extra_args = extra_args
         self._limits = query_rate_limit or {}
         self._faults = faults or []
         self._time_scale = time_scale
@@ -39,6 +41,7 @@ class GatewayProcess:
         spec = Path(self._folder.name) / "profiles.json"
         spec.write_text(json.dumps(self._profiles))
         extra = [f"--query-rate-limit={name}={rate}" for name, rate in self._limits.items()]
+        extra += self._extra_args
         if self._faults:
             faults = Path(self._folder.name) / "faults.json"
             faults.write_text(json.dumps(self._faults))

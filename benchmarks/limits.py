@@ -44,6 +44,7 @@ class LimitScenario:
     high: float = 54.0
     waves: int = 1
     wave_gap: float = 0.0
+    gateway_args: tuple[str, ...] = ()
 
     def profiles(self) -> dict[str, Any]:
         run = {
@@ -104,6 +105,20 @@ def limit_scenarios(quick: bool) -> list[LimitScenario]:
             contenders=("anyint", *DASHSCOPE_PEERS),
         ),
         LimitScenario(
+            name="callbacks",
+            description="200 Kling videos of 5-60 s (median 17 s) in real time: woken by "
+            "callbacks, beside pulling only",
+            count=200, kling_count=200, median=17.0, sigma=0.5, low=5.0, high=60.0,
+            contenders=("anyint-callbacks", "anyint-fast", "anyint", "anyint-frugal"),
+        ),
+        LimitScenario(
+            name="callbacks-lossy",
+            description="the same with 20% of callbacks lost and 10% sent twice",
+            count=200, kling_count=200, median=17.0, sigma=0.5, low=5.0, high=60.0,
+            contenders=("anyint-callbacks",),
+            gateway_args=("--callback-lose", "0.2", "--callback-duplicate", "0.1"),
+        ),
+        LimitScenario(
             name="steady",
             description="a steady flow: 10 mixed tasks created a second for 100 s",
             count=1000, kling_count=500, waves=100, wave_gap=1.0, contenders=("anyint",),
@@ -124,6 +139,7 @@ async def _run_one(scenario: LimitScenario, contender: str, seed: int) -> dict[s
         seed=seed,
         query_rate_limit=scenario.limits,
         faults=list(scenario.faults),
+        extra_args=scenario.gateway_args,
     ) as gateway:
         limits = ",".join(f"{k}={v}" for k, v in (scenario.limits or {}).items())
         process = await asyncio.create_subprocess_exec(
@@ -185,6 +201,8 @@ def limit_figures(contender: str, client: dict[str, Any], stats: dict[str, Any])
         "dashscope_p95_s": _p95(by_provider["dashscope"]),
         "kling_p95_s": _p95(by_provider["kling"]),
         "last_end_to_yield_s": round(seen[last] - finished[last], 3) if last in seen else None,
+        "delay_max_s": round(max(delays.values()), 3) if delays else None,
+        "callbacks": stats.get("callbacks", {}),
         "wall_s": round(client["ended"] - client["started"], 1),
     }
 

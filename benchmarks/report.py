@@ -181,6 +181,30 @@ def _limit_verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
                 f"({queries:.2f}x)",
             )
         )
+    pushed = cases.get("callbacks", {}).get("anyint-callbacks")
+    if pushed:
+        found.append(
+            _line(
+                "callbacks, 200 Kling videos: <= 1.3 queries per task and p95 delay <= 0.5 s",
+                pushed["queries_per_task"] <= 1.3 and pushed["delay_p95_s"] <= 0.5,
+                f"{pushed['queries_per_task']} queries per task, p95 {pushed['delay_p95_s']} s",
+            )
+        )
+    lossy = cases.get("callbacks-lossy", {}).get("anyint-callbacks")
+    if lossy:
+        # A task whose end callback is lost is asked PollPolicy.callback_fallback (60 s) after
+        # its expected end (the learned median, 17 s here), so at most that long after its end.
+        bound = 60.0 + 17.0
+        found.append(
+            _line(
+                "callbacks with 20% lost: every task, the lost ones within the sparse fallback "
+                f"(60 s after the expected end of 17 s: at most {bound:.0f} s after any end)",
+                lossy["seen"] == lossy["tasks"] and lossy["delay_max_s"] <= bound + 1.0,
+                f"{lossy['seen']} of {lossy['tasks']} yielded, longest delay "
+                f"{lossy['delay_max_s']} s, p95 {lossy['delay_p95_s']} s, "
+                f"{lossy['queries_per_task']} queries per task",
+            )
+        )
     everyone = [
         r
         for s in report.get("limits", [])

@@ -1,11 +1,17 @@
 """anyint_async in a FastAPI app: one session for the app's life, a video endpoint that waits,
-and a batch whose progress streams as server-sent events.
+a batch whose progress streams as server-sent events, and Kling callbacks as wake-ups.
+
+With ``ANYINT_CALLBACK_URL`` set to where this app's ``/anyint/callback`` can be reached, every
+Kling task is created with it: Kling POSTs there when a task starts and ends, and the session asks
+about the task at once instead of polling it (a lost callback costs at most the session's
+``callback_fallback``). ``ANYINT_CALLBACK_SECRET`` makes the app refuse unsigned callbacks.
 
 Run it against the simulated gateway (no key, no network)::
 
     pip install -e ".[examples]"
     python -m anyint_async.testing --port 8001 --time-scale 0.01 &
-    ANYINT_API_KEY=any ANYINT_BASE_URL=http://127.0.0.1:8001 uvicorn examples.fastapi_app:app
+    ANYINT_API_KEY=any ANYINT_BASE_URL=http://127.0.0.1:8001 \
+    ANYINT_CALLBACK_URL=http://127.0.0.1:8000/anyint/callback uvicorn examples.fastapi_app:app
 
 FastAPI is needed by this example only, never by the SDK.
 """
@@ -25,6 +31,7 @@ from pydantic import BaseModel
 
 from anyint_async import AnyIntSession, TaskFailedError, TaskTimeoutError
 from anyint_async.batch import BatchFileError, BatchRunner
+from anyint_async.webhooks import asgi_app
 
 
 class VideoRequest(BaseModel):
@@ -44,11 +51,16 @@ def create_app(out_dir: Path | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One session (one connection pool, one polling scheduler) for every request.
-        async with AnyIntSession() as session:
+        async with AnyIntSession(
+            callback_url=os.environ.get("ANYINT_CALLBACK_URL"),
+            callback_secret=os.environ.get("ANYINT_CALLBACK_SECRET"),
+        ) as session:
             app.state.anyint = session
             yield
 
     app = FastAPI(lifespan=lifespan)
+    # Callbacks wake the session's scheduler; what waiters get is always the API's answer.
+    app.add_route("/anyint/callback", asgi_app(lambda: app.state.anyint), methods=["POST"])
 
     @app.post("/video")
     async def render_video(body: VideoRequest, request: Request) -> dict[str, Any]:

@@ -73,6 +73,10 @@ class PollPolicy:
       ``target_delay`` of the expected duration, sparser for the slowest few percent).
     - ``learn_by_request``: learn durations per request shape (video duration and resolution,
       Kling mode, image count and size), not only per model.
+    - ``callback_fallback``: a task created with a ``callback_url`` is asked about when a
+      callback wakes it, and otherwise only this long after its expected end (the duration
+      learned so far, or ``first_poll``), then every this long: a lost callback costs at most
+      about that much delay.
     - ``unknown_grace``: for this long after a task is handed over, an UNKNOWN or 404 answer is
       taken as the provider not having caught up yet, and the task is asked about again.
     - ``longest_wait``: no wait, learned or not, is ever longer than this (default: 120 s, or
@@ -94,6 +98,7 @@ class PollPolicy:
     learn: bool = True
     target_delay: float = attrs.field(default=0.1, validator=_target)
     learn_by_request: bool = True
+    callback_fallback: float = attrs.field(default=60.0, validator=_seconds)
     unknown_grace: float = attrs.field(default=30.0, validator=_seconds)
     longest_wait: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(_seconds)

@@ -36,6 +36,11 @@ _EPSILON: Final = 1e-3
 SCOUTS: Final = 32
 
 _PROVIDER: Final = {route: route.provider.value for route in TaskRoute}
+_KLING_ROUTES: Final = tuple(route for route in TaskRoute if route.provider is Provider.KLING)
+#: A callback that names a task not handed over yet (its create's answer is still on its way)
+#: is kept this long, and at most this many such ids at once.
+EARLY_CALLBACK_TTL: Final = 60.0
+_EARLY_CALLBACKS: Final = 10_000
 
 #: Task queries per second per account: DashScope documents 20 (reference/dashscope.md, "Limits
 #: upstream"); Kling and AnyInt publish none, so Kling's is found from its answers.
@@ -132,6 +137,11 @@ class PollSchedule:
         # Waits before re-sending a failed query (the RetryPolicy's, growing while failures
         # repeat), kept only for tasks whose last query failed.
         self._retry_waits: dict[Key, Iterator[float]] = {}
+        # Callbacks: ids woken while their query was in flight (ask again after its answer),
+        # and ids named before their task was handed over (id -> when the hint expires).
+        self._woken: set[Key] = set()
+        self._urgent: set[Key] = set()  # woken: asked at once, whatever was learned
+        self._early: dict[str, float] = {}
         self._wall_clock = wall_clock
         self.claimed_ages = ClaimedAges()
         self._entries: dict[Key, _Entry] = {}
@@ -180,8 +190,48 @@ class PollSchedule:
         if learned is None:
             self._enlist(key, entry)
         due = first if learned is None else min(learned, now + chosen.wait_cap)
+        if task.callback:
+            due = max(due, self._callback_due(entry, now))
+        if self._early.pop(task.id, -math.inf) > now:
+            due = now  # its callback came before its create's answer: ask at once
+            self._urgent.add(key)
         self._push(key, entry, max(now, due))
         return True
+
+    def wake(self, task_id: str, now: float) -> bool:
+        """A callback named ``task_id``: ask the provider about it as soon as its budget
+        allows. True if a tracked task was woken; an unknown id is kept for a while, in case
+        its task is handed over later."""
+        woken = False
+        for route in _KLING_ROUTES:
+            key = (route, task_id)
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            woken = True
+            if entry.flying:
+                # The answer on its way may predate the change the callback announces.
+                self._woken.add(key)
+            else:
+                self._urgent.add(key)
+                self._push(key, entry, now)
+        if not woken:
+            self._early.pop(task_id, None)
+            self._early[task_id] = now + EARLY_CALLBACK_TTL
+            while len(self._early) > _EARLY_CALLBACKS:
+                del self._early[next(iter(self._early))]
+        return woken
+
+    def tracks_kling(self, task_id: str) -> bool:
+        """True if a Kling task with this id is tracked (callbacks do not say the family)."""
+        return any((route, task_id) in self._entries for route in _KLING_ROUTES)
+
+    def _callback_due(self, entry: _Entry, now: float) -> float:
+        """When to ask about a task that will call back, if no callback wakes it first."""
+        total = self._estimate(entry, now, "total")
+        age = now - entry.created_at
+        expected = entry.policy.first_poll if total is None else total.expected(age)
+        return max(now, entry.created_at + expected) + entry.policy.callback_fallback
 
     def forget(self, key: Key) -> Task | None:
         """Stop polling a task; its heap items go stale. Returns its last snapshot."""
@@ -210,7 +260,11 @@ class PollSchedule:
             entry = self._entries.get(key)
             if entry is None or entry.generation != generation:
                 continue
-            learned = None if entry.polls else self._learned_due(entry, now, first=True)
+            if key in self._urgent:
+                self._urgent.discard(key)
+                learned = None
+            else:
+                learned = None if entry.polls else self._learned_due(entry, now, first=True)
             if learned is not None and learned > now + _EPSILON:
                 # Such tasks were seen to take longer than this: ask when they may have finished.
                 self._push(key, entry, min(learned, now + entry.policy.wait_cap))
@@ -360,6 +414,14 @@ class PollSchedule:
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         wait = next(entry.waits)
+        if key in self._woken:
+            self._woken.discard(key)
+            self._urgent.add(key)
+            self._push(key, entry, now)
+            return
+        if entry.task.callback:
+            self._push(key, entry, min(self._callback_due(entry, now), now + entry.policy.wait_cap))
+            return
         due = self._learned_due(entry, now)
         if due is None:
             if not entry.scout:
@@ -459,6 +521,8 @@ class PollSchedule:
         """A task leaves: if it was a scout and its model is still unknown, another of the
         model's tasks takes its place, so the batch is never left polled only sparsely."""
         self._retry_waits.pop(task_key(entry.task), None)
+        self._woken.discard(task_key(entry.task))
+        self._urgent.discard(task_key(entry.task))
         if not entry.scout or entry.task.model is None:
             return
         pooled = (entry.task.route, entry.task.model)
@@ -529,17 +593,19 @@ class PollSchedule:
 
 
 def _carry_over(previous: Task, fresh: Task) -> Task:
-    """Queries do not repeat what the create said (model, workload), and Kling says when a
+    """Queries do not repeat what the create said (model, workload, callback), and Kling says when a
     task started only while it runs: keep what the last snapshot knew."""
     if (
         (fresh.model is None and previous.model is not None)
         or (fresh.workload is None and previous.workload is not None)
         or (fresh.started_at is None and previous.started_at is not None)
+        or (previous.callback and not fresh.callback)
     ):
         return attrs.evolve(
             fresh,
             model=fresh.model or previous.model,
             workload=fresh.workload or previous.workload,
             started_at=fresh.started_at or previous.started_at,
+            callback=fresh.callback or previous.callback,
         )
     return fresh

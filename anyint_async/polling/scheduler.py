@@ -112,6 +112,19 @@ class PollScheduler:
         """How many distinct tasks are being polled."""
         return len(self._schedule)
 
+    def wake(self, task_id: str) -> bool:
+        """A callback named ``task_id``: ask about it as soon as its provider's budget allows.
+        True if a task being polled was woken (an unknown id is kept a minute, in case its
+        task is handed over later)."""
+        woken = self._schedule.wake(task_id, self._clock())
+        if woken:
+            self._wake.set()
+        return woken
+
+    def waits_for(self, task_id: str) -> bool:
+        """True if a Kling task with this id is being polled."""
+        return self._schedule.tracks_kling(task_id)
+
     def stats(self) -> PollStats:
         """Queries sent so far (polls, retries, failures, refusals) and the paced rates."""
         return self._schedule.stats()

@@ -332,6 +332,7 @@ def _task_from_body(
     model: str | None,
     what: str,
     workload: str | None = None,
+    callback: bool = False,
 ) -> Task:
     envelope = structure_response(body, _Envelope, what=what)
     data = envelope.data
@@ -354,6 +355,7 @@ def _task_from_body(
         request_id=envelope.request_id,
         external_id=data.task_info.external_task_id if data.task_info else None,
         workload=workload,
+        callback=callback,
         created_at=data.created_at,
         # Inferred: Kling stamps updated_at when the status changes, so while a task is
         # processing it says when it started (reference/kling.md has no start field).
@@ -371,8 +373,9 @@ class _KlingFamily:
     _route: TaskRoute
     _label: str
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, *, callback_url: str | None = None) -> None:
         self._transport = transport
+        self._callback_url = callback_url
 
     async def get(self, task_id: str, *, model: str | None = None) -> Task:
         """Query one task of this family by its task id (or the ``external_task_id`` you gave).
@@ -409,6 +412,7 @@ class _KlingFamily:
                 model=model,
                 what=f"{self._label} create response",
                 workload=workload,
+                callback=request.callback_url is not None,
             )
             trace.bind(task)
         return task
@@ -447,7 +451,9 @@ class KlingImages(_KlingFamily):
         """
         model = check_prompt(model, "model")
         request = _ImageRequest(
-            **_shared_fields(model, watermark, callback_url, external_task_id),
+            **_shared_fields(
+                model, watermark, callback_url or self._callback_url, external_task_id
+            ),
             prompt=check_prompt(prompt, max_chars=_MAX_PROMPT),
             negative_prompt=check_text(negative_prompt, "negative_prompt"),
             image=check_url(image, "image"),
@@ -498,7 +504,9 @@ class KlingOmniImage(_KlingFamily):
         if series_amount is not None and series_amount != "auto":
             check_int(series_amount, "series_amount", minimum=2, maximum=9)
         request = _OmniImageRequest(
-            **_shared_fields(model, watermark, callback_url, external_task_id),
+            **_shared_fields(
+                model, watermark, callback_url or self._callback_url, external_task_id
+            ),
             prompt=check_prompt(prompt, max_chars=_MAX_PROMPT),
             image_list=_references(image_list, "image_list", "image"),
             element_list=_elements(element_list),
@@ -566,7 +574,9 @@ class KlingOmniVideo(_KlingFamily):
                 "is required (or pass multi_shot=True, shot_type='customize' and multi_prompt)",
             )
         request = _OmniVideoRequest(
-            **_shared_fields(model, watermark, callback_url, external_task_id),
+            **_shared_fields(
+                model, watermark, callback_url or self._callback_url, external_task_id
+            ),
             prompt=None if prompt is None else check_prompt(prompt, max_chars=_MAX_PROMPT),
             multi_shot=multi_shot,
             shot_type=check_choice(shot_type, "shot_type", ("customize", "intelligence")),
@@ -590,7 +600,7 @@ class KlingOmniVideo(_KlingFamily):
 class Kling:
     """The Kling route families: ``images`` (v2.1), ``omni_image`` and ``omni_video`` (V3 Omni)."""
 
-    def __init__(self, transport: Transport) -> None:
-        self.images = KlingImages(transport)
-        self.omni_image = KlingOmniImage(transport)
-        self.omni_video = KlingOmniVideo(transport)
+    def __init__(self, transport: Transport, *, callback_url: str | None = None) -> None:
+        self.images = KlingImages(transport, callback_url=callback_url)
+        self.omni_image = KlingOmniImage(transport, callback_url=callback_url)
+        self.omni_video = KlingOmniVideo(transport, callback_url=callback_url)

@@ -16,6 +16,7 @@ SIGTERM or SIGINT.
 This package imports no client code, so it can catch the client's mistakes.
 """
 
+from ._callbacks import CallbackFaults
 from ._faults import (
     DropConnection,
     Fault,
@@ -41,6 +42,7 @@ from ._timing import (
 )
 
 __all__ = [
+    "CallbackFaults",
     "DropConnection",
     "Duration",
     "FakeGateway",

@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from ._callbacks import CallbackFaults
 from ._faults import Fault, fault_from_json, faults_from_json
 from ._gateway import FakeGateway
 from ._timing import ModelProfile, profiles_from_json
@@ -57,6 +58,23 @@ def _parser() -> argparse.ArgumentParser:
         type=_rate_limit,
         help="refuse task queries beyond N per second per account, e.g. dashscope=20 kling=10",
     )
+    parser.add_argument("--callback-lose", type=float, default=0.0, help="share of callbacks lost")
+    parser.add_argument(
+        "--callback-duplicate", type=float, default=0.0, help="share of callbacks sent twice"
+    )
+    parser.add_argument(
+        "--callback-delay", type=float, default=0.0, help="seconds each callback may be late"
+    )
+    parser.add_argument(
+        "--callback-reorder",
+        type=float,
+        default=0.0,
+        help="share of tasks whose start callback arrives after the end one",
+    )
+    parser.add_argument(
+        "--callback-relay-drops", action="store_true", help="send no callback at all"
+    )
+    parser.add_argument("--callback-secret", default=None, help="sign callbacks with this secret")
     return parser
 
 
@@ -88,6 +106,14 @@ async def _serve(
         profiles=profiles,
         clock_skew=args.clock_skew,
         query_rate_limit=dict(args.query_rate_limit),
+        callback_faults=CallbackFaults(
+            lose=args.callback_lose,
+            duplicate=args.callback_duplicate,
+            delay=args.callback_delay,
+            reorder=args.callback_reorder,
+            relay_drops=args.callback_relay_drops,
+        ),
+        callback_secret=args.callback_secret,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -25,6 +25,7 @@ from attrs import define
 
 from . import _dashscope_wire as dashscope
 from . import _kling_wire as kling
+from ._callbacks import CallbackFaults, CallbackSender, loopback_problem
 from ._dashscope_wire import Rejected
 from ._faults import (
     DropConnection,
@@ -92,7 +93,11 @@ class FakeGateway:
     (Kling ``created_at``/``updated_at``, DashScope ``submit_time``...), to test a wrong clock.
     ``query_rate_limit`` (``{"dashscope": 20, "kling": 10}``) refuses task queries beyond N in
     any one second per account and provider, as each provider does (429, ``Retry-After: 1``);
-    ``gw.stats.queries_refused`` counts the refusals.
+    ``gw.stats.queries_refused`` counts the refusals. A Kling create with ``callback_url`` gets
+    its task's ``data`` POSTed there when it starts running and when it ends, signed per
+    Standard Webhooks when ``callback_secret`` is set, with ``callback_faults`` (lost,
+    duplicated, delayed, reordered, or a relay that drops them all); ``gw.callbacks.counts``
+    counts them. Only loopback callback URLs are accepted (a Kling-style 400 says why).
 
     Examples:
         >>> async with FakeGateway(time_scale=0.001) as gw:  # doctest: +SKIP
@@ -122,6 +127,8 @@ class FakeGateway:
         wall_clock: Callable[[], float] = time.time,
         clock_skew: float = 0.0,
         query_rate_limit: Mapping[str, float] | None = None,
+        callback_faults: CallbackFaults | None = None,
+        callback_secret: str | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
@@ -156,6 +163,12 @@ class FakeGateway:
         self._signer = UrlSigner(self._rng.randbytes(32))
         self.stats = GatewayStats()
         self.store = TaskStore()
+        self.callbacks = CallbackSender(
+            callback_faults or CallbackFaults(),
+            rng=random.Random(self._seed + 1),
+            secret=callback_secret,
+            wall_clock=wall_clock,
+        )
         self._t0 = clock()
         self._wall0 = wall_clock()
         self._runners: list[web.AppRunner] = []
@@ -176,6 +189,7 @@ class FakeGateway:
         self.files_url = _base_url(files_runner)
         self._t0 = self._clock()
         self._wall0 = self._wall_clock()
+        await self.callbacks.start()
         return self
 
     async def _serve(self, app: web.Application, host: str, port: int) -> web.AppRunner:
@@ -187,6 +201,7 @@ class FakeGateway:
 
     async def stop(self) -> None:
         """Stop serving and close every connection."""
+        await self.callbacks.stop()
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.cleanup()
@@ -606,6 +621,10 @@ class FakeGateway:
             model, prompt, outputs = kling.validate_create(family, body)
         except Rejected as rejected:
             raise self._reject(exchange, rejected) from None
+        callback_url = body.get("callback_url")
+        problem = None if callback_url is None else loopback_problem(callback_url)
+        if problem is not None:
+            raise _Answer(self._error(exchange, 400, 1201, problem))
         external_id = body.get("external_task_id")
         if external_id is not None and self.store.external_taken(
             exchange.owner, family, external_id
@@ -623,10 +642,34 @@ class FakeGateway:
             external_id=external_id,
             body=body,
         )
+        if isinstance(callback_url, str):
+            self._send_callbacks(task, callback_url)
         return web.json_response(
             kling.task_body(
                 task, self._clock(), self._provider_wall, self._urls, self._request_id()
             )
+        )
+
+    def _send_callbacks(self, task: SimTask, url: str) -> None:
+        """Kling calls back when the task starts running and when it ends: its ``data``."""
+        now = self._clock()
+
+        def body_at(moment: float) -> Callable[[], dict[str, Any]]:
+            def body() -> dict[str, Any]:
+                answer = kling.task_body(
+                    task, moment, self._provider_wall, self._urls, self._request_id()
+                )
+                data: dict[str, Any] = answer["data"]
+                return data
+
+            return body
+
+        self.callbacks.schedule(
+            url,
+            [
+                (task.started - now, body_at(task.started)),
+                (task.finishes - now, body_at(task.finishes)),
+            ],
         )
 
     async def _kling_query(self, request: web.Request, exchange: _Exchange) -> web.StreamResponse:
@@ -666,6 +709,7 @@ class FakeGateway:
         data["elapsed"] = self.elapsed()
         data["files_url"] = self.files_url
         data["time_scale"] = self.time_scale
+        data["callbacks"] = dict(self.callbacks.counts)
         return web.json_response(data, dumps=_dumps)
 
     async def _sim_faults(self, request: web.Request) -> web.StreamResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -56,3 +57,46 @@ async def test_the_fastapi_app_waits_for_a_video_and_streams_a_batch(
             bad = await client.post("/batches", json={"name": "bad", "jobs": [{"key": "a b"}]})
             assert bad.status_code == 400 and "not a valid key" in bad.json()["detail"]
     assert gateway.stats.file_auth_headers == 0
+
+
+async def test_the_fastapi_app_is_woken_by_kling_callbacks(
+    gateway: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_polls: None
+) -> None:
+    """The app served for real on loopback: the gateway's callbacks reach its mount."""
+    import socket
+
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    monkeypatch.setenv("ANYINT_API_KEY", "fastapi-key")
+    monkeypatch.setenv("ANYINT_BASE_URL", gateway.url)
+    monkeypatch.setenv("ANYINT_CALLBACK_URL", f"http://127.0.0.1:{port}/anyint/callback")
+    # Without a callback, a task created with one is asked about only a minute after its end.
+    for route in TaskRoute:
+        monkeypatch.setitem(
+            DEFAULT_POLICIES, route, PollPolicy(first_poll=0.05, callback_fallback=60.0)
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(tmp_path), log_level="warning", lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        for _ in range(200):  # bounded: up to 10 s for the server to start
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+            video = await client.post("/video", json={"prompt": "a boat at dawn"})
+            assert video.status_code == 200, video.text
+            task_id = video.json()["task_id"]
+            wrong = await client.get("/anyint/callback")
+            assert wrong.status_code == 405
+            junk = await client.post("/anyint/callback", content=b"<html>")
+            assert junk.status_code == 400
+    finally:
+        server.should_exit = True
+        await serving
+    assert gateway.callbacks.counts["answered"] >= 1
+    assert gateway.stats.polls[task_id] <= 3  # woken by callbacks, not polled

@@ -8,6 +8,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "anyint_async._callbacks",
     "anyint_async._convert",
     "anyint_async._errors",
     "anyint_async._retry",
@@ -16,12 +17,16 @@ MODULES = [
     "anyint_async.batch.result",
     "anyint_async.download",
     "anyint_async.models",
+    "anyint_async.polling.budget",
     "anyint_async.polling.claimed_ages",
     "anyint_async.polling.cooldown",
     "anyint_async.polling.events",
     "anyint_async.polling.learning",
     "anyint_async.polling.policy",
+    "anyint_async.providers._workload",
+    "anyint_async.testing._callbacks",
     "anyint_async.testing._faults",
+    "anyint_async.testing._rate_limit",
     "anyint_async.testing._timing",
 ]
 

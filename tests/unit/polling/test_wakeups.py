@@ -1,0 +1,82 @@
+"""Callbacks as wake-ups in the scheduling core, on a fake clock: a woken task is asked at once,
+a task whose query is in flight is asked again after its answer, an early callback waits for
+its task, and tasks that will call back are polled sparsely."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import attrs
+
+from anyint_async import PollPolicy, Task, TaskRoute, TaskStatus
+from anyint_async.polling.schedule import EARLY_CALLBACK_TTL, PollSchedule, task_key
+
+POLICY = PollPolicy(
+    first_poll=5.0, interval=5.0, max_interval=5.0, jitter=0.0, learn=False, callback_fallback=60.0
+)
+ROUTE = TaskRoute.KLING_OMNI_VIDEO
+
+
+def _core() -> PollSchedule:
+    return PollSchedule(
+        policy_for=lambda route: POLICY,
+        rng=random.Random(0),
+        max_in_flight=8,
+        rate_limits={"dashscope": math.inf, "kling": math.inf},
+    )
+
+
+def _task(name: str = "1", *, callback: bool = True) -> Task:
+    return Task(id=name, status=TaskStatus.PENDING, route=ROUTE, callback=callback)
+
+
+def test_a_task_that_will_call_back_is_polled_sparsely() -> None:
+    core = _core()
+    core.track(_task(callback=True), 0.0)
+    core.track(_task("2", callback=False), 0.0)
+    assert core.next_wake(0.0) == 5.0  # the task without a callback
+    polled = core.pop_due(5.0)
+    assert polled is not None and polled.id == "2"
+    core.settle(attrs.evolve(polled, status=TaskStatus.RUNNING), 5.0)
+    core.forget(task_key(polled))
+    assert core.next_wake(5.0) == 65.0  # its expected end (first_poll) + the fallback
+
+
+def test_a_callback_wakes_its_task_at_once() -> None:
+    core = _core()
+    task = _task()
+    core.track(task, 0.0)
+    assert core.wake("1", 3.0)
+    assert core.next_wake(3.0) == 3.0
+    assert core.pop_due(3.0) is not None
+
+
+def test_a_callback_during_a_query_asks_again_after_its_answer() -> None:
+    core = _core()
+    task = _task(callback=False)
+    core.track(task, 0.0)
+    flying = core.pop_due(5.0)
+    assert flying is not None
+    assert core.wake("1", 5.1)  # the answer on its way may predate what the callback says
+    core.settle(attrs.evolve(flying, status=TaskStatus.RUNNING), 5.2)
+    assert core.next_wake(5.2) == 5.2  # not the curve's 10.2
+
+
+def test_an_early_callback_waits_for_its_task_then_expires() -> None:
+    core = _core()
+    assert not core.wake("1", 0.0)  # nobody waits for it yet
+    core.track(_task(), 1.0)
+    assert core.next_wake(1.0) == 1.0  # asked at once on hand-over
+    late = _core()
+    late.wake("1", 0.0)
+    late.track(_task(), EARLY_CALLBACK_TTL + 1.0)  # the hint has expired
+    wake = late.next_wake(EARLY_CALLBACK_TTL + 1.0)
+    assert wake is not None and wake > EARLY_CALLBACK_TTL + 60.0
+
+
+def test_callbacks_name_kling_tasks_only() -> None:
+    core = _core()
+    core.track(Task(id="1", status=TaskStatus.PENDING, route=TaskRoute.DASHSCOPE_TASKS), 0.0)
+    assert not core.wake("1", 1.0)
+    assert core.next_wake(1.0) == 5.0
