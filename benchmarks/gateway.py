@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["GatewayProcess"]
+__all__ = ["GatewayProcess", "run_client"]
 
 
 class GatewayProcess:
@@ -76,3 +76,24 @@ class GatewayProcess:
             self._process.terminate()
             await self._process.wait()
         self._folder.cleanup()
+
+
+async def run_client(url: str, contender: str, options: list[str]) -> dict[str, Any]:
+    """Run one contender (``python -m benchmarks.client``) against ``url``; its JSON report,
+    or ``{"error": ...}`` with the end of its stderr if it failed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.client",
+        contender,
+        "--url",
+        url,
+        *options,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        return {"error": err.decode()[-2000:]}
+    report: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return report

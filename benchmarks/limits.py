@@ -10,14 +10,12 @@ official SDK and the naive loops, none of which pace.
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import time
 from typing import Any
 
 from attrs import frozen
 
-from .gateway import GatewayProcess
+from .gateway import GatewayProcess, run_client
 
 __all__ = ["LimitScenario", "limit_scenarios", "run_limit_scenario"]
 
@@ -142,32 +140,14 @@ async def _run_one(scenario: LimitScenario, contender: str, seed: int) -> dict[s
         extra_args=scenario.gateway_args,
     ) as gateway:
         limits = ",".join(f"{k}={v}" for k, v in (scenario.limits or {}).items())
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "benchmarks.client",
-            contender,
-            "--url",
-            gateway.url,
-            "--count",
-            str(scenario.count),
-            "--prefix",
-            scenario.name,
-            "--waves",
-            str(scenario.waves),
-            "--wave-gap",
-            str(scenario.wave_gap),
-            "--limits",
-            limits,
-            "--kling-count",
-            str(scenario.kling_count),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-        if process.returncode != 0:
-            return {"contender": contender, "error": err.decode()[-2000:]}
-        client = json.loads(out.decode().strip().splitlines()[-1])
+        options = [
+            *("--count", str(scenario.count), "--prefix", scenario.name),
+            *("--waves", str(scenario.waves), "--wave-gap", str(scenario.wave_gap)),
+            *("--limits", limits, "--kling-count", str(scenario.kling_count)),
+        ]
+        client = await run_client(gateway.url, contender, options)
+        if "error" in client:
+            return {"contender": contender, "error": client["error"]}
         stats = await gateway.stats()
     return limit_figures(contender, client, stats)
 

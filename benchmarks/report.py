@@ -390,31 +390,36 @@ def _limit_tables(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_limits_plot(report: dict[str, Any], path: Path) -> bool:
-    """Refused share and p95 delay per contender, one panel per scenario at a limit."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot on a file-only backend, or None without matplotlib (the bench
+    extra): the tables and verdicts do not need it."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return False
+        return None
+    return plt
+
+
+def _point(axis: Any, x: float, y: float, label: str) -> None:
+    axis.scatter(x, y, s=40)
+    axis.annotate(label, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
+
+
+def render_limits_plot(report: dict[str, Any], path: Path) -> bool:
+    """Refused share and p95 delay per contender, one panel per scenario at a limit."""
+    plt = _pyplot()
     scenarios = [s for s in report.get("limits", []) if s["results"]]
-    if not scenarios:
+    if plt is None or not scenarios:
         return False
     figure, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 4), squeeze=False)
     for axis, scenario in zip(axes[0], scenarios, strict=True):
         for result in scenario["results"]:
             if "error" in result or result.get("delay_p95_s") is None:
                 continue
-            axis.scatter(result["refused_share"] * 100, result["delay_p95_s"], s=40)
-            axis.annotate(
-                result["contender"],
-                (result["refused_share"] * 100, result["delay_p95_s"]),
-                fontsize=8,
-                xytext=(4, 4),
-                textcoords="offset points",
-            )
+            _point(axis, result["refused_share"] * 100, result["delay_p95_s"], result["contender"])
         axis.set_title(scenario["scenario"], fontsize=10)
         axis.set_xlabel("queries refused (%)")
         axis.set_ylabel("p95 detection delay (s)")
@@ -427,12 +432,8 @@ def render_limits_plot(report: dict[str, Any], path: Path) -> bool:
 
 def render_plot(report: dict[str, Any], path: Path) -> bool:
     """Queries per task against p95 detection delay, one point per contender and scenario."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return False
     scenarios = [s for s in report["scenarios"] if any("error" not in r for r in s["results"])]
     figure, axes = plt.subplots(1, len(scenarios), figsize=(5 * len(scenarios), 4.2), squeeze=False)
@@ -440,14 +441,7 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
         for result in scenario["results"]:
             if "error" in result:
                 continue
-            axis.scatter(result["queries_per_task"], result["delay_p95_s"], s=40)
-            axis.annotate(
-                result["contender"],
-                (result["queries_per_task"], result["delay_p95_s"]),
-                fontsize=8,
-                xytext=(4, 4),
-                textcoords="offset points",
-            )
+            _point(axis, result["queries_per_task"], result["delay_p95_s"], result["contender"])
         for prefix, color in (("anyint", "tab:blue"), ("anyint-model", "tab:orange")):
             curve = sorted(_knob(scenario, prefix), key=lambda p: p["queries_per_task"])
             if len(curve) > 1:

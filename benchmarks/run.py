@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
 from importlib import metadata
@@ -18,7 +17,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from .gateway import GatewayProcess
+from .gateway import GatewayProcess, run_client
 from .informed import ClippedLogNormal, efficiency, frontier
 from .limits import limit_scenarios, run_limit_scenario
 from .report import KNOB_NAMES, render_limits_plot, render_markdown, render_plot
@@ -140,32 +139,14 @@ async def run_contender(scenario: Scenario, contender: str, seed: int) -> dict[s
     async with GatewayProcess(
         scenario.profiles(), time_scale=scenario.time_scale, seed=seed
     ) as gateway:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "benchmarks.client",
-            contender,
-            "--url",
-            gateway.url,
-            "--count",
-            str(scenario.count),
-            "--prefix",
-            scenario.name,
-            "--waves",
-            str(scenario.waves),
-            "--wave-gap",
-            str(scenario.wave_gap),
-            "--policy-scale",
-            str(scenario.policy_scale),
-            "--shapes",
-            scenario.shapes,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-        if process.returncode != 0:
-            return {"contender": contender, "error": err.decode()[-2000:]}
-        client = json.loads(out.decode().strip().splitlines()[-1])
+        options = [
+            *("--count", str(scenario.count), "--prefix", scenario.name),
+            *("--waves", str(scenario.waves), "--wave-gap", str(scenario.wave_gap)),
+            *("--policy-scale", str(scenario.policy_scale), "--shapes", scenario.shapes),
+        ]
+        client = await run_client(gateway.url, contender, options)
+        if "error" in client:
+            return {"contender": contender, "error": client["error"]}
         stats = await gateway.stats()
     return figures(contender, client, stats, scenario)
 
@@ -253,21 +234,7 @@ def _settings(scenario: Scenario) -> dict[str, Any]:
 
 
 async def run_scheduler_only(count: int) -> dict[str, Any]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks.client",
-        "scheduler-only",
-        "--count",
-        str(count),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    if process.returncode != 0:
-        return {"error": err.decode()[-2000:]}
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return result
+    return await run_client("", "scheduler-only", ["--count", str(count)])
 
 
 def _versions() -> dict[str, str]:
