@@ -435,7 +435,11 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
     plt = _pyplot()
     if plt is None:
         return False
-    scenarios = [s for s in report["scenarios"] if any("error" not in r for r in s["results"])]
+    # The callback scenario belongs here too: pushes against the pull-only knob.
+    pushed = [s for s in report.get("limits", []) if s["scenario"] == "callbacks"]
+    scenarios = [
+        s for s in [*report["scenarios"], *pushed] if any("error" not in r for r in s["results"])
+    ]
     figure, axes = plt.subplots(1, len(scenarios), figsize=(5 * len(scenarios), 4.2), squeeze=False)
     for axis, scenario in zip(axes[0], scenarios, strict=True):
         for result in scenario["results"]:
