@@ -124,7 +124,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     # enforces limits, or that there are none where it enforces none.
     limits: dict[str, float | None] = {"dashscope": math.inf, "kling": math.inf}
     enforced = dict(_pairs(args.limits))
-    if enforced:
+    if enforced or args.sdk_defaults:
         limits = {**limits, **enforced} if "exact" in args.contender else {}
     scale = args.policy_scale
     policies = {
@@ -329,6 +329,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--kling-count", type=int, default=0, help="how many tasks are Kling omni videos"
+    )
+    parser.add_argument(
+        "--sdk-defaults",
+        action="store_true",
+        help="keep the SDK's default query limits though the gateway enforces none",
     )
     args = parser.parse_args(argv)
     if args.contender == "scheduler-only":

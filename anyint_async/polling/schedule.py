@@ -187,7 +187,8 @@ class PollSchedule:
         # so a batch created first and waited for afterwards is not polled late.
         first = entry.created_at + next(waits)
         learned = self._learned_due(entry, now)
-        if learned is None:
+        if learned is None and not task.callback:
+            # (A task that will call back is woken by its callback, not by scouts.)
             self._enlist(key, entry)
         due = first if learned is None else min(learned, now + chosen.wait_cap)
         if task.callback:

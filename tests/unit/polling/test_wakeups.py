@@ -9,7 +9,7 @@ import random
 
 import attrs
 
-from anyint_async import PollPolicy, Task, TaskRoute, TaskStatus
+from anyint_async import DurationLearner, PollPolicy, Task, TaskRoute, TaskStatus
 from anyint_async.polling.schedule import EARLY_CALLBACK_TTL, PollSchedule, task_key
 
 POLICY = PollPolicy(
@@ -80,3 +80,24 @@ def test_callbacks_name_kling_tasks_only() -> None:
     core.track(Task(id="1", status=TaskStatus.PENDING, route=TaskRoute.DASHSCOPE_TASKS), 0.0)
     assert not core.wake("1", 1.0)
     assert core.next_wake(1.0) == 5.0
+
+
+def test_the_first_finish_of_a_batch_does_not_pull_tasks_that_will_call_back() -> None:
+    core = PollSchedule(
+        policy_for=lambda route: attrs.evolve(POLICY, learn=True),
+        rng=random.Random(0),
+        max_in_flight=8,
+        learner=DurationLearner(),
+        rate_limits={"dashscope": math.inf, "kling": math.inf},
+    )
+    for i in range(100):  # more than the scouts a new model gets
+        core.track(
+            Task(id=str(i), status=TaskStatus.PENDING, route=ROUTE, model="m", callback=True), 0.0
+        )
+    assert core.wake("0", 2.0)
+    first = core.pop_due(2.0)
+    assert first is not None
+    core.settle(attrs.evolve(first, status=TaskStatus.SUCCEEDED), 2.0)  # the model is learned
+    assert core.pop_due(2.0) is None  # nobody else is asked: their callbacks will come
+    wake = core.next_wake(2.0)
+    assert wake is not None and wake > 60.0
