@@ -27,7 +27,14 @@ from ._callbacks import CallbackOutcome, verify_signature
 if TYPE_CHECKING:
     from ._session import AnyIntSession
 
-__all__ = ["CallbackApp", "CallbackOutcome", "aiohttp_handler", "asgi_app", "verify_signature"]
+__all__ = [
+    "CallbackApp",
+    "CallbackOutcome",
+    "SessionSource",
+    "aiohttp_handler",
+    "asgi_app",
+    "verify_signature",
+]
 
 #: The largest callback body read; a Kling task's ``data`` is a few KiB.
 MAX_BODY = 1024 * 1024

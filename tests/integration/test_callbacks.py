@@ -19,7 +19,7 @@ from aiohttp import web
 
 from anyint_async import AnyIntSession, CallbackOutcome, PollPolicy, Task
 from anyint_async.testing import CallbackFaults, FakeGateway, Fixed, LogNormal, ModelProfile
-from anyint_async.webhooks import aiohttp_handler
+from anyint_async.webhooks import SessionSource, aiohttp_handler
 
 from ..conftest import API_KEY, FAST_RETRY, NO_LIMITS
 
@@ -33,8 +33,9 @@ SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes, ok!!").decode(
 
 
 @asynccontextmanager
-async def _receiver(session: AnyIntSession) -> AsyncIterator[str]:
-    """A web app on loopback whose one route feeds callbacks to ``session``."""
+async def _receiver(session: SessionSource) -> AsyncIterator[str]:
+    """A web app on loopback whose one route feeds callbacks to ``session`` (or to the session
+    a function returns, for one opened after the app)."""
     app = web.Application()
     app.router.add_post("/anyint/callback", aiohttp_handler(session))
     runner = web.AppRunner(app, access_log=None)
@@ -53,17 +54,7 @@ async def _run(
 ) -> tuple[list[Task], list[Task]]:
     """Create ``count`` Kling videos with the session's own ``callback_url``; wait for all."""
     sessions: list[AnyIntSession] = []
-
-    async def relay(request: web.Request) -> web.Response:
-        return await aiohttp_handler(sessions[0])(request)
-
-    app = web.Application()
-    app.router.add_post("/anyint/callback", relay)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/anyint/callback"
-    try:
+    async with _receiver(lambda: sessions[0]) as url:
         async with AnyIntSession(
             API_KEY,
             base_url=gateway.url,
@@ -77,8 +68,6 @@ async def _run(
             made = [await session.kling.omni_video.create(prompt=f"cb-{i}") for i in range(count)]
             assert all(t.callback for t in made)
             done = [t async for t in session.as_completed(made, timeout=15)]
-    finally:
-        await runner.cleanup()
     return made, done
 
 
