@@ -519,11 +519,13 @@ class PollSchedule:
             self._sparse.setdefault(pooled, []).append(key)
 
     def _discharge(self, entry: _Entry) -> None:
-        """A task leaves: if it was a scout and its model is still unknown, another of the
-        model's tasks takes its place, so the batch is never left polled only sparsely."""
-        self._retry_waits.pop(task_key(entry.task), None)
-        self._woken.discard(task_key(entry.task))
-        self._urgent.discard(task_key(entry.task))
+        """A task leaves: its retry and wake-up marks go, and if it was a scout and its model is
+        still unknown, another of the model's tasks takes its place, so the batch is never left
+        polled only sparsely."""
+        key = task_key(entry.task)
+        self._retry_waits.pop(key, None)
+        self._woken.discard(key)
+        self._urgent.discard(key)
         if not entry.scout or entry.task.model is None:
             return
         pooled = (entry.task.route, entry.task.model)
@@ -532,14 +534,14 @@ class PollSchedule:
         self._scouts[pooled] -= 1
         sparse = self._sparse.get(pooled)
         while sparse and self._learner is not None and not self._learner.samples(*pooled):
-            key = sparse.pop()
-            successor = self._entries.get(key)
+            waiting = sparse.pop()
+            successor = self._entries.get(waiting)
             if successor is None:
                 continue
             successor.scout = True
             self._scouts[pooled] += 1
             if not successor.flying:
-                self._push(key, successor, successor.handed_at)  # due at once
+                self._push(waiting, successor, successor.handed_at)  # due at once
             break
         if not self._scouts[pooled]:
             del self._scouts[pooled]
