@@ -79,10 +79,10 @@ class PollStats:
 class _Entry:
     task: Task
     policy: PollPolicy
-    waits: Iterator[float]
     handed_at: float
     created_at: float
     scout: bool = True
+    step: int = 0  # the next wait's step on the policy's curve
     generation: int = 0
     polls: int = 0
     flying: bool = False
@@ -173,11 +173,10 @@ class PollSchedule:
         if key in self._entries:
             return False
         chosen = policy or self._policy_for(task.route)
-        waits = chosen.waits(self._rng)
         entry = _Entry(
             task=task,
             policy=chosen,
-            waits=waits,
+            step=1,
             handed_at=now,
             created_at=self._created_at(task, now, handed_at=now),
         )
@@ -185,7 +184,7 @@ class PollSchedule:
         self._note_start(entry)
         # The first wait counts from creation when the task says when that was (Kling does),
         # so a batch created first and waited for afterwards is not polled late.
-        first = entry.created_at + next(waits)
+        first = entry.created_at + chosen.wait(0, self._rng)
         learned = self._learned_due(entry, now)
         if learned is None and not task.callback:
             # (A task that will call back is woken by its callback, not by scouts.)
@@ -414,7 +413,8 @@ class PollSchedule:
         heapq.heappush(heap, (due, next(self._sequence), key, entry.generation))
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
-        wait = next(entry.waits)
+        wait = entry.policy.wait(entry.step, self._rng)
+        entry.step += 1
         if key in self._woken:
             self._woken.discard(key)
             self._urgent.add(key)
