@@ -32,7 +32,8 @@ __all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Set
 Key = tuple[TaskRoute, str]
 _EPSILON: Final = 1e-3
 #: Tasks of a model nothing is known of that are polled on the policy's curve; the rest of its
-#: batch is polled sparsely until the first of these finishes and says when to look.
+#: batch waits (up to the policy's wait cap) until the first of these finishes and says when
+#: to look.
 SCOUTS: Final = 32
 
 _PROVIDER: Final = {route: route.provider.value for route in TaskRoute}
@@ -189,6 +190,10 @@ class PollSchedule:
         if learned is None and not task.callback:
             # (A task that will call back is woken by its callback, not by scouts.)
             self._enlist(key, entry)
+        if learned is None and not entry.scout:
+            # The scouts' first finish pulls it forward (see _pull_forward); a query before
+            # that could only say "still running", which the scouts already say for it.
+            first += chosen.wait_cap
         due = first if learned is None else min(learned, now + chosen.wait_cap)
         if task.callback:
             due = max(due, self._callback_due(entry, now))
@@ -427,9 +432,8 @@ class PollSchedule:
         if due is None:
             if not entry.scout:
                 # Nothing known of the model yet and this task is not one of its scouts: the
-                # scouts' first finish will pull it forward (see _pull_forward); until then it
-                # is asked about rarely, its age tripling between queries.
-                wait = max(wait, 2.0 * (now - entry.created_at))
+                # scouts' first finish will pull it forward; until then, only the cap's queries.
+                wait = max(wait, entry.policy.wait_cap)
             due = now + wait
         # However long the learned durations or the claimed age, a task is asked about again
         # within the cap: nothing learned or claimed can leave it unpolled for hours.
@@ -447,7 +451,9 @@ class PollSchedule:
         spread = self._rng.uniform(1 - policy.jitter, 1 + policy.jitter)
         age = now - entry.created_at
         first_age = policy.learned_first_age(total)
-        if age < first_age:
+        if age < total.early or (first and age < first_age):
+            # Not asked since the earliest likely finish: ask one spacing after it. (A task
+            # asked after it is asked a spacing later, not again at once.)
             due = entry.created_at + total.early + (first_age - total.early) * spread
         elif first:
             due = now
@@ -520,8 +526,8 @@ class PollSchedule:
 
     def _discharge(self, entry: _Entry) -> None:
         """A task leaves: its retry and wake-up marks go, and if it was a scout and its model is
-        still unknown, another of the model's tasks takes its place, so the batch is never left
-        polled only sparsely."""
+        still unknown, another of the model's tasks takes its place, so the batch never waits
+        on scouts that are gone."""
         key = task_key(entry.task)
         self._retry_waits.pop(key, None)
         self._woken.discard(key)
@@ -547,7 +553,7 @@ class PollSchedule:
             del self._scouts[pooled]
 
     def _pull_forward(self, pooled: tuple[TaskRoute, str], now: float) -> None:
-        """The model's first finish is known: its tasks waiting sparsely are asked about when
+        """The model's first finish is known: its tasks waiting for the scouts are asked about when
         that says they may finish, not when their sparse curve says."""
         for key in self._sparse.pop(pooled, ()):
             entry = self._entries.get(key)

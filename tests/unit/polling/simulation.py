@@ -41,6 +41,7 @@ class Outcome:
     delays: dict[str, float]  # seconds from a task's end to its detection
     queries: int
     tasks: Sequence[SimTask]
+    asked: dict[str, list[float]]  # when each task was queried
 
     @property
     def per_task(self) -> float:
@@ -120,6 +121,7 @@ def simulate(
     by_name = {t.name: t for t in tasks}
     waiting = sorted(tasks, key=lambda t: t.created)
     delays: dict[str, float] = {}
+    asked: dict[str, list[float]] = {t.name: [] for t in tasks}
     queries = 0
     for _ in range(2_000_000):  # bounded: a stalled schedule fails below, it does not spin
         if not waiting and not len(schedule):
@@ -142,6 +144,7 @@ def simulate(
             )
         while (task := schedule.pop_due(now)) is not None:
             queries += 1
+            asked[task.id].append(now)
             made = by_name[task.id]
             if now >= made.ends:
                 status, finished = TaskStatus.SUCCEEDED, _stamp(made.ends)
@@ -162,4 +165,4 @@ def simulate(
                 delays[made.name] = now - made.ends
     assert not waiting and not len(schedule), "the schedule stalled"
     assert len(delays) == len(tasks)
-    return Outcome(delays=delays, queries=queries, tasks=tuple(tasks))
+    return Outcome(delays=delays, queries=queries, tasks=tuple(tasks), asked=asked)

@@ -6,6 +6,7 @@ Each test compares runs of the same tasks (same durations, same seed) that diffe
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import attrs
@@ -87,6 +88,28 @@ def test_scouts_find_a_new_models_durations_for_the_rest_of_a_batch(
     all_scouts = simulate(tasks, POLICY)
     assert scouted.per_task <= all_scouts.per_task - 1.0
     assert scouted.relative_p95() <= all_scouts.relative_p95() * 1.1
+
+
+def test_the_rest_of_a_new_models_batch_waits_for_its_scouts() -> None:
+    tasks = lognormal_tasks(1000, median=200.0, sigma=0.4, seed=11)
+    outcome = simulate(tasks, POLICY)
+    first_end = min(t.ends for t in tasks)
+    asked_early = [name for name, times in outcome.asked.items() if times[0] < first_end]
+    # Only the scouts are asked before anything could be known; the rest cost nothing until the
+    # scouts' first finish says when to look.
+    assert len(asked_early) == schedule.SCOUTS
+
+
+@pytest.mark.parametrize("sigma", [0.2, 0.4])
+def test_no_task_is_asked_again_a_moment_after_its_last_query(sigma: float) -> None:
+    # A single wave: the estimate moves while the batch's first tasks finish.
+    tasks = lognormal_tasks(1000, median=200.0, sigma=sigma, seed=13)
+    outcome = simulate(tasks, POLICY)
+    gaps = [b - a for times in outcome.asked.values() for a, b in itertools.pairwise(times)]
+    # The least sensible gap: the policy's first interval (scouts, before anything is known),
+    # or a spacing at the fastest task's pace (target x its duration); jitter takes up to 10%.
+    fastest = min(t.ends - t.created for t in tasks)
+    assert min(gaps) >= 0.5 * min(POLICY.interval, POLICY.target_delay * fastest)
 
 
 def test_the_presets_run_from_fast_to_frugal() -> None:
