@@ -29,6 +29,8 @@ from ._validate import check_seconds, check_task_id, check_url
 from .download import Downloader
 from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
+from .polling.learning import DurationLearner
+from .polling.memory import load_memory, save_memory
 from .polling.policy import POLL_PRESETS, PollPolicy
 from .polling.schedule import DEFAULT_QUERY_RATE_LIMITS, PollStats
 from .polling.scheduler import PollScheduler
@@ -140,6 +142,7 @@ class AnyIntSession:
         max_downloads: int = 4,
         callback_url: str | None = None,
         callback_secret: str | None = None,
+        duration_memory: str | os.PathLike[str] | None = None,
     ) -> None:
         configure_from_env()
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -184,8 +187,13 @@ class AnyIntSession:
         # and answers a 429 with one pause for every task, which retries inside would defeat.
         polling = transport.with_retry(attrs.evolve(policy, max_retries=0))
         self._poll_getters = _query_routes(DashScope(polling), Kling(polling))
+        self._memory = _check_memory_path(duration_memory)
+        learner = DurationLearner()
+        if self._memory is not None:
+            load_memory(self._memory, learner)
         self._scheduler = PollScheduler(
             self._poll,
+            learner=learner,
             policies=_check_policies(poll_policy),
             # Leave a quarter of the pool to creates and downloads by default.
             max_in_flight=_check_positive_int(
@@ -400,6 +408,9 @@ class AnyIntSession:
         await self._scheduler.close()
         await self._transport.close()
         self._telemetry.close()
+        if self._memory is not None:
+            save_memory(self._memory, self._scheduler.learner)
+            self._memory = None  # once: a second close has nothing new to say
 
     async def __aenter__(self) -> Self:
         if self.closed:
@@ -413,6 +424,22 @@ class AnyIntSession:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _check_memory_path(value: str | os.PathLike[str] | None) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise InvalidParameterError(
+            "duration_memory",
+            f"must be a file path (str or Path) or None, got {value!r:.60}",
+        )
+    path = Path(value)
+    if path.is_dir():
+        raise InvalidParameterError(
+            "duration_memory", f"names a folder; give a file path such as {path / 'durations.json'}"
+        )
+    return path
 
 
 def _query_routes(dashscope: DashScope, kling: Kling) -> dict[TaskRoute, _Query]:

@@ -40,6 +40,13 @@ def _common(parser: argparse.ArgumentParser, *, polling: bool = True) -> None:
         polls.add_argument(
             "--max-poll-interval", type=float, default=None, help="longest wait between queries"
         )
+        polls.add_argument(
+            "--duration-memory",
+            default=None,
+            metavar="FILE",
+            help="remember how long tasks took in FILE and start from it next time, so a "
+            "repeated batch's first tasks are polled when such tasks end",
+        )
 
 
 def _single(parser: argparse.ArgumentParser, route: str) -> None:

@@ -53,7 +53,11 @@ def _session(args: argparse.Namespace) -> AnyIntSession:
             f"no API key: set the {API_KEY_ENV} environment variable "
             f"(export {API_KEY_ENV}=sk-...); anyint demo needs none"
         )
-    return AnyIntSession(base_url=args.base_url, poll_policy=_poll_policy(args))
+    return AnyIntSession(
+        base_url=args.base_url,
+        poll_policy=_poll_policy(args),
+        duration_memory=args.duration_memory,
+    )
 
 
 def _poll_policy(args: argparse.Namespace) -> PollPolicy | None:

@@ -19,19 +19,24 @@ import bisect
 import heapq
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-from typing import Literal
+from typing import Any, Literal
 
 from attrs import frozen
 
 from ..models import TaskRoute
 
-__all__ = ["DurationEstimate", "DurationLearner", "GroupKey"]
+__all__ = ["REMEMBERED_PER_GROUP", "DurationEstimate", "DurationLearner", "GroupKey"]
 
 #: (route, model, workload); a workload of None is the model's pooled group.
 GroupKey = tuple[TaskRoute, str, str | None]
 Clock = Literal["total", "run"]
+#: Durations kept per group in an exported memory: enough for the 4% and 99.5% quantiles to be
+#: near where the full sample had them, few enough that fresh finishes soon outweigh them.
+REMEMBERED_PER_GROUP = 200
+_MEMORY_VERSION = 1
+_CLOCKS: tuple[Clock, ...] = ("total", "run")
 
 
 @frozen
@@ -62,19 +67,37 @@ class DurationEstimate:
 
 
 class _Samples:
-    """The last ``limit`` durations of one group, kept in arrival order and sorted."""
+    """The last ``limit`` durations of one group, kept in arrival order and sorted, plus the
+    ones remembered from an earlier session (``prior``), which fresh ones replace one by one."""
 
-    __slots__ = ("ordered", "recent")
+    __slots__ = ("ordered", "prior", "recent")
 
     def __init__(self, limit: int) -> None:
         self.recent: deque[float] = deque(maxlen=limit)
+        self.prior: list[float] = []
         self.ordered: list[float] = []
 
+    def __len__(self) -> int:
+        return len(self.ordered)
+
     def add(self, seconds: float) -> None:
-        if len(self.recent) == self.recent.maxlen:
+        if self.prior:
+            # A fresh duration replaces the remembered one nearest to it: a provider that got
+            # slower since shows in the estimate after as many finishes as were remembered.
+            at = bisect.bisect_left(self.prior, seconds)
+            if at == len(self.prior) or (
+                at and seconds - self.prior[at - 1] <= self.prior[at] - seconds
+            ):
+                at -= 1
+            self.ordered.pop(bisect.bisect_left(self.ordered, self.prior.pop(at)))
+        elif len(self.recent) == self.recent.maxlen:
             self.ordered.pop(bisect.bisect_left(self.ordered, self.recent[0]))
         self.recent.append(seconds)
         bisect.insort(self.ordered, seconds)
+
+    def remember(self, seconds: Sequence[float]) -> None:
+        self.prior = sorted(seconds)
+        self.ordered = sorted([*self.recent, *self.prior])
 
 
 class DurationLearner:
@@ -135,6 +158,48 @@ class DurationLearner:
                 self._shapes.setdefault((clock, route, model), []).append(self._samples[key])
             self._samples[key].add(value)
 
+    def export(self, per_group: int = REMEMBERED_PER_GROUP) -> dict[str, Any]:
+        """What was learned, for a later session (``restore``): each group's durations thinned
+        to at most ``per_group`` evenly spaced quantiles. JSON-ready; no task ids, prompts or
+        keys, only routes, models, request shapes and seconds."""
+        groups = []
+        for (clock, (route, model, workload)), found in sorted(
+            self._samples.items(), key=lambda item: (item[0][0], *map(str, item[0][1]))
+        ):
+            if not found.ordered:
+                continue
+            groups.append(
+                {
+                    "clock": clock,
+                    "route": route.value,
+                    "model": model,
+                    "workload": workload,
+                    "seconds": [round(x, 3) for x in _thinned(found.ordered, per_group)],
+                }
+            )
+        return {"version": _MEMORY_VERSION, "groups": groups}
+
+    def restore(self, memory: Mapping[str, Any]) -> int:
+        """Take what an earlier session learned (``export``) as a starting point: the first
+        tasks of a known kind are polled like the rest of a batch, not by scouts. Fresh
+        durations replace the remembered ones one by one. Groups this learner already knows,
+        and entries it cannot read, are skipped; returns how many groups were taken."""
+        if not isinstance(memory, Mapping) or memory.get("version") != _MEMORY_VERSION:
+            return 0
+        taken = 0
+        for group in memory.get("groups") or ():
+            found = _remembered(group)
+            if found is None:
+                continue
+            clock, key, seconds = found
+            if (clock, key) in self._samples:
+                continue
+            samples = self._samples[(clock, key)] = _Samples(self._max_samples)
+            self._shapes.setdefault((clock, key[0], key[1]), []).append(samples)
+            samples.remember(seconds[: self._max_samples])
+            taken += 1
+        return taken
+
     def samples(
         self,
         route: TaskRoute,
@@ -145,9 +210,9 @@ class DurationLearner:
         """How many durations are known for this group (the model's pooled group by default)."""
         if workload is None:
             shapes = self._shapes.get((clock, route, model or ""), ())
-            return sum(len(found.recent) for found in shapes)
+            return sum(len(found) for found in shapes)
         found = self._samples.get((clock, (route, model or "", workload)))
-        return len(found.recent) if found else 0
+        return len(found) if found else 0
 
     def group_for(
         self,
@@ -206,6 +271,36 @@ class DurationLearner:
             group=group,
             median_guess=guess,
         )
+
+
+def _thinned(ordered: Sequence[float], count: int) -> list[float]:
+    """At most ``count`` of ``ordered`` at evenly spaced quantiles, both ends kept."""
+    if len(ordered) <= count:
+        return list(ordered)
+    last = len(ordered) - 1
+    return [ordered[round(i * last / (count - 1))] for i in range(count)]
+
+
+def _remembered(group: Any) -> tuple[Clock, GroupKey, list[float]] | None:
+    """One exported group, checked: None when any part of it is not what ``export`` writes."""
+    if not isinstance(group, Mapping):
+        return None
+    clock, model, workload = group.get("clock"), group.get("model"), group.get("workload")
+    seconds = group.get("seconds")
+    try:
+        route = TaskRoute(str(group.get("route")))
+    except ValueError:
+        return None
+    if clock not in _CLOCKS or not isinstance(model, str) or not isinstance(workload, str):
+        return None
+    if not isinstance(seconds, list) or not seconds:
+        return None
+    if not all(
+        isinstance(x, int | float) and not isinstance(x, bool) and 0 < x < math.inf for x in seconds
+    ):
+        return None
+    checked: Clock = "total" if clock == "total" else "run"
+    return checked, (route, model, workload), [float(x) for x in seconds]
 
 
 _GUESS_QUANTILE = 0.10

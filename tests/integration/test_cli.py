@@ -285,6 +285,23 @@ async def test_failed_job_gives_a_non_zero_exit_and_a_summary(
     assert "batch summary" in stdout and "not succeeded (1)" in stdout and "bad" in stdout
 
 
+async def test_a_batch_remembers_how_long_its_tasks_took(
+    gateway_process: GatewayProcess, tmp_path: Path
+) -> None:
+    jobs, memory = tmp_path / "jobs.jsonl", tmp_path / "cache" / "durations.json"
+    _write_jobs(jobs, 6, ["dashscope.videos", "kling.omni_video"])
+    code, _stdout, _stderr = await _run(
+        gateway_process.url,
+        *("batch", str(jobs), "--out", str(tmp_path / "out"), "--duration-memory", str(memory)),
+        *POLLING,
+    )
+    assert code == 0
+    remembered = json.loads(memory.read_text())
+    models = {group["model"] for group in remembered["groups"]}
+    assert models == {"wan2.5-t2v", "kling-v3-omni"}
+    assert "cli-key" not in memory.read_text() and "cli job" not in memory.read_text()
+
+
 async def test_single_commands_with_json(gateway_process: GatewayProcess, tmp_path: Path) -> None:
     out = tmp_path / "one"
     code, stdout, stderr = await _run(

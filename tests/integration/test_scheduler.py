@@ -8,6 +8,7 @@ import gc
 import random
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -377,6 +378,37 @@ async def test_learning_moves_first_polls_of_a_model(gateway: FakeGateway) -> No
     after = sum(gateway.stats.polls[t.id] for t in second_wave) / 4
     assert before >= 8  # about 0.6 s / 0.05 s
     assert after <= 3  # first poll waits for the learned duration
+
+
+async def test_a_session_starts_from_the_durations_an_earlier_one_remembered(
+    gateway: FakeGateway, tmp_path: Path
+) -> None:
+    gateway.profiles["remembered"] = ModelProfile(run=Fixed(0.6), queue=Fixed(0.0))
+    policy = PollPolicy(first_poll=0.05, interval=0.05, max_interval=0.05, jitter=0.0)
+    memory = tmp_path / "durations.json"
+
+    async def batch(name: str, remember: Path | None) -> float:
+        async with AnyIntSession(
+            API_KEY,
+            base_url=gateway.url,
+            poll_policy=policy,
+            query_rate_limits=NO_LIMITS,
+            duration_memory=remember,
+        ) as session:
+            made = [
+                await session.dashscope.videos.create(model="remembered", prompt=f"{name}-{i}")
+                for i in range(4)
+            ]
+            assert len([t async for t in session.as_completed(made)]) == 4
+        return sum(gateway.stats.polls[t.id] for t in made) / len(made)
+
+    first = await batch("first", memory)
+    text = memory.read_text()
+    assert "remembered" in text and API_KEY not in text and "first-" not in text
+    cold = await batch("cold", None)
+    warm = await batch("warm", memory)
+    assert first >= 8 and cold >= 8  # about 0.6 s / 0.05 s: learned only by polling
+    assert warm <= 3  # the first query waits for the remembered duration
 
 
 def _stray_tasks() -> list[asyncio.Task[object]]:

@@ -76,6 +76,9 @@ def test_loopback_http_and_any_https_are_accepted(url: str) -> None:
         ({"http_session": object()}, "http_session"),
         ({"poll_policy": "turbo"}, "poll_policy"),
         ({"poll_policy": 5}, "poll_policy"),
+        ({"duration_memory": 5}, "duration_memory"),
+        ({"duration_memory": ""}, "duration_memory"),
+        ({"duration_memory": "."}, "duration_memory"),  # a folder, not a file
     ],
 )
 def test_bad_session_arguments_name_the_field(kwargs: dict[str, object], field: str) -> None:

@@ -106,6 +106,7 @@ def simulate(
     *,
     says_when_started: bool = True,
     seed: int = 3,
+    learner: DurationLearner | None = None,
 ) -> Outcome:
     """Poll every task to its end; the provider reports RUNNING (and, if
     ``says_when_started``, when it started) while a task runs."""
@@ -114,7 +115,7 @@ def simulate(
         policy_for=lambda route: policy,
         rng=random.Random(seed),
         max_in_flight=10_000,
-        learner=DurationLearner(),
+        learner=learner if learner is not None else DurationLearner(),
         wall_clock=lambda: WALL0 + now,
         rate_limits=NO_LIMITS,  # this world refuses nothing
     )

@@ -1,0 +1,124 @@
+"""Durations remembered between sessions: what the learner exports and takes back, and the file
+a session reads and writes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+
+import pytest
+
+from anyint_async import DurationLearner, TaskRoute
+from anyint_async.polling.learning import REMEMBERED_PER_GROUP
+from anyint_async.polling.memory import load_memory, save_memory
+
+ROUTE = TaskRoute.DASHSCOPE_TASKS
+SHAPE = "duration=5 resolution=720P"
+
+
+def _learned(count: int = 1000, seed: int = 1, scale: float = 1.0) -> DurationLearner:
+    rng = random.Random(seed)
+    learner = DurationLearner()
+    for _ in range(count):
+        seconds = rng.lognormvariate(4.0, 0.4) * scale
+        learner.observe(ROUTE, "wan", seconds, workload=SHAPE, run_seconds=seconds * 0.8)
+    return learner
+
+
+def _quantiles(learner: DurationLearner) -> tuple[float, float | None, float | None]:
+    group = learner.group_for(ROUTE, "wan", SHAPE)
+    assert group is not None
+    estimate = learner.estimate(group)
+    assert estimate is not None
+    return estimate.early, estimate.median, estimate.late
+
+
+def test_a_restored_learner_estimates_what_the_exported_one_did() -> None:
+    original = _learned()
+    memory = original.export()
+    assert all(len(g["seconds"]) <= REMEMBERED_PER_GROUP for g in memory["groups"])
+    restored = DurationLearner()
+    assert restored.restore(json.loads(json.dumps(memory))) == 2  # both clocks of one shape
+    for was, now in zip(_quantiles(original), _quantiles(restored), strict=True):
+        assert was is not None and now is not None
+        assert now == pytest.approx(was, rel=0.05)
+    assert restored.samples(ROUTE, "wan", SHAPE, clock="run") == REMEMBERED_PER_GROUP
+
+
+def test_fresh_durations_replace_the_remembered_ones() -> None:
+    restored = DurationLearner()
+    restored.restore(_learned().export())
+    slower = _learned(count=REMEMBERED_PER_GROUP, seed=2, scale=2.0)
+    rng = random.Random(2)
+    for _ in range(REMEMBERED_PER_GROUP):  # as many as were remembered: the provider got slower
+        restored.observe(ROUTE, "wan", rng.lognormvariate(4.0, 0.4) * 2.0, workload=SHAPE)
+    assert restored.samples(ROUTE, "wan", SHAPE) == REMEMBERED_PER_GROUP
+    assert _quantiles(restored) == _quantiles(slower)
+
+
+@pytest.mark.parametrize(
+    "memory",
+    [
+        {},
+        {"version": 99, "groups": []},
+        {"version": 1, "groups": "no"},
+        {"version": 1, "groups": [{"clock": "total", "route": "nowhere", "model": "m",
+                                   "workload": "", "seconds": [1.0]}]},
+        {"version": 1, "groups": [{"clock": "total", "route": "dashscope.tasks", "model": "m",
+                                   "workload": "", "seconds": [1.0, -2.0]}]},
+        {"version": 1, "groups": [{"clock": "wall", "route": "dashscope.tasks", "model": "m",
+                                   "workload": "", "seconds": [1.0]}]},
+        {"version": 1, "groups": [{"clock": "total", "route": "dashscope.tasks", "model": 3,
+                                   "workload": "", "seconds": [1.0]}]},
+        {"version": 1, "groups": [{"clock": "total", "route": "dashscope.tasks", "model": "m",
+                                   "workload": "", "seconds": [True, "1"]}]},
+    ],
+)  # fmt: skip
+def test_what_the_learner_cannot_read_is_left_out(memory: dict[str, object]) -> None:
+    learner = DurationLearner()
+    assert learner.restore(memory) == 0
+    assert learner.samples(ROUTE, "m") == 0
+
+
+def test_a_group_already_learned_keeps_its_own_durations() -> None:
+    learner = DurationLearner()
+    learner.observe(ROUTE, "wan", 500.0, workload=SHAPE)
+    assert learner.restore(_learned().export()) == 1  # only the run clock was new
+    assert learner.samples(ROUTE, "wan", SHAPE) == 1
+
+
+def test_the_memory_file_round_trips_and_holds_only_durations(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "durations.json"
+    save_memory(path, _learned())
+    text = path.read_text()
+    assert set(json.loads(text)) == {"version", "groups"}
+    assert [p.name for p in path.parent.iterdir()] == ["durations.json"]  # no temporary left
+    restored, direct = DurationLearner(), DurationLearner()
+    assert load_memory(path, restored) == 2
+    direct.restore(_learned().export())
+    assert _quantiles(restored) == _quantiles(direct)
+
+
+def test_a_missing_or_broken_file_is_a_fresh_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    learner = DurationLearner()
+    assert load_memory(tmp_path / "absent.json", learner) == 0
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b"\xff{not json")
+    with caplog.at_level(logging.WARNING, logger="anyint_async.polling"):
+        assert load_memory(broken, learner) == 0
+    assert "not JSON" in caplog.text
+    assert learner.samples(ROUTE, "wan") == 0
+
+
+def test_a_file_that_cannot_be_written_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with caplog.at_level(logging.WARNING, logger="anyint_async.polling"):
+        save_memory(blocker / "durations.json", _learned(count=10))
+    assert "not written" in caplog.text
