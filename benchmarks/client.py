@@ -8,11 +8,12 @@ Contenders:
 - ``anyint``: the SDK's streaming poller with a preset's policies (scaled by
   ``--policy-scale``): ``anyint`` (default), ``anyint-fast``, ``anyint-frugal``, ``anyint@0.2``
   (the default with that ``target_delay``); ``-nolearn`` turns duration learning off,
-  ``-model`` learns per model alone instead of per request shape (``--shapes``).
+  ``-model`` learns per model alone instead of per request shape (``--shapes``); ``-warm``
+  starts from ``--duration-memory``, written by an earlier run of the same scenario.
 - ``official``: the ``dashscope`` SDK's asyncio client, ``videos.jobs.create`` then its own
   ``wait`` for each task, gathered (one coroutine per task, as its users write it).
 - ``naive-1s`` / ``naive-5s``: one coroutine per task, ``aiohttp`` GET and ``json`` parse, fixed
-  sleep (seconds scaled by ``--policy-scale`` like the rest).
+  sleep (seconds scaled by ``--naive-scale``, by default ``--policy-scale`` like the rest).
 - ``scheduler-only``: the scheduler's core alone over ``--count`` tasks on a simulated clock,
   no network: memory per tracked task and time per scheduling step.
 """
@@ -149,6 +150,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
             max_connections=64,
             query_rate_limits=limits or None,
             callback_url=callback_url,
+            duration_memory=args.duration_memory or None,
         ) as session,
         session.poller() as poller,
     ):
@@ -196,7 +198,8 @@ def _is_kling(i: int, args: argparse.Namespace) -> bool:
 
 
 async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
-    interval = (1.0 if args.contender == "naive-1s" else 5.0) * args.policy_scale
+    scale = args.policy_scale if args.naive_scale is None else args.naive_scale
+    interval = (1.0 if args.contender == "naive-1s" else 5.0) * scale
     headers = {"Authorization": "Bearer bench-key"}
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
@@ -320,6 +323,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wave-gap", type=float, default=0.0)
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--policy-scale", type=float, default=1.0)
+    parser.add_argument("--naive-scale", type=float, default=None)
+    parser.add_argument(
+        "--duration-memory", default="", help="anyint: the session's duration_memory file"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--shapes", default="", help="video shapes in turn, e.g. 5:720P,10:1080P (anyint only)"
