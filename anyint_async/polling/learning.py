@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from attrs import frozen
 
+from .._errors import InvalidParameterError
 from ..models import TaskRoute
 
 __all__ = ["REMEMBERED_PER_GROUP", "DurationEstimate", "DurationLearner", "GroupKey"]
@@ -162,6 +163,10 @@ class DurationLearner:
         """What was learned, for a later session (``restore``): each group's durations thinned
         to at most ``per_group`` evenly spaced quantiles. JSON-ready; no task ids, prompts or
         keys, only routes, models, request shapes and seconds."""
+        if isinstance(per_group, bool) or not isinstance(per_group, int) or per_group < 2:
+            raise InvalidParameterError(
+                "per_group", f"must be an int >= 2 (both ends are kept), got {per_group!r}"
+            )
         groups = []
         for (clock, (route, model, workload)), found in sorted(
             self._samples.items(), key=lambda item: (item[0][0], *map(str, item[0][1]))
@@ -186,8 +191,9 @@ class DurationLearner:
         and entries it cannot read, are skipped; returns how many groups were taken."""
         if not isinstance(memory, Mapping) or memory.get("version") != _MEMORY_VERSION:
             return 0
+        groups = memory.get("groups")
         taken = 0
-        for group in memory.get("groups") or ():
+        for group in groups if isinstance(groups, list) else ():
             found = _remembered(group)
             if found is None:
                 continue

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from anyint_async import DurationLearner, TaskRoute
+from anyint_async import DurationLearner, InvalidParameterError, TaskRoute
 from anyint_async.polling.learning import REMEMBERED_PER_GROUP
 from anyint_async.polling.memory import load_memory, save_memory
 
@@ -64,6 +64,7 @@ def test_fresh_durations_replace_the_remembered_ones() -> None:
         {},
         {"version": 99, "groups": []},
         {"version": 1, "groups": "no"},
+        {"version": 1, "groups": 5},
         {"version": 1, "groups": [{"clock": "total", "route": "nowhere", "model": "m",
                                    "workload": "", "seconds": [1.0]}]},
         {"version": 1, "groups": [{"clock": "total", "route": "dashscope.tasks", "model": "m",
@@ -80,6 +81,12 @@ def test_what_the_learner_cannot_read_is_left_out(memory: dict[str, object]) -> 
     learner = DurationLearner()
     assert learner.restore(memory) == 0
     assert learner.samples(ROUTE, "m") == 0
+
+
+def test_an_export_thinner_than_both_ends_is_refused() -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        _learned(count=10).export(per_group=1)
+    assert caught.value.field == "per_group"
 
 
 def test_a_group_already_learned_keeps_its_own_durations() -> None:
