@@ -68,37 +68,24 @@ class DurationEstimate:
 
 
 class _Samples:
-    """The last ``limit`` durations of one group, kept in arrival order and sorted, plus the
-    ones remembered from an earlier session (``prior``), which fresh ones replace one by one."""
+    """The last ``limit`` durations of one group, kept in arrival order and sorted, and apart
+    from them the ones remembered from an earlier session (``prior``, sorted)."""
 
     __slots__ = ("ordered", "prior", "recent")
 
     def __init__(self, limit: int) -> None:
         self.recent: deque[float] = deque(maxlen=limit)
-        self.prior: list[float] = []
         self.ordered: list[float] = []
+        self.prior: list[float] = []
 
     def __len__(self) -> int:
-        return len(self.ordered)
+        return len(self.ordered) + len(self.prior)
 
     def add(self, seconds: float) -> None:
-        if self.prior:
-            # A fresh duration replaces the remembered one nearest to it: a provider that got
-            # slower since shows in the estimate after as many finishes as were remembered.
-            at = bisect.bisect_left(self.prior, seconds)
-            if at == len(self.prior) or (
-                at and seconds - self.prior[at - 1] <= self.prior[at] - seconds
-            ):
-                at -= 1
-            self.ordered.pop(bisect.bisect_left(self.ordered, self.prior.pop(at)))
-        elif len(self.recent) == self.recent.maxlen:
+        if len(self.recent) == self.recent.maxlen:
             self.ordered.pop(bisect.bisect_left(self.ordered, self.recent[0]))
         self.recent.append(seconds)
         bisect.insort(self.ordered, seconds)
-
-    def remember(self, seconds: Sequence[float]) -> None:
-        self.prior = sorted(seconds)
-        self.ordered = sorted([*self.recent, *self.prior])
 
 
 class DurationLearner:
@@ -171,7 +158,12 @@ class DurationLearner:
         for (clock, (route, model, workload)), found in sorted(
             self._samples.items(), key=lambda item: (item[0][0], *map(str, item[0][1]))
         ):
-            if not found.ordered:
+            # This session's durations first; remembered ones fill what they leave of the
+            # quota, so knowledge carries over while fresh finishes take its place.
+            kept = _thinned(found.ordered, per_group)
+            if found.prior and len(kept) < per_group:
+                kept = sorted([*kept, *_thinned(found.prior, per_group - len(kept))])
+            if not kept:
                 continue
             groups.append(
                 {
@@ -179,7 +171,7 @@ class DurationLearner:
                     "route": route.value,
                     "model": model,
                     "workload": workload,
-                    "seconds": [round(x, 3) for x in _thinned(found.ordered, per_group)],
+                    "seconds": [round(x, 3) for x in kept],
                 }
             )
         return {"version": _MEMORY_VERSION, "groups": groups}
@@ -202,7 +194,7 @@ class DurationLearner:
                 continue
             samples = self._samples[(clock, key)] = _Samples(self._max_samples)
             self._shapes.setdefault((clock, key[0], key[1]), []).append(samples)
-            samples.remember(seconds[: self._max_samples])
+            samples.prior = sorted(seconds)[: self._max_samples]
             taken += 1
         return taken
 
@@ -240,40 +232,63 @@ class DurationLearner:
         pooled = (route, model, None)
         return pooled if self.samples(*pooled, clock=clock) else None
 
-    def _ordered(self, group: GroupKey, clock: Clock) -> list[float]:
-        """The group's durations, sorted; a pooled group merges its model's workloads."""
+    def _ordered(self, group: GroupKey, clock: Clock, *, prior: bool = False) -> list[float]:
+        """The group's durations (or remembered ones), sorted; a pooled group merges its
+        model's workloads."""
         route, model, workload = group
         if workload is None:
-            return _merged(
-                [found.ordered for found in self._shapes.get((clock, route, model), ())] or [[]]
-            )
+            shapes = self._shapes.get((clock, route, model), ())
+            return _merged([found.prior if prior else found.ordered for found in shapes] or [[]])
         found = self._samples.get((clock, group))
-        return found.ordered if found else []
+        if not found:
+            return []
+        return found.prior if prior else found.ordered
 
     def estimate(
         self, group: GroupKey, running: Sequence[float] = (), clock: Clock = "total"
     ) -> DurationEstimate | None:
         """The group's distribution given ``running``, the ages at which tasks of the group
-        were last seen unfinished (in any order). None if the group has no samples."""
+        were last seen unfinished (in any order). None if the group has no samples.
+
+        Remembered durations (``restore``) speak only where this session's own cannot yet:
+        the early quantile until it has a few dozen finishes, the median and the late quantile
+        until its own data reach them, and never below the age of a task still running (a
+        provider that got slower than remembered shows at once)."""
         ordered = self._ordered(group, clock)
-        if not ordered:
+        prior = self._ordered(group, clock, prior=True)
+        if not ordered and not prior:
             return None
-        early, tenth, median, late = _kaplan_meier_quantiles(
-            ordered,
-            sorted(running),
-            (self._early_share, _GUESS_QUANTILE, 0.5, 1.0 - self._late_share),
-        )
-        guess = None
+        running = sorted(running)
+        early: float | None = None
+        tenth = median = late = guess = None
+        if ordered:
+            early, tenth, median, late = _kaplan_meier_quantiles(
+                ordered,
+                running,
+                (self._early_share, _GUESS_QUANTILE, 0.5, 1.0 - self._late_share),
+            )
         if median is None and early and tenth and len(ordered) >= _GUESS_SAMPLES:
             # Durations are near log-normal (a long tail of slow ones): the spread between the
             # early quantile and the tenth fixes the shape, hence where the median lies.
             sigma = math.log(tenth / early) / (_Z_GUESS - _z(self._early_share))
             guess = tenth * math.exp(-_Z_GUESS * sigma)
+        if early is None and ordered:
+            early = ordered[0]
+        if prior:
+            horizon = running[-1] if running else 0.0
+            if early is None or len(ordered) * self._early_share < 1:
+                remembered = _quantile(prior, self._early_share)
+                early = remembered if early is None else min(early, remembered)
+            if median is None and guess is None:
+                median = max(_quantile(prior, 0.5), horizon)
+            if late is None:
+                late = max(_quantile(prior, 1.0 - self._late_share), horizon)
+        assert early is not None  # from this session's durations or remembered ones
         return DurationEstimate(
-            early=round((early if early is not None else ordered[0]) * self._margin, 6),
+            early=round(early * self._margin, 6),
             median=median,
             late=late,
-            samples=len(ordered),
+            samples=len(ordered) + len(prior),
             group=group,
             median_guess=guess,
         )
@@ -283,8 +298,16 @@ def _thinned(ordered: Sequence[float], count: int) -> list[float]:
     """At most ``count`` of ``ordered`` at evenly spaced quantiles, both ends kept."""
     if len(ordered) <= count:
         return list(ordered)
+    if count < 2:
+        return [ordered[len(ordered) // 2]] if count == 1 else []
     last = len(ordered) - 1
     return [ordered[round(i * last / (count - 1))] for i in range(count)]
+
+
+def _quantile(ordered: Sequence[float], share: float) -> float:
+    """The ``share`` quantile of a complete sample (no one still running), ends included as
+    ``_thinned`` keeps them: a plain index."""
+    return ordered[round(share * (len(ordered) - 1))]
 
 
 def _remembered(group: Any) -> tuple[Clock, GroupKey, list[float]] | None:

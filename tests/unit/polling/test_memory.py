@@ -47,15 +47,41 @@ def test_a_restored_learner_estimates_what_the_exported_one_did() -> None:
     assert restored.samples(ROUTE, "wan", SHAPE, clock="run") == REMEMBERED_PER_GROUP
 
 
-def test_fresh_durations_replace_the_remembered_ones() -> None:
+def test_once_this_sessions_durations_tell_they_speak_alone() -> None:
     restored = DurationLearner()
     restored.restore(_learned().export())
-    slower = _learned(count=REMEMBERED_PER_GROUP, seed=2, scale=2.0)
+    slower = _learned(count=REMEMBERED_PER_GROUP, seed=2, scale=2.0)  # the provider got slower
     rng = random.Random(2)
-    for _ in range(REMEMBERED_PER_GROUP):  # as many as were remembered: the provider got slower
+    for _ in range(REMEMBERED_PER_GROUP):
         restored.observe(ROUTE, "wan", rng.lognormvariate(4.0, 0.4) * 2.0, workload=SHAPE)
-    assert restored.samples(ROUTE, "wan", SHAPE) == REMEMBERED_PER_GROUP
     assert _quantiles(restored) == _quantiles(slower)
+
+
+def test_a_task_running_past_what_was_remembered_moves_the_estimate_at_once() -> None:
+    restored = DurationLearner()
+    restored.restore(_learned().export())  # median about 55 s, 99.5% about 150 s
+    group = restored.group_for(ROUTE, "wan", SHAPE)
+    assert group is not None
+    remembered = restored.estimate(group)
+    assert remembered is not None and remembered.median is not None
+    # Nothing of this session has finished, and its tasks are 200 s old: slower than ever.
+    now = restored.estimate(group, running=[200.0] * 50)
+    assert now is not None and now.median is not None and now.late is not None
+    assert remembered.median < 100 and now.median >= 200 and now.late >= 200
+    assert now.early == remembered.early  # the earliest finish is not contradicted
+
+
+def test_this_sessions_first_finishes_pull_the_early_quantile_down() -> None:
+    restored = DurationLearner()
+    restored.restore(_learned().export())
+    group = restored.group_for(ROUTE, "wan", SHAPE)
+    assert group is not None
+    before = restored.estimate(group)
+    restored.observe(ROUTE, "wan", 5.0, workload=SHAPE)  # faster than anything remembered
+    after = restored.estimate(group, running=[5.0] * 99)
+    assert before is not None and after is not None
+    assert after.early == pytest.approx(5.0 * 0.97)
+    assert after.early < before.early
 
 
 @pytest.mark.parametrize(
