@@ -237,7 +237,14 @@ def _limit_verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 #: The SDK along its knob: the presets fast, default and frugal, and points between.
-KNOB_NAMES = ("anyint-fast", "anyint-fast@0.055", "anyint", "anyint@0.2", "anyint-frugal")
+KNOB_NAMES = (
+    "anyint-fast",
+    "anyint-fast@0.055",
+    "anyint",
+    "anyint@0.17",
+    "anyint@0.2",
+    "anyint-frugal",
+)
 
 
 def _knob(scenario: dict[str, Any], prefix: str = "anyint") -> list[dict[str, Any]]:
