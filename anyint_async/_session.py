@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -113,6 +114,9 @@ class AnyIntSession:
     ``poll_policy`` sets how waiting tasks are polled: a preset (``"fast"``, ``"default"``,
     ``"frugal"``: a p95 detection delay of 5%, 10% or 30% of a task's expected duration, see
     ``POLL_PRESETS``), one ``PollPolicy`` for every route, or a dict of route to ``PollPolicy``.
+    ``duration_memory`` names a small JSON file: read here, written when the session closes,
+    it carries how long each model's tasks took to the next session, whose first tasks are then
+    polled like the rest of a batch (no ids, prompts or keys are written to it).
 
     Examples:
         >>> async with AnyIntSession() as session:  # doctest: +SKIP
@@ -409,8 +413,8 @@ class AnyIntSession:
         await self._transport.close()
         self._telemetry.close()
         if self._memory is not None:
-            save_memory(self._memory, self._scheduler.learner)
-            self._memory = None  # once: a second close has nothing new to say
+            memory, self._memory = self._memory, None  # once: a second close has nothing new
+            await asyncio.to_thread(save_memory, memory, self._scheduler.learner)
 
     async def __aenter__(self) -> Self:
         if self.closed:
