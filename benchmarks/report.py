@@ -565,7 +565,8 @@ def render_summary(report: dict[str, Any]) -> str:
         ),
         (
             "scale-10000",
-            "**10,000 videos, time-compressed** (default policy against a naive 5 s loop):",
+            "**10,000 videos, time-compressed** (the default policy on the compressed clock, "
+            "against a naive loop sleeping 5 real seconds):",
             (
                 "queries_per_task",
                 "delay_p95_s",
