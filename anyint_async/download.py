@@ -11,10 +11,8 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
-import os
 import random
 import re
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, TypeVar
@@ -23,6 +21,7 @@ import aiohttp
 from yarl import URL
 
 from ._errors import DownloadError, FileWriteError, InvalidParameterError, ResultExpiredError
+from ._files import FileSink
 from ._retry import RetryPolicy
 from ._telemetry import Telemetry
 from ._transport import ConnectionPool
@@ -55,35 +54,6 @@ _EXTENSIONS = {
 }
 _PLAIN_EXTENSION = re.compile(r"\.[a-z0-9]{1,5}")
 _TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class _FileSink:
-    """A file written under a temporary name in its folder, renamed into place when whole.
-
-    Its methods block (disk I/O): the downloader calls them through ``asyncio.to_thread``.
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
-        self._handle = self.temporary.open("wb")
-        self.written = 0
-
-    def write(self, data: bytes) -> None:
-        self._handle.write(data)
-        self.written += len(data)
-
-    def commit(self) -> None:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        os.replace(self.temporary, self.path)
-
-    def discard(self) -> None:
-        self._handle.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.temporary.unlink()
 
 
 class _Transient(Exception):
@@ -232,7 +202,7 @@ class Downloader:
 
     async def _attempt(self, url: str, folder: Path, name: str, index: int, count: int) -> Path:
         http = self._pool.session()
-        sink: _FileSink | None = None
+        sink: FileSink | None = None
         try:
             # No Authorization header: the key belongs to the gateway alone.
             async with http.get(url, timeout=self._timeout) as response:
@@ -241,7 +211,7 @@ class Downloader:
                     await self._refuse(response, url)
                 extension = _extension(response.content_type, url)
                 path = folder / result_file_name(name, index, count, extension)
-                sink = await _local(url, path, _FileSink, path)
+                sink = await _local(url, path, FileSink, path)
                 buffered: list[bytes] = []
                 size = 0
                 async for chunk in response.content.iter_chunked(_CHUNK):

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
+from .._files import FileSink
 from .learning import DurationLearner
 
 __all__ = ["load_memory", "save_memory"]
@@ -44,14 +43,12 @@ def save_memory(path: Path, learner: DurationLearner) -> None:
     """Write what ``learner`` knows to ``path`` atomically (a crash leaves the old file)."""
     text = json.dumps(learner.export(), indent=1)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        sink = FileSink(path)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temporary, path)
+            sink.write(text.encode("utf-8"))
+            sink.commit()
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            sink.discard()
             raise
     except OSError as error:
         # Closing a session must not fail over a cache: the next one merely starts fresh.

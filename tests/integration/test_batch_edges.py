@@ -119,14 +119,14 @@ async def test_a_full_disk_fails_the_job_it_hits_and_keeps_the_rest(
 
     from anyint_async import download
 
-    real_write = download._FileSink.write
+    real_write = download.FileSink.write
 
-    def write(self: download._FileSink, data: bytes) -> None:
+    def write(self: download.FileSink, data: bytes) -> None:
         if self.path.name.startswith("clip"):
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(self, data)
 
-    monkeypatch.setattr(download._FileSink, "write", write)
+    monkeypatch.setattr(download.FileSink, "write", write)
     results = {r.key: r for r in await BatchRunner(session, JOBS, tmp_path).run()}
     assert results["clip"].error is not None
     assert results["clip"].error.code == "FileWriteFailed"
@@ -134,7 +134,7 @@ async def test_a_full_disk_fails_the_job_it_hits_and_keeps_the_rest(
     assert all(r.succeeded for k, r in results.items() if k != "clip")
     leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".clip") and n.endswith(".part")]
     assert leftovers == [], "the partial file is cleaned up"
-    monkeypatch.setattr(download._FileSink, "write", real_write)
+    monkeypatch.setattr(download.FileSink, "write", real_write)
     again = {r.key: r for r in await BatchRunner(session, JOBS, tmp_path).run()}
     assert again["clip"].succeeded and not again["clip"].resumed
     assert gateway.stats.creates[("kling.omni_video.create", "clip")] == 1

@@ -1,0 +1,41 @@
+"""Files written whole or not at all: under a temporary name in their folder, fsynced, then
+renamed into place, so a crash or a failed write never leaves a half-written file at the path.
+Downloads stream into one; the duration memory writes one in a single piece."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["FileSink"]
+
+
+class FileSink:
+    """A file written under a temporary name in its folder, renamed into place when whole.
+
+    Its methods block (disk I/O): async callers run them through ``asyncio.to_thread``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        self._handle = self.temporary.open("wb")
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self.written += len(data)
+
+    def commit(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        self._handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.temporary.unlink()
