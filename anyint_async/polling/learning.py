@@ -194,7 +194,7 @@ class DurationLearner:
                 continue
             samples = self._samples[(clock, key)] = _Samples(self._max_samples)
             self._shapes.setdefault((clock, key[0], key[1]), []).append(samples)
-            samples.prior = sorted(seconds)[: self._max_samples]
+            samples.prior = _thinned(sorted(seconds), self._max_samples)
             taken += 1
         return taken
 

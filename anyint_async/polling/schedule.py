@@ -150,7 +150,8 @@ class PollSchedule:
             tuple[Clock, GroupKey], tuple[float, int, DurationEstimate | None]
         ] = {}
         self._scouts: dict[tuple[TaskRoute, str], int] = {}
-        self._sparse: dict[tuple[TaskRoute, str], list[Key]] = {}
+        # Per model nothing is known of: its tasks that are not scouts, waiting for them.
+        self._unscouted: dict[tuple[TaskRoute, str], list[Key]] = {}
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -522,7 +523,7 @@ class PollSchedule:
             self._scouts[pooled] = self._scouts.get(pooled, 0) + 1
         else:
             entry.scout = False
-            self._sparse.setdefault(pooled, []).append(key)
+            self._unscouted.setdefault(pooled, []).append(key)
 
     def _discharge(self, entry: _Entry) -> None:
         """A task leaves: its retry and wake-up marks go, and if it was a scout and its model is
@@ -538,9 +539,9 @@ class PollSchedule:
         if pooled not in self._scouts:
             return
         self._scouts[pooled] -= 1
-        sparse = self._sparse.get(pooled)
-        while sparse and self._learner is not None and not self._learner.samples(*pooled):
-            waiting = sparse.pop()
+        unscouted = self._unscouted.get(pooled)
+        while unscouted and self._learner is not None and not self._learner.samples(*pooled):
+            waiting = unscouted.pop()
             successor = self._entries.get(waiting)
             if successor is None:
                 continue
@@ -553,9 +554,9 @@ class PollSchedule:
             del self._scouts[pooled]
 
     def _pull_forward(self, pooled: tuple[TaskRoute, str], now: float) -> None:
-        """The model's first finish is known: its tasks waiting for the scouts are asked about when
-        that says they may finish, not when their sparse curve says."""
-        for key in self._sparse.pop(pooled, ()):
+        """The model's first finish is known: its tasks waiting for the scouts are asked about
+        when that says they may finish."""
+        for key in self._unscouted.pop(pooled, ()):
             entry = self._entries.get(key)
             if entry is None or entry.flying:
                 continue  # gone, or its answer will reschedule it with what is known now
