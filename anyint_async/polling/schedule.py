@@ -554,14 +554,20 @@ class PollSchedule:
             del self._scouts[pooled]
 
     def _pull_forward(self, pooled: tuple[TaskRoute, str], now: float) -> None:
-        """The model's first finish is known: its tasks waiting for the scouts are asked about
-        when that says they may finish."""
-        for key in self._unscouted.pop(pooled, ()):
-            entry = self._entries.get(key)
-            if entry is None or entry.flying:
-                continue  # gone, or its answer will reschedule it with what is known now
+        """The model's first finish is known: every task of it is asked about when that says
+        it may finish, not when the policy's curve (the scouts') or the wait for the scouts
+        (the rest) would have it. One not asked about yet whose first learned query is past
+        is asked at once: it may have ended before the first finish was seen."""
+        self._unscouted.pop(pooled, None)
+        route, model = pooled
+        for key, entry in self._entries.items():
+            task = entry.task
+            if task.route is not route or task.model != model or task.callback:
+                continue
+            if entry.flying or entry.retrying or key in self._urgent:
+                continue  # its answer, retry or wake-up reschedules it with what is known now
             entry.scout = True
-            due = self._learned_due(entry, now)
+            due = self._learned_due(entry, now, first=not entry.polls)
             if due is not None:
                 self._push(key, entry, min(max(due, now), now + entry.policy.wait_cap))
 

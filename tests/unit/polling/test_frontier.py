@@ -100,6 +100,21 @@ def test_the_rest_of_a_new_models_batch_waits_for_its_scouts() -> None:
     assert len(asked_early) == schedule.SCOUTS
 
 
+def test_tasks_that_ended_before_a_new_models_first_finish_was_seen_are_found_then() -> None:
+    # A prior too late for this model: its first query (10 s) comes after many tasks of a
+    # median of 17 s ended. The first finish seen says they may have; neither the ones waiting
+    # for the scouts nor scouts whose own first query is still to come should wait longer.
+    tasks = lognormal_tasks(300, median=17.0, sigma=0.5, seed=0)
+    outcome = simulate(tasks, POLICY)
+    found = {t.name: t.ends + outcome.delays[t.name] for t in tasks}
+    first_seen = min(found.values())
+    ended_unasked = [
+        t.name for t in tasks if t.ends < first_seen and outcome.asked[t.name][0] >= first_seen
+    ]
+    assert len(ended_unasked) >= 20
+    assert max(found[name] for name in ended_unasked) == pytest.approx(first_seen)
+
+
 @pytest.mark.parametrize("sigma", [0.2, 0.4])
 def test_no_task_is_asked_again_a_moment_after_its_last_query(sigma: float) -> None:
     # A single wave: the estimate moves while the batch's first tasks finish.
