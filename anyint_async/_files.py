@@ -1,6 +1,7 @@
 """Files written whole or not at all: under a temporary name in their folder, fsynced, then
 renamed into place, so a crash or a failed write never leaves a half-written file at the path.
-Downloads stream into one; the duration memory writes one in a single piece."""
+Downloads and a batch's manifest stream into one; the duration memory writes one in a
+single piece."""
 
 from __future__ import annotations
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .._files import FileSink
 from .journal import JobRecord, Phase
 
 __all__ = ["MANIFEST_NAME", "manifest_line", "write_manifest"]
@@ -48,13 +48,14 @@ def manifest_line(record: JobRecord) -> dict[str, Any]:
 
 
 def write_manifest(folder: Path, records: Iterable[JobRecord]) -> Path:
-    """Write the manifest to a temporary file and rename it over the old one."""
-    path = folder / MANIFEST_NAME
-    temporary = folder / f".{MANIFEST_NAME}.part"
-    with temporary.open("w", encoding="utf-8") as handle:
+    """Write the manifest whole under a temporary name and rename it over the old one."""
+    sink = FileSink(folder / MANIFEST_NAME)
+    try:
         for record in records:
-            handle.write(json.dumps(manifest_line(record), ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    return path
+            line = json.dumps(manifest_line(record), ensure_ascii=False) + "\n"
+            sink.write(line.encode("utf-8"))
+        sink.commit()
+    except BaseException:
+        sink.discard()
+        raise
+    return sink.path
