@@ -13,6 +13,12 @@ so its points sit on the same tasks as every contender's:
   programme's grid would be too coarse): it spends the 5% of tasks allowed to be late where that
   saves the most queries, typically by asking first when most tasks are done.
 
+Where a batch mixes request shapes (mixed-1000), the client knows each task's shape, as the
+one who sent the request does: a task's distribution is the scenario's scaled by its request's run
+factor (the gateway reports each), and each shape gets its own schedule for the same target delay.
+(An optimum over the mixture could give each shape its own delay; planning them alike keeps the
+baseline simple, so efficiency against it may flatter a contender slightly there.)
+
 The efficiency of a contender is the informed client's queries at the contender's p95 delay
 divided by the contender's own: 1.0 means as few queries as a client that knew the distribution.
 """
@@ -22,13 +28,22 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import statistics
 from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Any
 
 from attrs import frozen
 
-__all__ = ["ClippedLogNormal", "Planned", "Schedule", "efficiency", "frontier", "queries_at"]
+__all__ = [
+    "ClippedLogNormal",
+    "Planned",
+    "Schedule",
+    "efficiency",
+    "frontier",
+    "queries_at",
+    "shape_frontier",
+]
 
 _FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)  # target p95 delays, of the median
 _SAMPLES = 4000
@@ -48,6 +63,14 @@ class ClippedLogNormal:
         p = min(max(p, 1e-9), 1 - 1e-9)
         value = math.exp(math.log(self.median) + self.sigma * NormalDist().inv_cdf(p))
         return min(self.high, max(self.low, value))
+
+    def scaled(self, factor: float) -> ClippedLogNormal:
+        """The same shape, every duration ``factor`` times as long."""
+        if factor == 1.0:
+            return self
+        return ClippedLogNormal(
+            self.median * factor, self.sigma, self.low * factor, self.high * factor
+        )
 
     def grid(self, n: int = _SAMPLES) -> list[float]:
         """``n`` durations at evenly spaced quantiles: the distribution as a sample."""
@@ -90,6 +113,13 @@ def evaluate(
     schedule: Schedule | Planned, durations: Sequence[float], quantile: float = 0.95
 ) -> tuple[float, float]:
     """(queries per task, the ``quantile`` of delays) of ``schedule`` on ``durations``."""
+    queries, delays = replay(schedule, durations)
+    delays.sort()
+    return queries / len(durations), delays[int(quantile * (len(delays) - 1))]
+
+
+def replay(schedule: Schedule | Planned, durations: Sequence[float]) -> tuple[int, list[float]]:
+    """(queries in all, each task's detection delay) of ``schedule`` on ``durations``."""
     times = schedule.times(max(durations))
     queries = 0
     delays = []
@@ -97,8 +127,7 @@ def evaluate(
         index = bisect.bisect_left(times, duration)
         queries += index + 1
         delays.append(times[index] - duration)
-    delays.sort()
-    return queries / len(durations), delays[int(quantile * (len(delays) - 1))]
+    return queries, delays
 
 
 def equal_spacing(distribution: ClippedLogNormal, delay: float) -> Schedule:
@@ -212,19 +241,64 @@ def searched(distribution: ClippedLogNormal, delay: float) -> Schedule:
 
 
 def frontier(
-    distribution: ClippedLogNormal, durations: Sequence[float]
+    distribution: ClippedLogNormal,
+    durations: Sequence[float],
+    factors: Sequence[float] | None = None,
 ) -> dict[str, list[dict[str, float]]]:
-    """For each informed variant, (target, queries per task, p95 delay) on the run's durations."""
+    """For each informed variant, (target, queries per task, p95 delay) on the run's durations.
+
+    ``factors``: each task's run factor (its request's run time over the reference request's);
+    a task's distribution is then ``distribution`` scaled by it, and targets are fractions of
+    the median task's median."""
+    shapes: dict[float, list[float]] = {}
+    for duration, factor in zip(durations, factors or [1.0] * len(durations), strict=True):
+        shapes.setdefault(factor, []).append(duration)
+    typical = distribution.median * statistics.median(factors or [1.0])
     found: dict[str, list[dict[str, float]]] = {"equal": [], "optimised": []}
     for fraction in _FRACTIONS:
-        target = fraction * distribution.median
+        target = fraction * typical
         for name, make in (("equal", equal_spacing), ("optimised", optimised)):
-            queries, p95 = evaluate(make(distribution, target), durations)
+            queries, delays = 0, []
+            for factor, group in shapes.items():
+                asked, late = replay(make(distribution.scaled(factor), target), group)
+                queries += asked
+                delays += late
+            delays.sort()
             found[name].append(
                 {
                     "target_delay_s": round(target, 4),
-                    "queries_per_task": round(queries, 3),
-                    "delay_p95_s": round(p95, 4),
+                    "queries_per_task": round(queries / len(delays), 3),
+                    "delay_p95_s": round(delays[int(0.95 * (len(delays) - 1))], 4),
+                }
+            )
+    return found
+
+
+def shape_frontier(
+    distribution: ClippedLogNormal, durations: Sequence[float], factors: Sequence[float]
+) -> dict[str, list[dict[str, float]]]:
+    """The informed client of a mixture measured as the knob is set: each task's delay over its
+    shape's median duration. For a fraction f it plans each shape for a p95 delay of f times
+    that shape's median (the problem then splits by shape, each solved as above), and reports
+    the p95 of every task's delay over its shape's median."""
+    shapes: dict[float, list[float]] = {}
+    for duration, factor in zip(durations, factors, strict=True):
+        shapes.setdefault(factor, []).append(duration)
+    found: dict[str, list[dict[str, float]]] = {"equal": [], "optimised": []}
+    for fraction in _FRACTIONS:
+        for name, make in (("equal", equal_spacing), ("optimised", optimised)):
+            queries, relative = 0, []
+            for factor, group in shapes.items():
+                own = distribution.scaled(factor)
+                asked, delays = replay(make(own, fraction * own.median), group)
+                queries += asked
+                relative += [delay / own.median for delay in delays]
+            relative.sort()
+            found[name].append(
+                {
+                    "target_fraction": fraction,
+                    "queries_per_task": round(queries / len(relative), 3),
+                    "delay_p95_of_median": round(relative[int(0.95 * (len(relative) - 1))], 4),
                 }
             )
     return found
@@ -243,8 +317,10 @@ def queries_at(points: Sequence[dict[str, Any]], key: str, at: float) -> float |
     return None
 
 
-def efficiency(points: Sequence[dict[str, Any]], queries: float, p95: float) -> float | None:
-    """The informed queries at ``p95`` (interpolated in log-log along ``points``) / ``queries``;
-    None when ``p95`` lies outside the frontier that was computed."""
-    informed = queries_at(points, "delay_p95_s", p95)
+def efficiency(
+    points: Sequence[dict[str, Any]], queries: float, p95: float, key: str = "delay_p95_s"
+) -> float | None:
+    """The informed queries at ``p95`` (interpolated in log-log along ``points``, whose delay
+    is ``key``) / ``queries``; None when ``p95`` lies outside the frontier that was computed."""
+    informed = queries_at(points, key, p95)
     return None if informed is None else round(informed / queries, 3)

@@ -20,7 +20,7 @@ import attrs
 from attrs import frozen
 
 from .gateway import GatewayProcess, run_client
-from .informed import ClippedLogNormal, efficiency, frontier
+from .informed import ClippedLogNormal, efficiency, frontier, shape_frontier
 from .limits import limit_scenarios, run_limit_scenario
 from .report import KNOB_NAMES, render_limits_plot, render_markdown, render_plot
 
@@ -47,11 +47,10 @@ class Scenario:
     naive_scale: float | None = None  # the naive loops' sleeps; None: as policy_scale
     shapes: str = ""  # video shapes in turn ("5:720P,10:1080P"); run time scales with each
 
-    def distribution(self) -> ClippedLogNormal | None:
+    def distribution(self) -> ClippedLogNormal:
         """The durations the gateway draws, in real seconds (what an informed client knows);
-        None for a mixture of request shapes, which no single log-normal describes."""
-        if self.shapes:
-            return None
+        with request shapes, the reference request's (each task's is scaled by its shape's run
+        factor, which the gateway reports)."""
         scale = self.time_scale
         return ClippedLogNormal(
             self.median * scale, self.sigma, self.low * scale, self.high * scale
@@ -171,6 +170,21 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _shape_delays(
+    scenario: Scenario,
+    seen: dict[str, float],
+    finished: dict[str, float],
+    factors: dict[str, float],
+) -> dict[str, float]:
+    """With request shapes: the p95 of each task's delay over its shape's median duration, the
+    measure the knob (``target_delay``) is set in."""
+    if not scenario.shapes:
+        return {}
+    median = scenario.distribution().median
+    shares = [(seen[t] - finished[t]) / (median * factors.get(t, 1.0)) for t in seen]
+    return {"delay_p95_of_shape_median": round(_quantile(shares, 0.95), 4)}
+
+
 def figures(
     contender: str, client: dict[str, Any], stats: dict[str, Any], scenario: Scenario
 ) -> dict[str, Any]:
@@ -188,6 +202,7 @@ def figures(
     median_duration = statistics.median(durations.values())
     return {
         "_durations": list(durations.values()),
+        "_factors": [stats["run_factors"].get(task, 1.0) for task in durations],
         "contender": contender,
         "tasks": count,
         "seen": len(seen),
@@ -202,6 +217,7 @@ def figures(
         "delay_p95_over_median_duration": round(_quantile(delays, 0.95) / median_duration, 3),
         "relative_delay_p50": round(_quantile(relative, 0.5), 3),
         "relative_delay_p95": round(_quantile(relative, 0.95), 3),
+        **_shape_delays(scenario, seen, finished, stats["run_factors"]),
         "median_duration_s": round(median_duration, 2),
         "cpu_s": round(client["cpu_seconds"], 3),
         # Creates cost every contender the same; CPU per query counts what came after them.
@@ -225,18 +241,29 @@ async def run_scenario(scenario: Scenario, seed: int) -> dict[str, Any]:
         else:
             results = [await contend(c) for c in scenario.contenders]
     informed: dict[str, list[dict[str, float]]] = {}
-    drawn = next((r["_durations"] for r in results if "_durations" in r), None)
-    distribution = scenario.distribution()
-    if drawn and distribution is not None:
+    by_shape: dict[str, list[dict[str, float]]] = {}
+    drawn = next((r for r in results if "_durations" in r), None)
+    if drawn is not None:
         # Every contender met the same durations (same seed): the informed client replays them.
-        informed = frontier(distribution, drawn)
+        factors = drawn["_factors"] if scenario.shapes else None
+        informed = frontier(scenario.distribution(), drawn["_durations"], factors)
+        if factors is not None:
+            by_shape = shape_frontier(scenario.distribution(), drawn["_durations"], factors)
     for result in results:
         result.pop("_durations", None)
+        result.pop("_factors", None)
         if "error" in result or not informed:
             continue
         for variant, points in informed.items():
             result[f"efficiency_{variant}"] = efficiency(
                 points, result["queries_per_task"], result["delay_p95_s"]
+            )
+        for variant, points in by_shape.items():
+            result[f"efficiency_{variant}_by_shape"] = efficiency(
+                points,
+                result["queries_per_task"],
+                result["delay_p95_of_shape_median"],
+                key="delay_p95_of_median",
             )
     return {
         "scenario": scenario.name,
@@ -245,6 +272,7 @@ async def run_scenario(scenario: Scenario, seed: int) -> dict[str, Any]:
         "seconds": round(time.monotonic() - started, 1),
         "results": list(results),
         "informed": informed,
+        "informed_by_shape": by_shape,
     }
 
 

@@ -469,9 +469,8 @@ class FakeGateway:
         request = {**body.get("parameters", {}), **body} if provider == "dashscope" else body
         busy = self.store.in_flight(owner, provider, now) if profile.queue_per_task else 0
         queued = (profile.queue.sample(fate) + busy * profile.queue_per_task) * self.time_scale
-        running = profile.run.sample(fate) * self.time_scale
-        if profile.scales_with_request:
-            running *= request_factor(request)
+        factor = request_factor(request) if profile.scales_with_request else 1.0
+        running = profile.run.sample(fate) * self.time_scale * factor
         fail_rate = self.fail_rate if profile.fail_rate is None else profile.fail_rate
         fails = "#fail" in prompt or fate.random() < fail_rate
         started = now + queued
@@ -508,6 +507,7 @@ class FakeGateway:
             self.stats.creates_by_external_id[(f"{family}.create", external_id)] += 1
         self.stats.created_at[task_id] = self._wall(now)
         self.stats.finished_at[task_id] = self._wall(finishes)
+        self.stats.run_factors[task_id] = factor
         return task
 
     def _fate(self, family: str, model: str, prompt: str) -> random.Random:

@@ -32,6 +32,8 @@ class GatewayStats:
       ``query_rate_limit``.
     - ``created_at`` / ``finished_at``: the wall-clock Unix time each task was created and
       finishes (or finished).
+    - ``run_factors``: how many times the reference request's run time each task's request
+      asked for (``request_factor``; 1.0 when the profile does not scale with the request).
     - ``peak_concurrent``: most requests in progress at once (API and file host together).
     - ``file_requests`` / ``file_auth_headers``: requests on the file host, and how many of
       them carried an ``Authorization`` header (must stay 0 for a well-behaved client).
@@ -54,6 +56,7 @@ class GatewayStats:
     queries_refused: Counter[str] = attrs.field(factory=Counter)
     created_at: dict[str, float] = attrs.field(factory=dict)
     finished_at: dict[str, float] = attrs.field(factory=dict)
+    run_factors: dict[str, float] = attrs.field(factory=dict)
     in_flight: int = 0
     peak_concurrent: int = 0
     file_requests: int = 0
@@ -105,6 +108,7 @@ class GatewayStats:
             "queries_refused": dict(self.queries_refused),
             "created_at": self.created_at,
             "finished_at": self.finished_at,
+            "run_factors": self.run_factors,
             "in_flight": self.in_flight,
             "peak_concurrent": self.peak_concurrent,
             "file_requests": self.file_requests,

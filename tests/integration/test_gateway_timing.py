@@ -33,6 +33,10 @@ async def test_run_time_follows_what_the_request_asks() -> None:
     assert _took(gateway, plain.id) == pytest.approx(0.1, abs=1e-5)
     assert _took(gateway, sharp.id) == pytest.approx(0.1 * 2 * 1.8, abs=1e-5)
     assert _took(gateway, three.id) == pytest.approx(_took(gateway, one.id) * 2.0, abs=1e-5)
+    # What each request asked for is reported, for whoever compares clients on these tasks.
+    assert gateway.stats.run_factors[long.id] == pytest.approx(3.2)
+    assert gateway.stats.run_factors[sharp.id] == pytest.approx(3.6)
+    assert gateway.stats.to_json()["run_factors"][plain.id] == 1.0
 
 
 async def test_a_profile_can_ignore_the_request() -> None:
@@ -41,6 +45,7 @@ async def test_a_profile_can_ignore_the_request() -> None:
         async with AnyIntSession(API_KEY, base_url=gateway.url) as session:
             task = await session.kling.omni_video.create(prompt="a", duration=10, mode="pro")
     assert _took(gateway, task.id) == pytest.approx(0.1, abs=1e-5)
+    assert gateway.stats.run_factors[task.id] == 1.0
 
 
 async def test_a_busy_accounts_queue_grows() -> None:
