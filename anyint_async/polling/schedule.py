@@ -30,11 +30,17 @@ from .policy import PollPolicy
 __all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Settled", "task_key"]
 
 Key = tuple[TaskRoute, str]
+#: Whose scouts a task waits for: (route, model, None) for a model nothing is known of,
+#: (route, model, workload) for a request shape nothing is known of.
+_Pool = tuple[TaskRoute, str, str | None]
 _EPSILON: Final = 1e-3
 #: Tasks of a model nothing is known of that are polled on the policy's curve; the rest of its
 #: batch waits (up to the policy's wait cap) until the first of these finishes and says when
 #: to look.
 SCOUTS: Final = 32
+#: Likewise for a request shape nothing is known of, of a model whose other shapes are known:
+#: fewer, since the model's durations already say when to start looking.
+SHAPE_SCOUTS: Final = 8
 
 _PROVIDER: Final = {route: route.provider.value for route in TaskRoute}
 _KLING_ROUTES: Final = tuple(route for route in TaskRoute if route.provider is Provider.KLING)
@@ -83,6 +89,7 @@ class _Entry:
     handed_at: float
     created_at: float
     scout: bool = True
+    pool: _Pool | None = None  # the pool it scouts or waits for, while that is unknown
     step: int = 0  # the next wait's step on the policy's curve
     generation: int = 0
     polls: int = 0
@@ -149,9 +156,10 @@ class PollSchedule:
         self._estimates: dict[
             tuple[Clock, GroupKey], tuple[float, int, DurationEstimate | None]
         ] = {}
-        self._scouts: dict[tuple[TaskRoute, str], int] = {}
-        # Per model nothing is known of: its tasks that are not scouts, waiting for them.
-        self._unscouted: dict[tuple[TaskRoute, str], list[Key]] = {}
+        self._scouts: dict[_Pool, int] = {}
+        # Per model or request shape nothing is known of: its tasks that are not scouts,
+        # waiting for them.
+        self._unscouted: dict[_Pool, list[Key]] = {}
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -188,14 +196,13 @@ class PollSchedule:
         # so a batch created first and waited for afterwards is not polled late.
         first = entry.created_at + chosen.wait(0, self._rng)
         learned = self._learned_due(entry, now)
-        if learned is None and not task.callback:
-            # (A task that will call back is woken by its callback, not by scouts.)
-            self._enlist(key, entry)
-        if learned is None and not entry.scout:
+        self._enlist(key, entry)
+        if not entry.scout:
             # The scouts' first finish pulls it forward (see _pull_forward); a query before
             # that could only say "still running", which the scouts already say for it.
-            first += chosen.wait_cap
-        due = first if learned is None else min(learned, now + chosen.wait_cap)
+            due = (first if learned is None else now) + chosen.wait_cap
+        else:
+            due = first if learned is None else min(learned, now + chosen.wait_cap)
         if task.callback:
             due = max(due, self._callback_due(entry, now))
         if self._early.pop(task.id, -math.inf) > now:
@@ -430,11 +437,12 @@ class PollSchedule:
             self._push(key, entry, min(self._callback_due(entry, now), now + entry.policy.wait_cap))
             return
         due = self._learned_due(entry, now)
-        if due is None:
-            if not entry.scout:
-                # Nothing known of the model yet and this task is not one of its scouts: the
-                # scouts' first finish will pull it forward; until then, only the cap's queries.
-                wait = max(wait, entry.policy.wait_cap)
+        if not entry.scout:
+            # Nothing known of its model or shape yet and this task is not one of their
+            # scouts: the scouts' first finish will pull it forward; until then, only the
+            # cap's queries.
+            due = now + entry.policy.wait_cap
+        elif due is None:
             due = now + wait
         # However long the learned durations or the claimed age, a task is asked about again
         # within the cap: nothing learned or claimed can leave it unpolled for hours.
@@ -513,60 +521,83 @@ class PollSchedule:
         self._estimates[(clock, group)] = (now, max(1, samples), estimate)
         return estimate
 
+    def _pool(self, entry: _Entry) -> tuple[_Pool, int] | None:
+        """What of the task nothing is known of yet, and how many scouts that pool has: its
+        model, else its request shape; None when both are known (or it learns nothing)."""
+        task = entry.task
+        if self._learner is None or not entry.policy.learn or task.model is None:
+            return None
+        if not self._learner.samples(task.route, task.model):
+            return (task.route, task.model, None), SCOUTS
+        shaped = entry.policy.learn_by_request and task.workload
+        if shaped and not self._learner.samples(task.route, task.model, task.workload):
+            return (task.route, task.model, task.workload), SHAPE_SCOUTS
+        return None
+
     def _enlist(self, key: Key, entry: _Entry) -> None:
-        """A task of a model nothing is known of: a scout, or one that waits for the scouts."""
-        model = entry.task.model
-        if self._learner is None or not entry.policy.learn or model is None:
+        """A task of a model or request shape nothing is known of: a scout, or one that waits
+        for the scouts."""
+        # (A task that will call back is woken by its callback, not by scouts.)
+        found = None if entry.task.callback else self._pool(entry)
+        entry.scout, entry.pool = True, None
+        if found is None:
             return
-        pooled = (entry.task.route, model)
-        if self._scouts.get(pooled, 0) < SCOUTS:
-            self._scouts[pooled] = self._scouts.get(pooled, 0) + 1
+        pool, scouts = found
+        entry.pool = pool
+        if self._scouts.get(pool, 0) < scouts:
+            self._scouts[pool] = self._scouts.get(pool, 0) + 1
         else:
             entry.scout = False
-            self._unscouted.setdefault(pooled, []).append(key)
+            self._unscouted.setdefault(pool, []).append(key)
 
     def _discharge(self, entry: _Entry) -> None:
-        """A task leaves: its retry and wake-up marks go, and if it was a scout and its model is
-        still unknown, another of the model's tasks takes its place, so the batch never waits
-        on scouts that are gone."""
+        """A task leaves: its retry and wake-up marks go, and if it was a scout of a pool still
+        unknown, another of the pool's tasks takes its place, so the batch never waits on
+        scouts that are gone."""
         key = task_key(entry.task)
         self._retry_waits.pop(key, None)
         self._woken.discard(key)
         self._urgent.discard(key)
-        if not entry.scout or entry.task.model is None:
+        pool = entry.pool
+        if not entry.scout or pool is None or pool not in self._scouts:
             return
-        pooled = (entry.task.route, entry.task.model)
-        if pooled not in self._scouts:
-            return
-        self._scouts[pooled] -= 1
-        unscouted = self._unscouted.get(pooled)
-        while unscouted and self._learner is not None and not self._learner.samples(*pooled):
+        self._scouts[pool] -= 1
+        unscouted = self._unscouted.get(pool)
+        while unscouted and self._learner is not None and not self._learner.samples(*pool):
             waiting = unscouted.pop()
             successor = self._entries.get(waiting)
             if successor is None:
                 continue
             successor.scout = True
-            self._scouts[pooled] += 1
+            self._scouts[pool] += 1
             if not successor.flying:
                 self._push(waiting, successor, successor.handed_at)  # due at once
             break
-        if not self._scouts[pooled]:
-            del self._scouts[pooled]
+        if not self._scouts[pool]:
+            del self._scouts[pool]
 
-    def _pull_forward(self, pooled: tuple[TaskRoute, str], now: float) -> None:
-        """The model's first finish is known: every task of it is asked about when that says
-        it may finish, not when the policy's curve (the scouts') or the wait for the scouts
-        (the rest) would have it. One not asked about yet whose first learned query is past
-        is asked at once: it may have ended before the first finish was seen."""
-        self._unscouted.pop(pooled, None)
-        route, model = pooled
+    def _pull_forward(self, pool: _Pool, now: float) -> None:
+        """A pool's first finish is known (a model's, or a request shape's): every task of it
+        is asked about when that says it may finish, not when the policy's curve (the scouts')
+        or the wait for the scouts (the rest) would have it. One not asked about yet whose
+        first learned query is past is asked at once: it may have ended before the first
+        finish was seen. A task whose request shape is still unknown joins that shape's
+        scouts, or waits for them."""
+        route, model, workload = pool
+        self._scouts.pop(pool, None)
+        self._unscouted.pop(pool, None)
         for key, entry in self._entries.items():
             task = entry.task
             if task.route is not route or task.model != model or task.callback:
                 continue
+            if workload is not None and task.workload != workload:
+                continue
+            self._enlist(key, entry)
             if entry.flying or entry.retrying or key in self._urgent:
                 continue  # its answer, retry or wake-up reschedules it with what is known now
-            entry.scout = True
+            if not entry.scout:
+                self._push(key, entry, now + entry.policy.wait_cap)
+                continue
             due = self._learned_due(entry, now, first=not entry.polls)
             if due is not None:
                 self._push(key, entry, min(max(due, now), now + entry.policy.wait_cap))
@@ -588,12 +619,12 @@ class PollSchedule:
             seconds = now - entry.created_at
         if task.started_at is not None and task.finished_at is not None:
             run_seconds = (task.finished_at - task.started_at).total_seconds()
-        first = task.model is not None and not self._learner.samples(task.route, task.model)
+        pool = self._pool(entry)  # (before this finish is counted)
         self._learner.observe(
             task.route, task.model, seconds, workload=task.workload, run_seconds=run_seconds
         )
-        if first and task.model is not None:
-            self._pull_forward((task.route, task.model), now)
+        if pool is not None:
+            self._pull_forward(pool[0], now)
 
     def _created_at(self, task: Task, now: float, *, handed_at: float) -> float:
         """When the task was created, on the scheduler's clock: never later than its

@@ -115,6 +115,38 @@ def test_tasks_that_ended_before_a_new_models_first_finish_was_seen_are_found_th
     assert max(found[name] for name in ended_unasked) == pytest.approx(first_seen)
 
 
+SHAPES = [("duration=5 resolution=720P", 1.0), ("duration=10 resolution=1080P", 3.6)]
+
+
+def test_the_tasks_of_a_request_shape_nothing_is_known_of_wait_for_its_scouts() -> None:
+    # One model, two shapes, one wave: the first finish (a short one) makes the model known,
+    # and the long shape, 3.6x as slow, is still unknown.
+    tasks = lognormal_tasks(400, median=100.0, sigma=0.25, seed=3, workloads=SHAPES)
+    # (A cap past the whole wait: the once-per-cap query of a waiting task stays out of view.)
+    outcome = simulate(tasks, attrs.evolve(POLICY, longest_wait=1000.0))
+    found = {t.name: t.ends + outcome.delays[t.name] for t in tasks}
+    long = [t for t in tasks if t.workload == SHAPES[1][0]]
+    model_known = min(found.values())
+    long_ends = min(t.ends for t in long)
+    asked_meanwhile = [
+        t.name for t in long if any(model_known < at < long_ends for at in outcome.asked[t.name])
+    ]
+    # Only its scouts are asked about until one of them can have finished; not all 200 of it at
+    # the short shape's pace.
+    assert 0 < len(asked_meanwhile) <= schedule.SHAPE_SCOUTS
+
+
+def test_scouting_a_new_request_shape_saves_queries_at_no_cost_in_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tasks = lognormal_tasks(800, median=100.0, sigma=0.25, seed=5, workloads=SHAPES)
+    scouted = simulate(tasks, POLICY)
+    monkeypatch.setattr(schedule, "SHAPE_SCOUTS", len(tasks))  # every task polled as now known
+    all_scouts = simulate(tasks, POLICY)
+    assert scouted.per_task <= 0.8 * all_scouts.per_task
+    assert scouted.own_relative_p95() <= all_scouts.own_relative_p95() * 1.1
+
+
 @pytest.mark.parametrize("sigma", [0.2, 0.4])
 def test_no_task_is_asked_again_a_moment_after_its_last_query(sigma: float) -> None:
     # A single wave: the estimate moves while the batch's first tasks finish.
