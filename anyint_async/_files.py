@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["FileSink"]
+__all__ = ["FileSink", "write_whole"]
 
 
 class FileSink:
@@ -40,3 +41,17 @@ class FileSink:
         self._handle.close()
         with contextlib.suppress(FileNotFoundError):
             self.temporary.unlink()
+
+
+def write_whole(path: Path, pieces: Iterable[bytes]) -> Path:
+    """Write ``pieces`` to ``path`` through a ``FileSink``: the old file stays in place, and no
+    temporary file is left, if producing or writing any piece fails. Blocks."""
+    sink = FileSink(path)
+    try:
+        for piece in pieces:
+            sink.write(piece)
+        sink.commit()
+    except BaseException:
+        sink.discard()
+        raise
+    return path

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .._files import FileSink
+from .._files import write_whole
 from .journal import JobRecord, Phase
 
 __all__ = ["MANIFEST_NAME", "manifest_line", "write_manifest"]
@@ -49,13 +49,8 @@ def manifest_line(record: JobRecord) -> dict[str, Any]:
 
 def write_manifest(folder: Path, records: Iterable[JobRecord]) -> Path:
     """Write the manifest whole under a temporary name and rename it over the old one."""
-    sink = FileSink(folder / MANIFEST_NAME)
-    try:
-        for record in records:
-            line = json.dumps(manifest_line(record), ensure_ascii=False) + "\n"
-            sink.write(line.encode("utf-8"))
-        sink.commit()
-    except BaseException:
-        sink.discard()
-        raise
-    return sink.path
+    lines = (
+        (json.dumps(manifest_line(record), ensure_ascii=False) + "\n").encode("utf-8")
+        for record in records
+    )
+    return write_whole(folder / MANIFEST_NAME, lines)

@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from .._files import FileSink
+from .._files import write_whole
 from .learning import DurationLearner
 
 __all__ = ["load_memory", "save_memory"]
@@ -43,13 +43,7 @@ def save_memory(path: Path, learner: DurationLearner) -> None:
     """Write what ``learner`` knows to ``path`` atomically (a crash leaves the old file)."""
     text = json.dumps(learner.export(), indent=1)
     try:
-        sink = FileSink(path)
-        try:
-            sink.write(text.encode("utf-8"))
-            sink.commit()
-        except BaseException:
-            sink.discard()
-            raise
+        write_whole(path, [text.encode("utf-8")])
     except OSError as error:
         # Closing a session must not fail over a cache: the next one merely starts fresh.
         logger.warning("duration memory %s not written (%s)", path, error.strerror or error)
