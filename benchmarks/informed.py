@@ -250,28 +250,7 @@ def frontier(
     ``factors``: each task's run factor (its request's run time over the reference request's);
     a task's distribution is then ``distribution`` scaled by it, and targets are fractions of
     the median task's median."""
-    shapes: dict[float, list[float]] = {}
-    for duration, factor in zip(durations, factors or [1.0] * len(durations), strict=True):
-        shapes.setdefault(factor, []).append(duration)
-    typical = distribution.median * statistics.median(factors or [1.0])
-    found: dict[str, list[dict[str, float]]] = {"equal": [], "optimised": []}
-    for fraction in _FRACTIONS:
-        target = fraction * typical
-        for name, make in (("equal", equal_spacing), ("optimised", optimised)):
-            queries, delays = 0, []
-            for factor, group in shapes.items():
-                asked, late = replay(make(distribution.scaled(factor), target), group)
-                queries += asked
-                delays += late
-            delays.sort()
-            found[name].append(
-                {
-                    "target_delay_s": round(target, 4),
-                    "queries_per_task": round(queries / len(delays), 3),
-                    "delay_p95_s": round(delays[int(0.95 * (len(delays) - 1))], 4),
-                }
-            )
-    return found
+    return _pooled(distribution, durations, factors, relative=False)
 
 
 def shape_frontier(
@@ -281,24 +260,48 @@ def shape_frontier(
     shape's median duration. For a fraction f it plans each shape for a p95 delay of f times
     that shape's median (the problem then splits by shape, each solved as above), and reports
     the p95 of every task's delay over its shape's median."""
+    return _pooled(distribution, durations, factors, relative=True)
+
+
+def _pooled(
+    distribution: ClippedLogNormal,
+    durations: Sequence[float],
+    factors: Sequence[float] | None,
+    *,
+    relative: bool,
+) -> dict[str, list[dict[str, float]]]:
+    """Each variant planned per shape, replayed on that shape's tasks and pooled, at every
+    fraction: for one delay in seconds (the fraction of the median task's median), measured in
+    seconds; or, ``relative``, for the fraction of each shape's own median, measured as each
+    task's delay over it."""
     shapes: dict[float, list[float]] = {}
-    for duration, factor in zip(durations, factors, strict=True):
+    for duration, factor in zip(durations, factors or [1.0] * len(durations), strict=True):
         shapes.setdefault(factor, []).append(duration)
+    typical = distribution.median * statistics.median(factors or [1.0])
     found: dict[str, list[dict[str, float]]] = {"equal": [], "optimised": []}
     for fraction in _FRACTIONS:
         for name, make in (("equal", equal_spacing), ("optimised", optimised)):
-            queries, relative = 0, []
+            queries, delays = 0, []
             for factor, group in shapes.items():
                 own = distribution.scaled(factor)
-                asked, delays = replay(make(own, fraction * own.median), group)
+                unit = own.median if relative else 1.0
+                target = fraction * own.median if relative else fraction * typical
+                asked, late = replay(make(own, target), group)
                 queries += asked
-                relative += [delay / own.median for delay in delays]
-            relative.sort()
+                delays += [delay / unit for delay in late]
+            delays.sort()
+            p95 = round(delays[int(0.95 * (len(delays) - 1))], 4)
             found[name].append(
                 {
                     "target_fraction": fraction,
-                    "queries_per_task": round(queries / len(relative), 3),
-                    "delay_p95_of_median": round(relative[int(0.95 * (len(relative) - 1))], 4),
+                    "queries_per_task": round(queries / len(delays), 3),
+                    "delay_p95_of_median": p95,
+                }
+                if relative
+                else {
+                    "target_delay_s": round(fraction * typical, 4),
+                    "queries_per_task": round(queries / len(delays), 3),
+                    "delay_p95_s": p95,
                 }
             )
     return found
