@@ -267,7 +267,12 @@ class DurationLearner:
                 running,
                 (self._early_share, _GUESS_QUANTILE, 0.5, 1.0 - self._late_share),
             )
-        if median is None and early and tenth and len(ordered) >= _GUESS_SAMPLES:
+        if median is None and tenth and prior and len(ordered) >= _GUESS_SAMPLES:
+            # The remembered durations give the shape, this session's fastest tenth the scale:
+            # far steadier than a shape read off a few dozen fresh finishes, and a provider
+            # that got uniformly faster or slower still shows.
+            guess = _quantile(prior, 0.5) * tenth / _quantile(prior, _GUESS_QUANTILE)
+        elif median is None and early and tenth and len(ordered) >= _GUESS_SAMPLES:
             # Durations are near log-normal (a long tail of slow ones): the spread between the
             # early quantile and the tenth fixes the shape, hence where the median lies.
             sigma = math.log(tenth / early) / (_Z_GUESS - _z(self._early_share))
