@@ -7,7 +7,8 @@ Contenders:
 
 - ``anyint``: the SDK's streaming poller with a preset's policies (scaled by
   ``--policy-scale``): ``anyint`` (default), ``anyint-fast``, ``anyint-frugal``, ``anyint@0.2``
-  (the default with that ``target_delay``); ``-nolearn`` turns duration learning off,
+  (the default with that ``target_delay``), ``anyint@25s`` (with ``target_delay_seconds=25``,
+  scaled too); ``-nolearn`` turns duration learning off,
   ``-model`` learns per model alone instead of per request shape (``--shapes``); ``-warm``
   starts from ``--duration-memory``, written by an earlier run of the same scenario.
 - ``official``: the ``dashscope`` SDK's asyncio client, ``videos.jobs.create`` then its own
@@ -79,16 +80,20 @@ async def _in_waves(
     CREATION["cpu"] = _cpu()
 
 
-def _anyint_setting(contender: str) -> tuple[str, float | None, bool, bool]:
-    """``anyint[-model][-nolearn|-fast|-frugal|@TARGET]`` -> (preset, target, learn, by request).
+def _anyint_setting(contender: str) -> tuple[str, float | None, float | None, bool, bool]:
+    """``anyint[-model][-nolearn|-fast|-frugal|@TARGET|@SECONDSs]`` -> (preset, target, target
+    in seconds, learn, by request).
 
     ``-model`` learns per model alone (not per request shape); ``@0.2`` is the default preset
-    with that ``target_delay``.
+    with that ``target_delay``; ``@25s`` with ``target_delay_seconds=25`` (scaled by the
+    scenario's policy scale, as the other seconds of the policy are).
     """
     name, _, target = contender.partition("@")
     parts = name.split("-")[1:]
     preset = next((p for p in parts if p in ("fast", "frugal")), "default")
-    return preset, float(target) if target else None, "nolearn" not in parts, "model" not in parts
+    relative = float(target) if target and not target.endswith("s") else None
+    seconds = float(target[:-1]) if target.endswith("s") else None
+    return preset, relative, seconds, "nolearn" not in parts, "model" not in parts
 
 
 SESSIONS: list[Any] = []
@@ -120,7 +125,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     from anyint_async import AnyIntSession
     from anyint_async.polling import POLL_PRESETS
 
-    preset, target, learn, by_request = _anyint_setting(args.contender)
+    preset, target, seconds, learn, by_request = _anyint_setting(args.contender)
     # Told the gateway's exact limits (``-exact``), or the SDK's defaults where the gateway
     # enforces limits, or that there are none where it enforces none.
     limits: dict[str, float | None] = {"dashscope": math.inf, "kling": math.inf}
@@ -137,6 +142,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
             learn=learn,
             learn_by_request=by_request,
             target_delay=target if target is not None else policy.target_delay,
+            target_delay_seconds=seconds * scale if seconds is not None else None,
         )
         for route, policy in POLL_PRESETS[preset].items()
     }

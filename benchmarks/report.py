@@ -132,6 +132,28 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{ours['queries_per_task']:.2f} queries per task",
                 )
             )
+        in_seconds = _knob_in_seconds(scenario)
+        if in_seconds:
+            worst = min(in_seconds, key=lambda p: p.get("efficiency_optimised") or 0.0)
+            found.append(
+                _line(
+                    f"{scenario['scenario']}: with the target in seconds "
+                    "(`target_delay_seconds`), every measured setting's efficiency in seconds "
+                    ">= 1.0 against the equal-spacing client, >= 0.85 against the optimised one",
+                    all(
+                        (p.get("efficiency_equal") or 0.0) >= 1.0
+                        and (p.get("efficiency_optimised") or 0.0) >= 0.85
+                        for p in in_seconds
+                    ),
+                    "; ".join(
+                        f"{p['contender']}: {p['efficiency_equal']} and "
+                        f"{p['efficiency_optimised']} at p95 {p['delay_p95_s']:.2f} s, "
+                        f"{p['queries_per_task']:.2f} queries per task"
+                        for p in in_seconds
+                    )
+                    + f" (lowest: {worst['contender']})",
+                )
+            )
         warm = _by(scenario).get("anyint-warm")
         if warm is not None and warm.get("efficiency_equal") is not None:
             found.append(
@@ -266,6 +288,19 @@ def _knob(scenario: dict[str, Any], prefix: str = "anyint") -> list[dict[str, An
     got = _by(scenario)
     names = [name.replace("anyint", prefix, 1) for name in KNOB_NAMES]
     return [got[name] for name in names if name in got]
+
+
+def _knob_in_seconds(scenario: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SDK's points set in seconds (``anyint@25s``: ``target_delay_seconds=25``), fastest
+    first."""
+    points = [
+        r
+        for r in scenario["results"]
+        if r["contender"].startswith("anyint@")
+        and r["contender"].endswith("s")
+        and "error" not in r
+    ]
+    return sorted(points, key=lambda p: float(p["contender"][len("anyint@") : -1]))
 
 
 def _informed_at(scenario: dict[str, Any], p95: float) -> float | None:
@@ -496,8 +531,13 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
             if "error" in result:
                 continue
             _point(axis, result["queries_per_task"], result["delay_p95_s"], result["contender"])
-        for prefix, color in (("anyint", "tab:blue"), ("anyint-model", "tab:orange")):
-            curve = sorted(_knob(scenario, prefix), key=lambda p: p["queries_per_task"])
+        curves = (
+            ("anyint along the knob", _knob(scenario), "tab:blue"),
+            ("anyint-model along the knob", _knob(scenario, "anyint-model"), "tab:orange"),
+            ("anyint, target in seconds", _knob_in_seconds(scenario), "tab:green"),
+        )
+        for label, points, color in curves:
+            curve = sorted(points, key=lambda p: p["queries_per_task"])
             if len(curve) > 1:
                 axis.plot(
                     [p["queries_per_task"] for p in curve],
@@ -506,7 +546,7 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
                     color=color,
                     linewidth=1.2,
                     markersize=3,
-                    label=f"{prefix} along the knob",
+                    label=label,
                 )
         for variant, style in (("equal", "--"), ("optimised", "-")):
             points = (scenario.get("informed") or {}).get(variant) or []

@@ -51,6 +51,19 @@ def _target(instance: object, attribute: attrs.Attribute[float], value: float) -
         )
 
 
+def _positive_seconds(
+    instance: object, attribute: attrs.Attribute[float | None], value: object
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidParameterError(
+            attribute.name,
+            f"must be a positive number of seconds or None, got {value!r} "
+            "(20: learn of a finish within about 20 s, however long the task runs)",
+        )
+
+
 def _growth(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
         raise InvalidParameterError(attribute.name, f"must be a number >= 1, got {value!r}")
@@ -73,6 +86,10 @@ class PollPolicy:
       about 20 s. Smaller is faster and costs more queries; the scheduler spends as few as it
       can to meet it (no query before the earliest likely finish, then one every
       ``target_delay`` of the expected duration, sparser for the slowest few percent).
+    - ``target_delay_seconds``: the same target in seconds, for every task alike; when set it
+      takes the place of ``target_delay``. Where short and long tasks are mixed and what counts
+      is the delay in seconds, a fraction of each task's duration would poll the short ones more
+      often than that needs.
     - ``learn_by_request``: learn durations per request shape (video duration and resolution,
       Kling mode, image count and size), not only per model.
     - ``callback_fallback``: a task created with a ``callback_url`` is asked about when a
@@ -105,6 +122,7 @@ class PollPolicy:
     longest_wait: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(_seconds)
     )
+    target_delay_seconds: float | None = attrs.field(default=None, validator=_positive_seconds)
 
     @property
     def wait_cap(self) -> float:
@@ -137,11 +155,15 @@ class PollPolicy:
         """The wait before the next query of a task ``age`` seconds old, before jitter.
 
         Every finish between two queries is detected at the second, so a spacing of
-        ``target_delay`` times the expected duration meets the target for the tasks that finish
-        while most do. The slowest few percent (past the ``late`` quantile) may be later than
-        the target without moving its 95th percentile: their waits grow with their overtime.
+        ``target_delay`` times the expected duration (or ``target_delay_seconds``) meets the
+        target for the tasks that finish while most do. The slowest few percent (past the
+        ``late`` quantile) may be later than the target without moving its 95th percentile:
+        their waits grow with their overtime.
         """
-        spacing = self.target_delay * estimate.expected(age)
+        if self.target_delay_seconds is not None:
+            spacing = self.target_delay_seconds
+        else:
+            spacing = self.target_delay * estimate.expected(age)
         if estimate.late is not None and age > estimate.late:
             spacing += _TAIL_PACE * (age - estimate.late)
         return max(spacing, _EPSILON_WAIT)

@@ -16,7 +16,7 @@ from anyint_async import PollPolicy, Task, TaskStatus
 from anyint_async.polling import POLL_PRESETS, schedule
 from anyint_async.polling.schedule import task_key
 
-from .simulation import ROUTE, lognormal_tasks, simulate
+from .simulation import ROUTE, Outcome, lognormal_tasks, simulate
 
 POLICY = PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0)
 # 600 tasks in 6 waves of one model: the waves after the first meet a learned distribution.
@@ -39,20 +39,28 @@ def test_the_knob_trades_queries_for_delay_monotonically() -> None:
     assert delays[0] < delays[1] < delays[2]
 
 
+# 5 s and 10 s videos at 720P and 1080P: run times 1x, 2x, 1.8x, 3.6x.
+SHAPES = [
+    ("duration=5 resolution=720P", 1.0),
+    ("duration=10 resolution=720P", 2.0),
+    ("duration=5 resolution=1080P", 1.8),
+    ("duration=10 resolution=1080P", 3.6),
+]
+MIXED = lognormal_tasks(
+    800, median=100.0, sigma=0.25, seed=7, waves=8, wave_gap=500.0, workloads=SHAPES
+)
+MIXED_LATER = {t.name for t in MIXED if t.created > 0}
+
+
+def _p95_seconds(outcome: Outcome, names: set[str]) -> float:
+    delays = sorted(outcome.delays[name] for name in names)
+    return delays[int(0.95 * (len(delays) - 1))]
+
+
 def test_learning_per_request_shape_spends_fewer_queries_for_the_same_delay() -> None:
-    # 5 s and 10 s videos at 720P and 1080P: run times 1x, 2x, 1.8x, 3.6x.
-    shapes = [
-        ("duration=5 resolution=720P", 1.0),
-        ("duration=10 resolution=720P", 2.0),
-        ("duration=5 resolution=1080P", 1.8),
-        ("duration=10 resolution=1080P", 3.6),
-    ]
-    tasks = lognormal_tasks(
-        800, median=100.0, sigma=0.25, seed=7, waves=8, wave_gap=500.0, workloads=shapes
-    )
-    later = {t.name for t in tasks if t.created > 0}
+    tasks, later = MIXED, MIXED_LATER
     by_shape = simulate(tasks, POLICY)
-    for label, _ in shapes:
+    for label, _ in SHAPES:
         names = {t.name for t in tasks if t.workload == label} & later
         # Each shape gets the delay asked for, relative to its own typical duration.
         assert by_shape.relative_p95(names) <= POLICY.target_delay * 1.15
@@ -65,6 +73,26 @@ def test_learning_per_request_shape_spends_fewer_queries_for_the_same_delay() ->
     as_fast = [run for run in by_model if run.own_relative_p95() <= by_shape.own_relative_p95()]
     assert as_fast, "some per-model setting detects as fast"
     assert by_shape.per_task <= 0.75 * min(run.per_task for run in as_fast)
+
+
+def test_a_target_in_seconds_is_met_for_every_shape_alike() -> None:
+    target = 20.0
+    outcome = simulate(MIXED, attrs.evolve(POLICY, target_delay_seconds=target))
+    for label, _ in SHAPES:
+        names = {t.name for t in MIXED if t.workload == label} & MIXED_LATER
+        assert _p95_seconds(outcome, names) <= target * 1.1
+    # Set as a fraction of each task's duration instead, the knob must poll the short shapes
+    # more often than the long ones to reach the same p95 in seconds: it costs more queries.
+    relative = [
+        simulate(MIXED, attrs.evolve(POLICY, target_delay=t)) for t in (0.05, 0.07, 0.1, 0.15)
+    ]
+    as_fast = [
+        run
+        for run in relative
+        if _p95_seconds(run, MIXED_LATER) <= _p95_seconds(outcome, MIXED_LATER)
+    ]
+    assert as_fast, "some relative setting detects as fast in seconds"
+    assert outcome.per_task <= 0.8 * min(run.per_task for run in as_fast)
 
 
 def test_a_queue_that_lengthens_costs_no_queries_once_the_start_is_reported() -> None:

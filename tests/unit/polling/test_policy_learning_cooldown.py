@@ -141,6 +141,29 @@ def test_the_target_delay_sets_the_spacing_and_the_first_query() -> None:
     assert default.learned_wait(estimate, age=300.0) == pytest.approx(10.0 + 0.25 * 100.0)
 
 
+def test_a_target_in_seconds_spaces_queries_alike_whatever_the_duration() -> None:
+    short, long = (
+        DurationEstimate(
+            early=0.8 * median, median=median, late=2 * median, samples=50, group=(ROUTE, "m", None)
+        )
+        for median in (100.0, 400.0)
+    )
+    policy = PollPolicy(target_delay=0.1, target_delay_seconds=7.0)
+    assert policy.learned_wait(short, age=90.0) == pytest.approx(7.0)
+    assert policy.learned_wait(long, age=350.0) == pytest.approx(7.0)
+    assert policy.learned_first_age(long) == pytest.approx(327.0)
+    # The slowest few percent still back off with their overtime.
+    assert policy.learned_wait(short, age=300.0) == pytest.approx(7.0 + 0.25 * 100.0)
+
+
+@pytest.mark.parametrize("value", [0, -3, "5", True])
+def test_target_delay_seconds_must_be_positive_seconds(value: object) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        PollPolicy(target_delay_seconds=value)  # type: ignore[arg-type]
+    assert caught.value.field == "target_delay_seconds"
+    assert "seconds" in str(caught.value)
+
+
 def test_before_the_median_is_known_the_spacing_follows_the_age() -> None:
     estimate = DurationEstimate(
         early=80.0, median=None, late=None, samples=3, group=(ROUTE, "m", None)
