@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -121,14 +122,16 @@ def scenarios(quick: bool) -> list[Scenario]:
             name="scale-1000",
             description="time-compressed x0.05 (policies too), 1,000 videos of 100-600 s; "
             "naive-5s sleeps 5 real seconds",
-            count=1000, **video, time_scale=0.05, contenders=(*knob, "anyint-warm", "naive-5s"),
+            count=1000, **video, time_scale=0.05,
+            contenders=(*knob, "anyint-warm", "anyint-warm@0.45", "naive-5s"),
             concurrent=False, policy_scale=0.05, naive_scale=1.0,
         ),
         Scenario(
             name="scale-10000",
             description="time-compressed x0.05 (policies too), 10,000 videos of 100-600 s; "
             "naive-5s sleeps 5 real seconds",
-            count=10000, **video, time_scale=0.05, contenders=("anyint", "naive-5s"),
+            count=10000, **video, time_scale=0.05,
+            contenders=("anyint", "anyint-warm@0.45", "naive-5s"),
             concurrent=False, policy_scale=0.05, naive_scale=1.0,
         ),
         Scenario(
@@ -238,7 +241,13 @@ async def run_scenario(scenario: Scenario, seed: int) -> dict[str, Any]:
         memory = await _rehearse(scenario, seed, Path(folder) / "durations.json")
 
         def contend(name: str) -> Awaitable[dict[str, Any]]:
-            return run_contender(scenario, name, seed, memory if "warm" in name else None)
+            if memory is None or "warm" not in name:
+                return run_contender(scenario, name, seed)
+            # Each warm contender starts from its own copy: a session writes what it learned
+            # back on close, and the next one must not start from this run's own durations.
+            own = Path(folder) / f"durations-{name}.json"
+            shutil.copyfile(memory, own)
+            return run_contender(scenario, name, seed, own)
 
         if scenario.concurrent:
             results = list(await asyncio.gather(*(contend(c) for c in scenario.contenders)))
