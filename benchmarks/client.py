@@ -47,6 +47,17 @@ def _rss_kib() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def _peak_rss_kib() -> int:
+    """This process's own peak RSS since it was exec'd (``VmHWM``). Not ``ru_maxrss``: Linux
+    carries the parent's peak across exec into it, so a runner grown large from an earlier
+    contender's report would show as this one's memory."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -369,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
         "cpu_seconds": _cpu() - cpu0,
         "cpu_after_creates_seconds": _cpu() - CREATION.get("cpu", cpu0),
         "rss_base_kib": rss_base,
-        "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "rss_peak_kib": _peak_rss_kib(),
     }
     sys.stdout.write(json.dumps(report) + "\n")
 
