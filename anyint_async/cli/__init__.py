@@ -32,6 +32,29 @@ def _common(parser: argparse.ArgumentParser, *, polling: bool = True) -> None:
     if polling:
         polls = parser.add_argument_group("polling")
         polls.add_argument(
+            "--poll",
+            choices=("fast", "default", "frugal"),
+            default=None,
+            help="how often to ask once durations are learned: a p95 detection delay of 5%%, "
+            "10%% or 30%% of the expected duration (default: default)",
+        )
+        target = polls.add_mutually_exclusive_group()
+        target.add_argument(
+            "--target-delay",
+            type=float,
+            default=None,
+            metavar="FRACTION",
+            help="the p95 detection delay wanted, as a fraction of the expected duration "
+            "(0.1: within a tenth of the task's run time); any point between the presets",
+        )
+        target.add_argument(
+            "--target-delay-seconds",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="the p95 detection delay wanted in seconds, alike for short and long tasks",
+        )
+        polls.add_argument(
             "--first-poll", type=float, default=None, help="seconds before the first query"
         )
         polls.add_argument(

@@ -24,7 +24,7 @@ from .._session import API_KEY_ENV, AnyIntSession
 from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
 from ..batch.routes import route_calls
 from ..models import ImageResult, Task, TaskRoute
-from ..polling import DEFAULT_POLICIES, PollPolicy
+from ..polling import DEFAULT_POLICIES, POLL_PRESETS, PollPolicy
 from ._display import (
     BatchDisplay,
     TaskStatusLine,
@@ -60,17 +60,31 @@ def _session(args: argparse.Namespace) -> AnyIntSession:
     )
 
 
-def _poll_policy(args: argparse.Namespace) -> PollPolicy | None:
-    first, interval, cap = args.first_poll, args.poll_interval, args.max_poll_interval
-    if first is None and interval is None and cap is None:
-        return None
-    base = PollPolicy()
-    return attrs.evolve(
-        base,
-        first_poll=base.first_poll if first is None else first,
-        interval=base.interval if interval is None else interval,
-        max_interval=max(cap if cap is not None else base.max_interval, interval or 0.0),
-    )
+def _poll_policy(args: argparse.Namespace) -> str | dict[TaskRoute, PollPolicy] | None:
+    """The session's ``poll_policy`` from the polling flags: the preset (``--poll``), with each
+    given flag changed on every route's policy (the rest stay the route's own)."""
+    changes: dict[str, Any] = {
+        field: value
+        for field, value in (
+            ("first_poll", args.first_poll),
+            ("interval", args.poll_interval),
+            ("max_interval", args.max_poll_interval),
+            ("target_delay", args.target_delay),
+            ("target_delay_seconds", args.target_delay_seconds),
+        )
+        if value is not None
+    }
+    preset: str | None = args.poll
+    if not changes:
+        return preset
+    policies = {}
+    for route, policy in POLL_PRESETS[preset or "default"].items():
+        changed = attrs.evolve(policy, **changes)
+        # A first wait longer than the cap given (or the route's) would be cut at once.
+        policies[route] = attrs.evolve(
+            changed, max_interval=max(changed.max_interval, changed.interval)
+        )
+    return policies
 
 
 def task_json(task: Task) -> dict[str, Any]:

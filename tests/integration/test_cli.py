@@ -466,3 +466,37 @@ async def test_a_missing_key_names_the_environment_variable(tmp_path: Path) -> N
     message = err.decode().strip()
     assert message.startswith("error: no API key: set the ANYINT_API_KEY environment variable")
     assert "api_key=" not in message
+
+
+async def test_the_delay_knob_sets_how_often_a_batch_asks(tmp_path: Path) -> None:
+    # Videos of about 5 s: asked once a second until the first ends, then at the knob's pace
+    # (under the SDK's default DashScope pacing of 20 queries a second).
+    jobs = tmp_path / "jobs.jsonl"
+    _write_jobs(jobs, 6, ["dashscope.videos"])
+    prior = ["--first-poll", "1", "--poll-interval", "1", "--max-poll-interval", "1"]
+    queries: dict[str, int] = {}
+    for seconds in ("0.05", "2"):
+        async with running_gateway(tmp_path, time_scale=0.02) as gateway:
+            code, stdout, stderr = await _run(
+                gateway.url,
+                *("batch", str(jobs), "--out", str(tmp_path / seconds), *prior),
+                *("--target-delay-seconds", seconds),
+            )
+            assert code == 0, stderr + stdout
+            polls = (await gateway.stats())["polls"]
+            assert isinstance(polls, dict)
+            queries[seconds] = sum(polls.values())
+    assert queries["0.05"] > 2 * queries["2"]
+
+
+async def test_a_delay_target_out_of_range_is_one_clear_error(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    _write_jobs(jobs, 1, ["kling.images"])
+    batch = ("batch", str(jobs), "--out", str(tmp_path / "out"))
+    code, _, stderr = await _run("http://127.0.0.1:9", *batch, "--target-delay", "5")
+    assert code == 2 and "Traceback" not in stderr
+    assert stderr.strip().startswith("error: target_delay must be a fraction")
+    code, _, stderr = await _run(
+        "http://127.0.0.1:9", *batch, "--target-delay", "0.1", "--target-delay-seconds", "3"
+    )
+    assert code == 2 and "not allowed with argument" in stderr
