@@ -86,6 +86,8 @@ class PollPolicy:
       about 20 s. Smaller is faster and costs more queries; the scheduler spends as few as it
       can to meet it (no query before the earliest likely finish, then one every
       ``target_delay`` of the expected duration, sparser for the slowest few percent).
+      Before anything is learned it bounds the curve: a task is never asked again sooner than
+      ``target_delay`` times its age.
     - ``target_delay_seconds``: the same target in seconds, for every task alike; when set it
       takes the place of ``target_delay``. Where short and long tasks are mixed and what counts
       is the delay in seconds, a fraction of each task's duration would poll the short ones more
@@ -131,14 +133,24 @@ class PollPolicy:
             return max(self.longest_wait, _EPSILON_WAIT)
         return max(DEFAULT_LONGEST_WAIT, self.max_interval)
 
-    def wait(self, step: int, rng: random.Random) -> float:
+    def wait(self, step: int, rng: random.Random, *, at_least: float = 0.0) -> float:
         """The jittered wait of ``step``: 0 is the wait before the first query, 1 the wait
-        after it, and each later one ``growth`` times the last, up to ``max_interval``."""
+        after it, and each later one ``growth`` times the last, up to ``max_interval``; never
+        shorter than ``at_least`` (before jitter)."""
         if step == 0:
-            return self._spread(self.first_poll, rng)
+            return self._spread(max(self.first_poll, at_least), rng)
         exponent = min(step - 1, _MAX_EXPONENT)  # far past any cap; keeps the power finite
         grown = min(self.interval * self.growth**exponent, self.max_interval)
-        return self._spread(grown, rng)
+        return self._spread(max(grown, at_least), rng)
+
+    def unlearned_spacing(self, age: float) -> float:
+        """The spacing the target asks for of a task ``age`` seconds old whose durations are
+        not learned yet: it takes at least ``age``, so a query ``target_delay`` times that
+        later (or ``target_delay_seconds``) still finds its end within the target. A wait on
+        the curve shorter than this buys nothing the target asked for."""
+        if self.target_delay_seconds is not None:
+            return self.target_delay_seconds
+        return self.target_delay * max(age, 0.0)
 
     def waits(self, rng: random.Random) -> Iterator[float]:
         """Yield the jittered waits: before the first query, then between queries (endless)."""
