@@ -123,7 +123,7 @@ def scenarios(quick: bool) -> list[Scenario]:
             description="time-compressed x0.05 (policies too), 1,000 videos of 100-600 s; "
             "naive-5s sleeps 5 real seconds",
             count=1000, **video, time_scale=0.05,
-            contenders=(*knob, "anyint-warm", "anyint-warm@0.45", "naive-5s"),
+            contenders=(*knob, "anyint@0.45", "anyint-warm", "anyint-warm@0.45", "naive-5s"),
             concurrent=False, policy_scale=0.05, naive_scale=1.0,
         ),
         Scenario(
