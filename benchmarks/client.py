@@ -30,12 +30,14 @@ import random
 import resource
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import attrs
+
+from .contenders import anyint_setting
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
 VIDEO_PATH = "/dashscope/v1/services/aigc/video-generation/video-synthesis"
@@ -91,22 +93,6 @@ async def _in_waves(
     CREATION["cpu"] = _cpu()
 
 
-def _anyint_setting(contender: str) -> tuple[str, float | None, float | None, bool, bool]:
-    """``anyint[-model][-nolearn|-fast|-frugal|@TARGET|@SECONDSs]`` -> (preset, target, target
-    in seconds, learn, by request).
-
-    ``-model`` learns per model alone (not per request shape); ``@0.2`` is the default preset
-    with that ``target_delay``; ``@25s`` with ``target_delay_seconds=25`` (scaled by the
-    scenario's policy scale, as the other seconds of the policy are).
-    """
-    name, _, target = contender.partition("@")
-    parts = name.split("-")[1:]
-    preset = next((p for p in parts if p in ("fast", "frugal")), "default")
-    relative = float(target) if target and not target.endswith("s") else None
-    seconds = float(target[:-1]) if target.endswith("s") else None
-    return preset, relative, seconds, "nolearn" not in parts, "model" not in parts
-
-
 SESSIONS: list[Any] = []
 
 
@@ -136,7 +122,10 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     from anyint_async import AnyIntSession
     from anyint_async.polling import POLL_PRESETS
 
-    preset, target, seconds, learn, by_request = _anyint_setting(args.contender)
+    setting = anyint_setting(args.contender)
+    assert setting is not None  # main() sends only anyint names here
+    preset, target, seconds = setting.preset, setting.target, setting.seconds
+    learn, by_request = setting.learn, setting.by_request
     # Told the gateway's exact limits (``-exact``), or the SDK's defaults where the gateway
     # enforces limits, or that there are none where it enforces none.
     limits: dict[str, float | None] = {"dashscope": math.inf, "kling": math.inf}
@@ -211,7 +200,9 @@ def _is_kling(i: int, args: argparse.Namespace) -> bool:
         return False
     if args.kling_count >= args.count:
         return True
-    return (i * args.kling_count) // args.count != ((i + 1) * args.kling_count) // args.count
+    count: int = args.count
+    kling: int = args.kling_count
+    return (i * kling) // count != ((i + 1) * kling) // count
 
 
 async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
@@ -299,10 +290,10 @@ def run_scheduler_only(args: argparse.Namespace) -> dict[str, Any]:
     while len(schedule):
         wake = schedule.next_wake(now)
         now = max(now, wake if wake is not None else now)
-        while (task := schedule.pop_due(now)) is not None:
+        while (due := schedule.pop_due(now)) is not None:
             steps += 1
-            status = TaskStatus.SUCCEEDED if now >= finish[task_key(task)] else TaskStatus.RUNNING
-            schedule.settle(attrs.evolve(task, status=status), now)
+            status = TaskStatus.SUCCEEDED if now >= finish[task_key(due)] else TaskStatus.RUNNING
+            schedule.settle(attrs.evolve(due, status=status), now)
     cpu = _cpu() - cpu0
     return {
         "count": args.count,
@@ -315,14 +306,18 @@ def run_scheduler_only(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-CONTENDERS: dict[str, Callable[[argparse.Namespace, dict[str, float]], Awaitable[None]]] = {
+CONTENDERS: dict[
+    str, Callable[[argparse.Namespace, dict[str, float]], Coroutine[Any, Any, None]]
+] = {
     "official": run_official,
     "naive-1s": run_naive,
     "naive-5s": run_naive,
 }
 
 
-def _runner(contender: str) -> Callable[[argparse.Namespace, dict[str, float]], Awaitable[None]]:
+def _runner(
+    contender: str,
+) -> Callable[[argparse.Namespace, dict[str, float]], Coroutine[Any, Any, None]]:
     return run_anyint if contender.startswith("anyint") else CONTENDERS[contender]
 
 

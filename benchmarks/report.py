@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .contenders import anyint_setting
 from .informed import queries_at as along
 
 __all__ = [
@@ -293,14 +294,13 @@ def _knob(scenario: dict[str, Any], prefix: str = "anyint") -> list[dict[str, An
 def _knob_in_seconds(scenario: dict[str, Any]) -> list[dict[str, Any]]:
     """The SDK's points set in seconds (``anyint@25s``: ``target_delay_seconds=25``), fastest
     first."""
-    points = [
-        r
-        for r in scenario["results"]
-        if r["contender"].startswith("anyint@")
-        and r["contender"].endswith("s")
-        and "error" not in r
-    ]
-    return sorted(points, key=lambda p: float(p["contender"][len("anyint@") : -1]))
+    points = []
+    for result in scenario["results"]:
+        setting = anyint_setting(result["contender"])
+        plain = setting is not None and not setting.variants
+        if plain and setting and setting.seconds is not None and "error" not in result:
+            points.append((setting.seconds, result))
+    return [result for _, result in sorted(points, key=lambda pair: pair[0])]
 
 
 def _informed_at(scenario: dict[str, Any], p95: float) -> float | None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 from attrs import frozen
@@ -75,12 +75,21 @@ class Scenario:
 MIXED_SHAPES = "5:720P,10:720P,5:1080P,10:1080P"
 
 
+class _Durations(TypedDict):
+    """A scenario's duration profile, in simulated seconds (spread into ``Scenario``)."""
+
+    median: float
+    sigma: float
+    low: float
+    high: float
+
+
 def scenarios(quick: bool) -> list[Scenario]:
     realtime = (*KNOB_NAMES, "anyint-warm", "anyint-nolearn", "official", "naive-1s", "naive-5s")
     knob = ("anyint-fast", "anyint", "anyint-frugal")
-    video = {"median": 200.0, "sigma": 0.4, "low": 100.0, "high": 600.0}
-    waves = {"median": 240.0, "sigma": 0.2, "low": 60.0, "high": 900.0}
-    mixed = {"median": 100.0, "sigma": 0.25, "low": 30.0, "high": 900.0}
+    video: _Durations = {"median": 200.0, "sigma": 0.4, "low": 100.0, "high": 600.0}
+    waves: _Durations = {"median": 240.0, "sigma": 0.2, "low": 60.0, "high": 900.0}
+    mixed: _Durations = {"median": 100.0, "sigma": 0.25, "low": 30.0, "high": 900.0}
     by_model = tuple(name.replace("anyint", "anyint-model", 1) for name in knob)
     # The knob in seconds, for users who count the delay in seconds across shapes (scaled with
     # the policy: 35 s is 0.7 s of this scenario's compressed clock).
