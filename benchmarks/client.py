@@ -131,7 +131,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     limits: dict[str, float | None] = {"dashscope": math.inf, "kling": math.inf}
     enforced = dict(_pairs(args.limits))
     if enforced or args.sdk_defaults:
-        limits = {**limits, **enforced} if "exact" in args.contender else {}
+        limits = {**limits, **enforced} if "exact" in setting.variants else {}
     scale = args.policy_scale
     policies = {
         route: attrs.evolve(
@@ -318,7 +318,7 @@ CONTENDERS: dict[
 def _runner(
     contender: str,
 ) -> Callable[[argparse.Namespace, dict[str, float]], Coroutine[Any, Any, None]]:
-    return run_anyint if contender.startswith("anyint") else CONTENDERS[contender]
+    return run_anyint if anyint_setting(contender) is not None else CONTENDERS[contender]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -273,17 +273,6 @@ def _limit_verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-#: The SDK along its knob: the presets fast, default and frugal, and points between.
-KNOB_NAMES = (
-    "anyint-fast",
-    "anyint-fast@0.055",
-    "anyint",
-    "anyint@0.17",
-    "anyint@0.2",
-    "anyint-frugal",
-)
-
-
 def _knob(scenario: dict[str, Any], prefix: str = "anyint") -> list[dict[str, Any]]:
     """The SDK's measured points along its knob, fastest first: the presets and any
     ``@FRACTION`` setting of them, cold (``prefix`` picks the learning variant)."""
@@ -304,9 +293,9 @@ def _knob_in_seconds(scenario: dict[str, Any]) -> list[dict[str, Any]]:
     points = []
     for result in scenario["results"]:
         setting = anyint_setting(result["contender"])
-        plain = setting is not None and not setting.variants
-        if plain and setting and setting.seconds is not None and "error" not in result:
-            points.append((setting.seconds, result))
+        if setting is None or setting.variants or setting.seconds is None or "error" in result:
+            continue
+        points.append((setting.seconds, result))
     return [result for _, result in sorted(points, key=lambda pair: pair[0])]
 
 
@@ -375,11 +364,12 @@ def _dominance(scenario: dict[str, Any], peer: dict[str, Any], name: str) -> lis
 
 def _warm(scenario: dict[str, Any]) -> list[dict[str, Any]]:
     """The SDK's points that started from a duration memory (``anyint-warm``, ``@...``)."""
-    return [
-        r
-        for r in scenario["results"]
-        if r["contender"].startswith("anyint-warm") and "error" not in r
-    ]
+    found = []
+    for result in scenario["results"]:
+        setting = anyint_setting(result["contender"])
+        if setting is not None and "warm" in setting.variants and "error" not in result:
+            found.append(result)
+    return found
 
 
 def _conditioning(scenario: dict[str, Any]) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from attrs import frozen
 from .gateway import GatewayProcess, run_client
 from .informed import ClippedLogNormal, efficiency, frontier, shape_frontier
 from .limits import limit_scenarios, run_limit_scenario
-from .report import KNOB_NAMES, render_limits_plot, render_markdown, render_plot
+from .report import render_limits_plot, render_markdown, render_plot
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -73,6 +73,16 @@ class Scenario:
 
 
 MIXED_SHAPES = "5:720P,10:720P,5:1080P,10:1080P"
+#: The SDK along its knob in realtime-200: the presets fast, default and frugal, and points
+#: between.
+KNOB_NAMES = (
+    "anyint-fast",
+    "anyint-fast@0.055",
+    "anyint",
+    "anyint@0.17",
+    "anyint@0.2",
+    "anyint-frugal",
+)
 
 
 class _Durations(TypedDict):
