@@ -18,7 +18,8 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections import deque
+import zlib
+from array import array
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import Any, Literal
@@ -28,7 +29,14 @@ from attrs import frozen
 from .._errors import InvalidParameterError
 from ..models import TaskRoute
 
-__all__ = ["REMEMBERED_PER_GROUP", "DurationEstimate", "DurationLearner", "GroupKey"]
+__all__ = [
+    "REMEMBERED_PER_GROUP",
+    "DurationEstimate",
+    "DurationLearner",
+    "GroupKey",
+    "Order",
+    "creation_rank",
+]
 
 #: (route, model, workload); a workload of None is the model's pooled group.
 GroupKey = tuple[TaskRoute, str, str | None]
@@ -67,25 +75,65 @@ class DurationEstimate:
         return max(age, self.median_guess or 1.5 * self.early)
 
 
-class _Samples:
-    """The last ``limit`` durations of one group, kept in arrival order and sorted, and apart
-    from them the ones remembered from an earlier session (``prior``, sorted)."""
+#: Where a finished task stands in creation order: when it was created, then a rank drawn
+#: from its id that says nothing of its duration (tasks created at the same moment).
+Order = tuple[float, float]
+_NEVER: Order = (-math.inf, 0.0)
 
-    __slots__ = ("ordered", "prior", "recent")
+
+def creation_rank(task_id: str) -> float:
+    """A task's place among tasks created at the same moment: a hash of its id, the same in
+    every process (``Order``)."""
+    return float(zlib.crc32(task_id.encode()))
+
+
+class _Samples:
+    """One group's durations: those of the ``limit`` most recently *created* tasks, sorted
+    (``ordered``), and apart from them the ones remembered from an earlier session (``prior``,
+    sorted).
+
+    Recency is by creation, not by finish: a batch's tasks finish fastest first, so keeping
+    the last finishes of a batch larger than ``limit`` would keep only its slowest, and the
+    next batch would be asked about long after its fast tasks ended. Among tasks created at
+    the same moment the rank decides, which has nothing to do with how long they take: what
+    is kept is a fair sample of what was created.
+    """
+
+    __slots__ = ("created", "cutoff", "limit", "ordered", "prior", "ranks", "recent")
 
     def __init__(self, limit: int) -> None:
-        self.recent: deque[float] = deque(maxlen=limit)
+        self.limit = limit
+        # Parallel, in creation order: each kept task's creation time, rank and duration.
+        self.created = array("d")
+        self.ranks = array("d")
+        self.recent = array("d")
         self.ordered: list[float] = []
         self.prior: list[float] = []
+        # Tasks ordered before this were forgotten, so a late finish of one is not taken.
+        self.cutoff = _NEVER
 
     def __len__(self) -> int:
         return len(self.ordered) + len(self.prior)
 
-    def add(self, seconds: float) -> None:
-        if len(self.recent) == self.recent.maxlen:
-            self.ordered.pop(bisect.bisect_left(self.ordered, self.recent[0]))
-        self.recent.append(seconds)
+    def add(self, seconds: float, order: Order | None) -> None:
+        position = len(self.recent)
+        if order is None:
+            # No creation time: recent means last to finish.
+            order = (self.created[-1], self.ranks[-1]) if self.created else _NEVER
+        elif order < self.cutoff:
+            return
+        else:
+            position = bisect.bisect_right(
+                range(position), order, key=lambda i: (self.created[i], self.ranks[i])
+            )
+        created, rank = order
+        self.created.insert(position, created)
+        self.ranks.insert(position, rank)
+        self.recent.insert(position, seconds)
         bisect.insort(self.ordered, seconds)
+        if len(self.recent) > self.limit:
+            self.cutoff = (self.created.pop(0), self.ranks.pop(0))
+            self.ordered.pop(bisect.bisect_left(self.ordered, self.recent.pop(0)))
 
 
 class DurationLearner:
@@ -131,9 +179,17 @@ class DurationLearner:
         *,
         workload: str | None = None,
         run_seconds: float | None = None,
+        created: float | None = None,
+        task_id: str = "",
     ) -> None:
         """Record a finished task of ``model``: ``seconds`` from creation to finish, and
-        ``run_seconds`` from the provider's start to finish when known."""
+        ``run_seconds`` from the provider's start to finish when known.
+
+        ``created``: when the task was created, on any clock the caller keeps to (the
+        scheduler's), and ``task_id`` its id. A full group forgets the earliest created
+        first; without them, the earliest finished, which in a batch larger than
+        ``max_samples`` are its fastest."""
+        order = None if created is None else (created, creation_rank(task_id))
         if model is None:
             return
         clocks: tuple[tuple[Clock, float | None], ...] = (("total", seconds), ("run", run_seconds))
@@ -144,7 +200,17 @@ class DurationLearner:
             if key not in self._samples:
                 self._samples[key] = _Samples(self._max_samples)
                 self._shapes.setdefault((clock, route, model), []).append(self._samples[key])
-            self._samples[key].add(value)
+            self._samples[key].add(value, order)
+
+    def forgotten_before(
+        self, route: TaskRoute, model: str, workload: str | None, clock: Clock = "total"
+    ) -> Order:
+        """Tasks of this request shape that stand before this in creation order (``Order``,
+        on the clock ``observe`` was given) are forgotten: their finishes are no longer among
+        its samples, so those still running must not count as its survivors either
+        (``estimate``'s ``running``)."""
+        found = self._samples.get((clock, (route, model, workload or "")))
+        return _NEVER if found is None else found.cutoff
 
     def export(self, per_group: int = REMEMBERED_PER_GROUP) -> dict[str, Any]:
         """What was learned, for a later session (``restore``): each group's durations thinned

@@ -24,7 +24,7 @@ from .._retry import RetryPolicy
 from ..models import Provider, Task, TaskError, TaskRoute, TaskStatus
 from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
-from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
+from .learning import Clock, DurationEstimate, DurationLearner, GroupKey, Order, creation_rank
 from .policy import PollPolicy
 
 __all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Settled", "task_key"]
@@ -515,11 +515,23 @@ class PollSchedule:
                 return estimate
         route, model, workload = group
         running = []
+        # A running task whose finish the learner would no longer keep is not a survivor of
+        # the tasks it keeps (a batch larger than the learner holds).
+        forgotten: dict[str | None, Order] = {}
         for other in self._entries.values():
             seen = other.task
             if other.seen_at is None or seen.route is not route or seen.model != model:
                 continue
             if workload is not None and seen.workload != workload:
+                continue
+            if seen.workload not in forgotten:
+                forgotten[seen.workload] = self._learner.forgotten_before(
+                    route, model, seen.workload, clock
+                )
+            cutoff, rank = forgotten[seen.workload]
+            if other.created_at <= cutoff and (
+                other.created_at < cutoff or creation_rank(seen.id) < rank
+            ):
                 continue
             began = other.created_at if clock == "total" else other.started_at
             if began is not None:
@@ -628,7 +640,13 @@ class PollSchedule:
             run_seconds = (task.finished_at - task.started_at).total_seconds()
         pool = self._pool(entry)  # (before this finish is counted)
         self._learner.observe(
-            task.route, task.model, seconds, workload=task.workload, run_seconds=run_seconds
+            task.route,
+            task.model,
+            seconds,
+            workload=task.workload,
+            run_seconds=run_seconds,
+            created=entry.created_at,
+            task_id=task.id,
         )
         if pool is not None:
             self._pull_forward(pool[0], now)

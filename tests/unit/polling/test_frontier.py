@@ -12,7 +12,7 @@ import random
 import attrs
 import pytest
 
-from anyint_async import PollPolicy, Task, TaskStatus
+from anyint_async import DurationLearner, PollPolicy, Task, TaskStatus
 from anyint_async.polling import POLL_PRESETS, schedule
 from anyint_async.polling.schedule import task_key
 
@@ -248,3 +248,21 @@ def test_a_failed_query_is_asked_again_within_a_second_and_keeps_its_place_on_th
     assert core.next_wake(wake) == pytest.approx(wake + 5.0)  # the curve's next step, unmoved
     stats = core.stats()
     assert (stats.polls, stats.retries, stats.failed) == (1, 1, 1)
+
+
+def test_batches_larger_than_the_learner_holds_are_polled_as_if_it_held_them_all() -> None:
+    # A batch finishes fastest first: a learner that forgot its earliest finishes would keep
+    # the slowest only, poll the rest of the batch too sparsely, and the next batch too late.
+    first = lognormal_tasks(1000, median=200.0, sigma=0.4, seed=2)
+    second = lognormal_tasks(1000, median=200.0, sigma=0.4, seed=52)
+    runs = {}
+    for holds in (250, 100_000):
+        learner = DurationLearner(max_samples=holds)
+        runs[holds] = (
+            simulate(first, POLICY, learner=learner, seed=2),
+            simulate(second, POLICY, learner=learner, seed=2),
+        )
+    for small, whole in zip(runs[250], runs[100_000], strict=True):
+        assert small.relative_p95() <= whole.relative_p95() * 1.1
+        assert small.per_task <= whole.per_task * 1.1
+    assert runs[250][1].relative_p95() <= POLICY.target_delay * 1.2

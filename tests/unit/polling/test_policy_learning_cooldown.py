@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+import statistics
 
 import pytest
 
@@ -87,6 +89,35 @@ def test_learner_forgets_old_samples() -> None:
     estimate = _estimate(learner)
     assert estimate is not None and estimate.early == 100.0
     assert learner.samples(ROUTE, "m") == 3
+
+
+@pytest.mark.parametrize("created", ["together", "one_a_second"])
+def test_a_full_learner_keeps_a_fair_sample_of_a_batch_larger_than_it_holds(created: str) -> None:
+    # A batch finishes fastest first; forgetting the earliest finishes would keep only the
+    # slowest, and the next batch would be asked about long after its fast tasks ended.
+    learner = DurationLearner(max_samples=300)
+    rng = random.Random(4)
+    batch = [(rng.lognormvariate(math.log(100.0), 0.4), f"task-{i}") for i in range(1500)]
+    for index, (seconds, task_id) in sorted(enumerate(batch), key=lambda item: item[1][0]):
+        at = 0.0 if created == "together" else float(index)
+        learner.observe(ROUTE, "m", seconds, created=at, task_id=task_id)
+    estimate = _estimate(learner)
+    assert estimate is not None and estimate.median is not None
+    assert learner.samples(ROUTE, "m") == 300
+    true_median = statistics.median(seconds for seconds, _ in batch)
+    assert estimate.median == pytest.approx(true_median, rel=0.1)
+    assert estimate.early < 0.8 * true_median
+
+
+def test_a_late_finish_of_a_forgotten_task_is_not_taken() -> None:
+    learner = DurationLearner(max_samples=3, margin=1.0)
+    for at, seconds in ((10.0, 100.0), (11.0, 100.0), (12.0, 100.0), (13.0, 100.0)):
+        learner.observe(ROUTE, "m", seconds, created=at, task_id=str(at))
+    # Created before the last forgotten one (10 s): the rest of its cohort is gone already.
+    learner.observe(ROUTE, "m", 5.0, created=9.0, task_id="old")
+    estimate = _estimate(learner)
+    assert estimate is not None and estimate.early == 100.0
+    assert learner.forgotten_before(ROUTE, "m", None)[0] == 10.0
 
 
 def test_learner_ignores_unusable_samples() -> None:
