@@ -149,7 +149,8 @@ def scenarios(quick: bool) -> list[Scenario]:
             name="scale-10000",
             description="time-compressed x0.05 (policies too), 10,000 videos of 100-600 s; "
             "naive-5s sleeps 5 real seconds",
-            count=10000, **video, time_scale=0.05, contenders=("anyint", "naive-5s"),
+            count=10000, **video, time_scale=0.05,
+            contenders=("anyint", "anyint-warm", "anyint-warm@0.45", "naive-5s"),
             concurrent=False, policy_scale=0.05, naive_scale=1.0,
         ),
         Scenario(
