@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
-__all__ = ["AnyintSetting", "anyint_setting"]
+__all__ = ["AnyintSetting", "anyint_setting", "starts_warm"]
 
 
 @frozen
@@ -49,3 +49,9 @@ def anyint_setting(contender: str) -> AnyintSetting | None:
         seconds=float(target[:-1]) if in_seconds else None,
         variants=tuple(variants),
     )
+
+
+def starts_warm(contender: str) -> bool:
+    """True for an SDK contender that starts from a rehearsal's duration memory (``-warm``)."""
+    setting = anyint_setting(contender)
+    return setting is not None and "warm" in setting.variants

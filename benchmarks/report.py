@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .contenders import anyint_setting
+from .contenders import anyint_setting, starts_warm
 from .informed import queries_at as along
 
 __all__ = [
@@ -259,7 +259,7 @@ def _limit_verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
         r
         for s in report.get("limits", [])
         for r in s["results"]
-        if r["contender"].startswith("anyint")
+        if anyint_setting(r["contender"]) is not None
     ]
     if everyone:
         missing = [r for r in everyone if "error" in r or r["seen"] != r["tasks"]]
@@ -364,12 +364,7 @@ def _dominance(scenario: dict[str, Any], peer: dict[str, Any], name: str) -> lis
 
 def _warm(scenario: dict[str, Any]) -> list[dict[str, Any]]:
     """The SDK's points that started from a duration memory (``anyint-warm``, ``@...``)."""
-    found = []
-    for result in scenario["results"]:
-        setting = anyint_setting(result["contender"])
-        if setting is not None and "warm" in setting.variants and "error" not in result:
-            found.append(result)
-    return found
+    return [r for r in scenario["results"] if starts_warm(r["contender"]) and "error" not in r]
 
 
 def _conditioning(scenario: dict[str, Any]) -> dict[str, Any] | None:

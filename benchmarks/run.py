@@ -20,6 +20,7 @@ from typing import Any, TypedDict
 import attrs
 from attrs import frozen
 
+from .contenders import anyint_setting, starts_warm
 from .gateway import GatewayProcess, run_client
 from .informed import ClippedLogNormal, efficiency, frontier, shape_frontier
 from .limits import limit_scenarios, run_limit_scenario
@@ -260,7 +261,7 @@ async def run_scenario(scenario: Scenario, seed: int) -> dict[str, Any]:
         memory = await _rehearse(scenario, seed, Path(folder) / "durations.json")
 
         def contend(name: str) -> Awaitable[dict[str, Any]]:
-            if memory is None or "warm" not in name:
+            if memory is None or not starts_warm(name):
                 return run_contender(scenario, name, seed)
             # Each warm contender starts from its own copy: a session writes what it learned
             # back on close, and the next one must not start from this run's own durations.
@@ -312,7 +313,7 @@ async def _rehearse(scenario: Scenario, seed: int, memory: Path) -> Path | None:
     """For ``-warm`` contenders: the same scenario run once before by the default SDK against
     other durations (another seed), which leaves its session's duration memory in ``memory``.
     None when no contender is warm."""
-    if not any("warm" in name for name in scenario.contenders):
+    if not any(starts_warm(name) for name in scenario.contenders):
         return None
     rehearsal = await run_contender(scenario, "anyint", seed + 1000, memory)
     if "error" in rehearsal or not await asyncio.to_thread(memory.exists):
@@ -387,6 +388,6 @@ def main(argv: list[str] | None = None) -> int:
         r
         for s in report["limits"]
         for r in s["results"]
-        if "error" in r and r["contender"].startswith("anyint")
+        if "error" in r and anyint_setting(r["contender"]) is not None
     ]
     return 1 if errors else 0
