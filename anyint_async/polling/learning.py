@@ -36,6 +36,7 @@ __all__ = [
     "GroupKey",
     "Order",
     "creation_rank",
+    "stands_before",
 ]
 
 #: (route, model, workload); a workload of None is the model's pooled group.
@@ -85,6 +86,14 @@ def creation_rank(task_id: str) -> float:
     """A task's place among tasks created at the same moment: a hash of its id, the same in
     every process (``Order``)."""
     return float(zlib.crc32(task_id.encode()))
+
+
+def stands_before(cutoff: Order, created: float, task_id: str) -> bool:
+    """Whether a task created at ``created`` (with this id) stands before ``cutoff`` in
+    creation order; its id is hashed only when the times tie."""
+    if created != cutoff[0]:
+        return created < cutoff[0]
+    return creation_rank(task_id) < cutoff[1]
 
 
 class _Samples:
@@ -189,9 +198,9 @@ class DurationLearner:
         scheduler's), and ``task_id`` its id. A full group forgets the earliest created
         first; without them, the earliest finished, which in a batch larger than
         ``max_samples`` are its fastest."""
-        order = None if created is None else (created, creation_rank(task_id))
         if model is None:
             return
+        order = None if created is None else (created, creation_rank(task_id))
         clocks: tuple[tuple[Clock, float | None], ...] = (("total", seconds), ("run", run_seconds))
         for clock, value in clocks:
             if value is None or value <= 0:

@@ -24,7 +24,7 @@ from .._retry import RetryPolicy
 from ..models import Provider, Task, TaskError, TaskRoute, TaskStatus
 from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
-from .learning import Clock, DurationEstimate, DurationLearner, GroupKey, Order, creation_rank
+from .learning import Clock, DurationEstimate, DurationLearner, GroupKey, Order, stands_before
 from .policy import PollPolicy
 
 __all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Settled", "task_key"]
@@ -528,10 +528,7 @@ class PollSchedule:
                 forgotten[seen.workload] = self._learner.forgotten_before(
                     route, model, seen.workload, clock
                 )
-            cutoff, rank = forgotten[seen.workload]
-            if other.created_at <= cutoff and (
-                other.created_at < cutoff or creation_rank(seen.id) < rank
-            ):
+            if stands_before(forgotten[seen.workload], other.created_at, seen.id):
                 continue
             began = other.created_at if clock == "total" else other.started_at
             if began is not None:
