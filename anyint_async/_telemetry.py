@@ -49,7 +49,9 @@ class CreateTrace:
 
     def bind(self, task: Task) -> None:
         """The create answered with ``task``: its span stays open until the task ends."""
-        if self._task_span is None:
+        if self._task_span is None or not self._task_span.get_span_context().is_valid:
+            # No tracer provider configured (the API's no-op spans): nothing to count, end or
+            # parent a download to, so nothing is kept for a task that may run for minutes.
             return
         self._task_span.set_attribute("anyint.task.id", task.id)
         if task.model:

@@ -34,6 +34,10 @@ Key = tuple[TaskRoute, str]
 #: (route, model, workload) for a request shape nothing is known of.
 _Pool = tuple[TaskRoute, str, str | None]
 _EPSILON: Final = 1e-3
+#: A provider's heap is swept of stale items when it holds more than this many per tracked task
+#: (plus the slack, so small schedules never sweep).
+_STALE_FACTOR: Final = 2
+_STALE_SLACK: Final = 1024
 #: Tasks of a model nothing is known of that are polled on the policy's curve; the rest of its
 #: batch waits (up to the policy's wait cap) until the first of these finishes and says when
 #: to look. (Fewer for a looser target saved queries on average, but the first finish of a
@@ -314,10 +318,8 @@ class PollSchedule:
         """The due time of the provider's next live heap item (stale ones are dropped)."""
         heap = self._heaps[provider]
         while heap:
-            due, _, key, generation = heap[0]
-            entry = self._entries.get(key)
-            if entry is not None and entry.generation == generation:
-                return due
+            if self._live(heap[0]):
+                return heap[0][0]
             heapq.heappop(heap)
         return None
 
@@ -426,6 +428,16 @@ class PollSchedule:
         entry.generation += 1
         heap = self._heaps[_PROVIDER[entry.task.route]]
         heapq.heappush(heap, (due, next(self._sequence), key, entry.generation))
+        if len(heap) > _STALE_FACTOR * len(self._entries) + _STALE_SLACK:
+            # Rescheduling leaves the old item behind until it surfaces, which for a task
+            # pushed back by the scouts' first finish may be minutes: sweep them out, or they
+            # outweigh the tasks themselves. Amortised, a sweep costs a push or two.
+            heap[:] = [item for item in heap if self._live(item)]
+            heapq.heapify(heap)
+
+    def _live(self, item: tuple[float, int, Key, int]) -> bool:
+        entry = self._entries.get(item[2])
+        return entry is not None and entry.generation == item[3]
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         policy = entry.policy

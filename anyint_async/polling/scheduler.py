@@ -101,7 +101,9 @@ class PollScheduler:
         self._telemetry.watch(
             in_flight=lambda: self._schedule.in_flight, tracked=lambda: len(self._schedule)
         )
-        self._watchers: dict[Key, set[Subscription]] = {}
+        # Subscriptions waiting for each task: a tuple, as nearly every task has one (a set
+        # each would be a fifth of a tracked task's memory).
+        self._watchers: dict[Key, tuple[Subscription, ...]] = {}
         self._driver: asyncio.Task[None] | None = None
         self._driver_exiting = False
         self._wake = asyncio.Event()
@@ -153,7 +155,9 @@ class PollScheduler:
             self._schedule.track(task, now, policy)
             snapshot = self._schedule.snapshot(key) or task
             subscription.waiting[key] = snapshot
-            self._watchers.setdefault(key, set()).add(subscription)
+            watchers = self._watchers.get(key, ())
+            if subscription not in watchers:
+                self._watchers[key] = (*watchers, subscription)
             subscription.emit(TaskEventKind.CREATED, snapshot)
         self._ensure_driver()
 
@@ -162,10 +166,12 @@ class PollScheduler:
         waited for. Synchronous, so it can run from a finalizer."""
         for key in subscription.waiting:
             watchers = self._watchers.get(key)
-            if watchers is None:
+            if watchers is None or subscription not in watchers:
                 continue
-            watchers.discard(subscription)
-            if not watchers:
+            remaining = tuple(other for other in watchers if other is not subscription)
+            if remaining:
+                self._watchers[key] = remaining
+            else:
                 del self._watchers[key]
                 self._schedule.forget(key)
         self._wake.set()
@@ -305,7 +311,7 @@ class PollScheduler:
     def _deliver(self, key: Key, task: Task, *, finished: bool, changed: bool) -> None:
         if finished:
             self._telemetry.finished(task)
-        watchers = self._watchers.pop(key, set()) if finished else self._watchers.get(key, set())
+        watchers = self._watchers.pop(key, ()) if finished else self._watchers.get(key, ())
         for subscription in watchers:
             if finished:
                 subscription.waiting.pop(key, None)
