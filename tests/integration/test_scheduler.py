@@ -227,6 +227,24 @@ async def test_two_consumers_share_one_poll_per_task(
     assert gateway.stats.polls[task.id] <= 7  # one schedule for both: about 0.5 s / 0.1 s
 
 
+async def test_a_consumer_leaving_keeps_polling_what_another_still_waits_for(
+    session: AnyIntSession, gateway: FakeGateway
+) -> None:
+    gateway.profiles["medium"] = ModelProfile(run=Fixed(0.6), queue=Fixed(0.0))
+    task = await session.dashscope.videos.create(model="medium", prompt="shared")
+    policy = PollPolicy(first_poll=0.1, interval=0.1, max_interval=0.1, jitter=0.0, learn=False)
+    leaving = asyncio.create_task(session.wait(task, policy=policy))
+    staying = asyncio.create_task(session.wait(task, policy=policy))
+    await asyncio.sleep(0.2)
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert session._scheduler.tracked == 1, "still polled for the consumer that stayed"
+    done = await asyncio.wait_for(staying, timeout=5)
+    assert done.id == task.id and done.succeeded
+    assert session._scheduler.tracked == 0
+
+
 async def test_closing_the_session_ends_iterators_with_the_tasks(gateway: FakeGateway) -> None:
     gateway.profiles["slow"] = ModelProfile(run=Fixed(30.0), queue=Fixed(0.0))
     session = AnyIntSession(API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS)
