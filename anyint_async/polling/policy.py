@@ -87,7 +87,9 @@ class PollPolicy:
       can to meet it (no query before the earliest likely finish, then one every
       ``target_delay`` of the expected duration, sparser for the slowest few percent).
       Before anything is learned it bounds the curve: a task is never asked again sooner than
-      ``target_delay`` times its age.
+      ``target_delay`` times its age. Once more than 5% of a complete batch was found later
+      than the target (a cold start's fastest tasks), the rest are asked at the delay its
+      95th percentile already has (see ``LateAllowance``).
     - ``target_delay_seconds``: the same target in seconds, for every task alike; when set it
       takes the place of ``target_delay``. Where short and long tasks are mixed and what counts
       is the delay in seconds, a fraction of each task's duration would poll the short ones more
@@ -163,22 +165,29 @@ class PollPolicy:
         target for it."""
         return estimate.early + self.learned_wait(estimate, estimate.early)
 
-    def learned_wait(self, estimate: DurationEstimate, age: float) -> float:
+    def learned_wait(
+        self, estimate: DurationEstimate, age: float, *, stretch: float = 1.0
+    ) -> float:
         """The wait before the next query of a task ``age`` seconds old, before jitter.
 
         Every finish between two queries is detected at the second, so a spacing of
         ``target_delay`` times the expected duration (or ``target_delay_seconds``) meets the
         target for the tasks that finish while most do. The slowest few percent (past the
         ``late`` quantile) may be later than the target without moving its 95th percentile:
-        their waits grow with their overtime.
+        their waits grow with their overtime. ``stretch``: how many times that spacing the
+        95th percentile already allows (see ``LateAllowance``).
         """
-        if self.target_delay_seconds is not None:
-            spacing = self.target_delay_seconds
-        else:
-            spacing = self.target_delay * estimate.expected(age)
+        spacing = self.target_spacing(estimate, age) * stretch
         if estimate.late is not None and age > estimate.late:
             spacing += _TAIL_PACE * (age - estimate.late)
         return max(spacing, _EPSILON_WAIT)
+
+    def target_spacing(self, estimate: DurationEstimate, age: float) -> float:
+        """The spacing between queries the target asks of a task ``age`` seconds old:
+        ``target_delay`` times its expected duration, or ``target_delay_seconds``."""
+        if self.target_delay_seconds is not None:
+            return self.target_delay_seconds
+        return self.target_delay * estimate.expected(age)
 
     def _spread(self, wait: float, rng: random.Random) -> float:
         if not self.jitter:

@@ -22,6 +22,7 @@ from attrs import define, frozen
 
 from .._retry import RetryPolicy
 from ..models import Provider, Task, TaskError, TaskRoute, TaskStatus
+from .allowance import LateAllowance, Shape
 from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
 from .learning import Clock, DurationEstimate, DurationLearner, GroupKey, Order, stands_before
@@ -105,6 +106,12 @@ class _Entry:
     # (both on the scheduler's clock): what the learner's censored estimates are built from.
     seen_at: float | None = None
     started_at: float | None = None
+    # The request shape whose late allowance it counts in, fixed when tracked (a query may
+    # name the model later; the count must come off where it went on).
+    shape: Shape | None = None
+    # Whether its polls may have been stretched by the late allowance: its delay then says
+    # nothing of what the batch could not help (and must not keep the stretch going).
+    stretched: bool = False
 
 
 class PollSchedule:
@@ -166,6 +173,15 @@ class PollSchedule:
         # Per model or request shape nothing is known of: its tasks that are not scouts,
         # waiting for them.
         self._unscouted: dict[_Pool, list[Key]] = {}
+        self._late_allowance = LateAllowance()
+        #: Whether a consumer may still hand over tasks (an open poller). While one may, a
+        #: batch's late allowance is not spent: 5% of a batch still growing is more tasks
+        #: than were late so far, and tasks polled at the late ones' delay would be late too.
+        self.more_to_come = False
+        # Tracked tasks per request shape: the late allowance is a share of them and the
+        # finished.
+        self._tracked: dict[Shape, int] = {}
+        self._shapes: dict[Shape, Shape] = {}  # one tuple per shape, shared by its entries
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -197,6 +213,10 @@ class PollSchedule:
             created_at=self._created_at(task, now, handed_at=now),
         )
         self._entries[key] = entry
+        shape = _shape(task, chosen)
+        if shape is not None:
+            entry.shape = self._shapes.setdefault(shape, shape)
+            self._tracked[entry.shape] = self._tracked.get(entry.shape, 0) + 1
         self._note_start(entry)
         # The first wait counts from creation when the task says when that was (Kling does),
         # so a batch created first and waited for afterwards is not polled late.
@@ -486,7 +506,8 @@ class PollSchedule:
         elif first:
             due = now
         else:
-            due = now + policy.learned_wait(total, age) * spread
+            stretch = self._stretch(entry, total, age)
+            due = now + policy.learned_wait(total, age, stretch=stretch) * spread
         run = self._estimate(entry, now, "run")
         if run is not None and entry.task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
             # A task seen queued cannot finish before a run's worth after that, nor one running
@@ -500,7 +521,9 @@ class PollSchedule:
                 began = entry.started_at
             if began is not None:
                 end = began + run.early
-                floor = end + policy.learned_wait(total, end - entry.created_at) * spread
+                end_age = end - entry.created_at
+                stretch = self._stretch(entry, total, end_age)
+                floor = end + policy.learned_wait(total, end_age, stretch=stretch) * spread
                 due = max(due, floor)
         return due
 
@@ -583,6 +606,12 @@ class PollSchedule:
         unknown, another of the pool's tasks takes its place, so the batch never waits on
         scouts that are gone."""
         key = task_key(entry.task)
+        shape = entry.shape
+        if shape is not None:
+            self._tracked[shape] -= 1
+            if not self._tracked[shape]:
+                del self._tracked[shape], self._shapes[shape]
+                self._late_allowance.forget(shape)
         self._retry_waits.pop(key, None)
         self._woken.discard(key)
         self._urgent.discard(key)
@@ -640,13 +669,19 @@ class PollSchedule:
         if self._learner is None or task.status not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
             return
         run_seconds = None
+        late: float | None = None
         if task.created_at is not None and task.finished_at is not None:
             # Both ends on the provider's clock: exact, and immune to our polling delay.
             seconds = (task.finished_at - task.created_at).total_seconds()
+            late = max(0.0, now - entry.created_at - seconds)
         else:
             seconds = now - entry.created_at
         if task.started_at is not None and task.finished_at is not None:
             run_seconds = (task.finished_at - task.started_at).total_seconds()
+        if entry.shape in self._tracked and entry.policy.learn:
+            # (A batch's last finish ends its account instead: see _discharge.)
+            assert entry.shape is not None
+            self._late_allowance.finished(entry.shape, None if entry.stretched else late)
         pool = self._pool(entry)  # (before this finish is counted)
         self._learner.observe(
             task.route,
@@ -660,6 +695,20 @@ class PollSchedule:
         if pool is not None:
             self._pull_forward(pool[0], now)
 
+    def _stretch(self, entry: _Entry, total: DurationEstimate, age: float) -> float:
+        """How far the late allowance lets the task's spacing stretch (``LateAllowance``)."""
+        if entry.shape is None or self.more_to_come:
+            return 1.0
+        stretch = self._late_allowance.stretch(
+            entry.shape,
+            tracked=self._tracked.get(entry.shape, 0),
+            spacing=entry.policy.target_spacing(total, age),
+            jitter=entry.policy.jitter,
+        )
+        if stretch > 1.0:
+            entry.stretched = True
+        return stretch
+
     def _created_at(self, task: Task, now: float, *, handed_at: float) -> float:
         """When the task was created, on the scheduler's clock: never later than its
         hand-over, and never earlier than the provider's clock can be trusted for
@@ -671,6 +720,14 @@ class PollSchedule:
         return self.claimed_ages.created_at(
             provider, claimed_age=claimed_age, now=now, handed_at=handed_at
         )
+
+
+def _shape(task: Task, policy: PollPolicy) -> Shape | None:
+    """The request shape whose late allowance the task counts in: as the learner groups
+    (by model alone when the policy learns per model)."""
+    if task.model is None:
+        return None
+    return (task.route, task.model, task.workload if policy.learn_by_request else None)
 
 
 def _carry_over(previous: Task, fresh: Task) -> Task:

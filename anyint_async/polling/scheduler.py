@@ -104,6 +104,9 @@ class PollScheduler:
         # Subscriptions waiting for each task: a tuple, as nearly every task has one (a set
         # each would be a fifth of a tracked task's memory).
         self._watchers: dict[Key, tuple[Subscription, ...]] = {}
+        # Consumers that may still hand over tasks (open pollers): while there are any, the
+        # batch is not complete and its late allowance is not spent (see LateAllowance).
+        self._open_intakes: set[Subscription] = set()
         self._driver: asyncio.Task[None] | None = None
         self._driver_exiting = False
         self._wake = asyncio.Event()
@@ -161,9 +164,20 @@ class PollScheduler:
             subscription.emit(TaskEventKind.CREATED, snapshot)
         self._ensure_driver()
 
+    def open_intake(self, subscription: Subscription) -> None:
+        """The consumer may hand over more tasks later (a poller, until it is closed)."""
+        self._open_intakes.add(subscription)
+        self._schedule.more_to_come = True
+
+    def close_intake(self, subscription: Subscription) -> None:
+        """The consumer will hand over no more tasks."""
+        self._open_intakes.discard(subscription)
+        self._schedule.more_to_come = bool(self._open_intakes)
+
     def unwatch(self, subscription: Subscription) -> None:
         """The consumer is gone (closed, broke out, cancelled): stop polling what only it
         waited for. Synchronous, so it can run from a finalizer."""
+        self.close_intake(subscription)
         for key in subscription.waiting:
             watchers = self._watchers.get(key)
             if watchers is None or subscription not in watchers:

@@ -107,9 +107,11 @@ def simulate(
     says_when_started: bool = True,
     seed: int = 3,
     learner: DurationLearner | None = None,
+    intake_open: bool = False,
 ) -> Outcome:
     """Poll every task to its end; the provider reports RUNNING (and, if
-    ``says_when_started``, when it started) while a task runs."""
+    ``says_when_started``, when it started) while a task runs. The tasks are handed over as
+    through a poller closed after the last one (``intake_open``: never closed)."""
     now = 0.0
     schedule = PollSchedule(
         policy_for=lambda route: policy,
@@ -143,6 +145,8 @@ def simulate(
                 ),
                 now,
             )
+        # A poller closed once the last task is handed over.
+        schedule.more_to_come = intake_open or bool(waiting)
         while (task := schedule.pop_due(now)) is not None:
             queries += 1
             asked[task.id].append(now)
