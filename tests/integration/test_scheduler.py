@@ -214,14 +214,22 @@ async def test_cancelling_the_consumer_stops_polling(
     assert _stray_tasks() == []
 
 
+# A tenth of a second between queries, no jitter, no learning: queries are countable.
+STEADY = PollPolicy(first_poll=0.1, interval=0.1, max_interval=0.1, jitter=0.0, learn=False)
+
+
+async def _shared(session: AnyIntSession, gateway: FakeGateway, run: float) -> Task:
+    """One video that runs ``run`` seconds, for two consumers to wait for."""
+    gateway.profiles["medium"] = ModelProfile(run=Fixed(run), queue=Fixed(0.0))
+    return await session.dashscope.videos.create(model="medium", prompt="shared")
+
+
 async def test_two_consumers_share_one_poll_per_task(
     session: AnyIntSession, gateway: FakeGateway
 ) -> None:
-    gateway.profiles["medium"] = ModelProfile(run=Fixed(0.5), queue=Fixed(0.0))
-    task = await session.dashscope.videos.create(model="medium", prompt="shared")
-    policy = PollPolicy(first_poll=0.1, interval=0.1, max_interval=0.1, jitter=0.0, learn=False)
+    task = await _shared(session, gateway, 0.5)
     first, second = await asyncio.gather(
-        session.wait(task, policy=policy), session.wait(task, policy=policy)
+        session.wait(task, policy=STEADY), session.wait(task, policy=STEADY)
     )
     assert first.id == second.id and first.succeeded
     assert gateway.stats.polls[task.id] <= 7  # one schedule for both: about 0.5 s / 0.1 s
@@ -230,11 +238,9 @@ async def test_two_consumers_share_one_poll_per_task(
 async def test_a_consumer_leaving_keeps_polling_what_another_still_waits_for(
     session: AnyIntSession, gateway: FakeGateway
 ) -> None:
-    gateway.profiles["medium"] = ModelProfile(run=Fixed(0.6), queue=Fixed(0.0))
-    task = await session.dashscope.videos.create(model="medium", prompt="shared")
-    policy = PollPolicy(first_poll=0.1, interval=0.1, max_interval=0.1, jitter=0.0, learn=False)
-    leaving = asyncio.create_task(session.wait(task, policy=policy))
-    staying = asyncio.create_task(session.wait(task, policy=policy))
+    task = await _shared(session, gateway, 0.6)
+    leaving = asyncio.create_task(session.wait(task, policy=STEADY))
+    staying = asyncio.create_task(session.wait(task, policy=STEADY))
     await asyncio.sleep(0.2)
     leaving.cancel()
     with pytest.raises(asyncio.CancelledError):
