@@ -118,3 +118,25 @@ def test_without_opentelemetry_nothing_changes_and_nothing_is_imported() -> None
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_with_the_api_but_no_tracer_provider_no_span_is_kept_per_task() -> None:
+    # opentelemetry-api installed (a dependency of something else) with nothing configured:
+    # its spans are no-ops, and a batch of long tasks must not hold one each.
+    script = (
+        "import asyncio\n"
+        "from anyint_async import AnyIntSession\n"
+        "from anyint_async.testing import FakeGateway\n"
+        "async def main():\n"
+        "    async with FakeGateway(time_scale=0.001) as gw:\n"
+        "        async with AnyIntSession('k', base_url=gw.url) as s:\n"
+        "            for i in range(5):\n"
+        "                await s.dashscope.videos.create(model='wan2.6-t2v', prompt=f'p{i}')\n"
+        "            print(s._telemetry.enabled, len(s._telemetry._open))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "0"]
