@@ -94,6 +94,25 @@ async def test_a_batch_records_a_span_per_task_with_its_creates_and_downloads(
     assert "anyint.tasks.tracked" in points and "anyint.queries.in_flight" in points
 
 
+_SESSION_SCRIPT = (
+    "from anyint_async import AnyIntSession, PollPolicy\n"
+    "from anyint_async.testing import FakeGateway\n"
+    "async def main():\n"
+    "    async with FakeGateway(time_scale=0.001) as gw:\n"
+    "        async with AnyIntSession('k', base_url=gw.url) as s:\n"
+)
+
+
+def _run(script: str) -> str:
+    """Run ``script`` in a fresh interpreter (a process with no tracer provider set); its
+    output."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_without_opentelemetry_nothing_changes_and_nothing_is_imported() -> None:
     script = (
         "import sys, asyncio\n"
@@ -102,41 +121,24 @@ def test_without_opentelemetry_nothing_changes_and_nothing_is_imported() -> None
         "        if name == 'opentelemetry' or name.startswith('opentelemetry.'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Blocker())\n"
-        "from anyint_async import AnyIntSession, PollPolicy\n"
-        "from anyint_async.testing import FakeGateway\n"
-        "async def main():\n"
-        "    async with FakeGateway(time_scale=0.001) as gw:\n"
-        "        async with AnyIntSession('k', base_url=gw.url) as s:\n"
-        "            task = await s.kling.images.create(prompt='fox')\n"
+        + _SESSION_SCRIPT
+        + "            task = await s.kling.images.create(prompt='fox')\n"
         "            done = await s.wait(task, policy=PollPolicy(first_poll=0.05, interval=0.05))\n"
         "            assert done.succeeded\n"
         "asyncio.run(main())\n"
         "assert not [m for m in sys.modules if m.startswith('opentelemetry')]\n"
         "print('ok')\n"
     )
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert _run(script).strip() == "ok"
 
 
 def test_with_the_api_but_no_tracer_provider_no_span_is_kept_per_task() -> None:
     # opentelemetry-api installed (a dependency of something else) with nothing configured:
     # its spans are no-ops, and a batch of long tasks must not hold one each.
     script = (
-        "import asyncio\n"
-        "from anyint_async import AnyIntSession\n"
-        "from anyint_async.testing import FakeGateway\n"
-        "async def main():\n"
-        "    async with FakeGateway(time_scale=0.001) as gw:\n"
-        "        async with AnyIntSession('k', base_url=gw.url) as s:\n"
-        "            for i in range(5):\n"
+        "import asyncio\n" + _SESSION_SCRIPT + "            for i in range(5):\n"
         "                await s.dashscope.videos.create(model='wan2.6-t2v', prompt=f'p{i}')\n"
         "            print(s._telemetry.enabled, len(s._telemetry._open))\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "0"]
+    assert _run(script).split() == ["True", "0"]
