@@ -295,10 +295,11 @@ class PollSchedule:
         if self.in_flight >= self._max_in_flight or now < self._next_send:
             return None
         while (provider := self._most_overdue(now)) is not None:
-            _, _, key, generation = heapq.heappop(self._heaps[provider])
-            entry = self._entries.get(key)
-            if entry is None or entry.generation != generation:
+            item = heapq.heappop(self._heaps[provider])
+            entry = self._live_entry(item)
+            if entry is None:
                 continue
+            key = item[2]
             if key in self._urgent:
                 self._urgent.discard(key)
                 learned = None
@@ -338,7 +339,7 @@ class PollSchedule:
         """The due time of the provider's next live heap item (stale ones are dropped)."""
         heap = self._heaps[provider]
         while heap:
-            if self._live(heap[0]):
+            if self._live_entry(heap[0]) is not None:
                 return heap[0][0]
             heapq.heappop(heap)
         return None
@@ -452,12 +453,14 @@ class PollSchedule:
             # Rescheduling leaves the old item behind until it surfaces, which for a task
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
             # outweigh the tasks themselves. Amortised, a sweep costs a push or two.
-            heap[:] = [item for item in heap if self._live(item)]
+            heap[:] = [item for item in heap if self._live_entry(item) is not None]
             heapq.heapify(heap)
 
-    def _live(self, item: tuple[float, int, Key, int]) -> bool:
+    def _live_entry(self, item: tuple[float, int, Key, int]) -> _Entry | None:
+        """The tracked entry a heap item schedules, or None if the item went stale (the task
+        left or was pushed again since)."""
         entry = self._entries.get(item[2])
-        return entry is not None and entry.generation == item[3]
+        return entry if entry is not None and entry.generation == item[3] else None
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         policy = entry.policy
@@ -678,10 +681,10 @@ class PollSchedule:
             seconds = now - entry.created_at
         if task.started_at is not None and task.finished_at is not None:
             run_seconds = (task.finished_at - task.started_at).total_seconds()
-        if entry.shape in self._tracked and entry.policy.learn:
+        shape = entry.shape
+        if shape is not None and shape in self._tracked and entry.policy.learn:
             # (A batch's last finish ends its account instead: see _discharge.)
-            assert entry.shape is not None
-            self._late_allowance.finished(entry.shape, None if entry.stretched else late)
+            self._late_allowance.finished(shape, None if entry.stretched else late)
         pool = self._pool(entry)  # (before this finish is counted)
         self._learner.observe(
             task.route,

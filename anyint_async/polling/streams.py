@@ -208,5 +208,4 @@ class Poller(_TaskStream):
         tb: TracebackType | None,
     ) -> None:
         self._accepting = False
-        self._scheduler.close_intake(self._subscription)
-        self._close()
+        self._close()  # (its unwatch closes the intake too)
