@@ -7,7 +7,12 @@ shape's tasks were found later than the target, its p95 cannot come back below t
 last of that 5% had, and polling the rest at the target's pace buys the p95 nothing: they are
 polled at that delay instead. (The informed client of the benchmarks spends its 5% the same way,
 on purpose.) As tasks keep coming, 5% of them is more tasks than were late, and the stretch
-fades back to the target on its own.
+fades back to the target on its own: a stretched wait is never longer than the delay that set
+it, so the tasks it finds cannot hold that delay's place. Every finish counts, whatever pace
+found it.
+
+The tail pace (``PollPolicy.learned_wait``), which lets the slowest few be later than the
+target out of the same 5%, stops while a stretch is on: that share is spent already.
 """
 
 from __future__ import annotations

@@ -178,7 +178,9 @@ class PollPolicy:
         95th percentile already allows (see ``LateAllowance``).
         """
         spacing = self.target_spacing(estimate, age) * stretch
-        if estimate.late is not None and age > estimate.late:
+        # A stretch means the batch's late share is spent already: the slowest few must be
+        # found within the p95 as well.
+        if stretch == 1.0 and estimate.late is not None and age > estimate.late:
             spacing += _TAIL_PACE * (age - estimate.late)
         return max(spacing, _EPSILON_WAIT)
 

@@ -109,9 +109,6 @@ class _Entry:
     # The request shape whose late allowance it counts in, fixed when tracked (a query may
     # name the model later; the count must come off where it went on).
     shape: Shape | None = None
-    # Whether its polls may have been stretched by the late allowance: its delay then says
-    # nothing of what the batch could not help (and must not keep the stretch going).
-    stretched: bool = False
 
 
 class PollSchedule:
@@ -684,7 +681,7 @@ class PollSchedule:
         shape = entry.shape
         if shape is not None and shape in self._tracked and entry.policy.learn:
             # (A batch's last finish ends its account instead: see _discharge.)
-            self._late_allowance.finished(shape, None if entry.stretched else late)
+            self._late_allowance.finished(shape, late)
         pool = self._pool(entry)  # (before this finish is counted)
         self._learner.observe(
             task.route,
@@ -702,15 +699,12 @@ class PollSchedule:
         """How far the late allowance lets the task's spacing stretch (``LateAllowance``)."""
         if entry.shape is None or self.more_to_come:
             return 1.0
-        stretch = self._late_allowance.stretch(
+        return self._late_allowance.stretch(
             entry.shape,
             tracked=self._tracked.get(entry.shape, 0),
             spacing=entry.policy.target_spacing(total, age),
             jitter=entry.policy.jitter,
         )
-        if stretch > 1.0:
-            entry.stretched = True
-        return stretch
 
     def _created_at(self, task: Task, now: float, *, handed_at: float) -> float:
         """When the task was created, on the scheduler's clock: never later than its

@@ -312,11 +312,33 @@ def test_a_second_batch_is_not_stretched_by_the_first_ones_cold_start() -> None:
     assert _p95_seconds(outcome, {t.name for t in second}) <= 0.1 * 12.0 * 1.1
 
 
-def test_tasks_polled_at_a_stretched_pace_do_not_keep_the_stretch_going() -> None:
-    # A second batch handed over while the first still runs shares its account. Tasks the
-    # first batch's cold start let be polled at its delay are late by choice, not by need:
-    # counted as late, they would stretch the second batch's polls to that delay too.
-    first = COLD[1]
-    second = [attrs.evolve(t, name=f"b{t.name}", created=25.0) for t in COLD[2]]
-    outcome = simulate([*first, *second], POLICY, seed=1)
-    assert _p95_seconds(outcome, {t.name for t in second}) <= 0.1 * 17.0 * 1.2
+def test_a_stretched_batch_finds_even_its_slowest_tasks_within_the_p95_its_cold_start_set() -> None:
+    # The tail pace lets the slowest few be later than the target, out of the 5% a p95 allows.
+    # A cold start that spent those 5% leaves none: thinning the tail too would push the p95
+    # past the delay the cold start set (seed 3: from 2.12 s to 2.56 s).
+    for seed, tasks in enumerate(COLD):
+        outcome = simulate(tasks, POLICY, seed=seed)
+        # Found at their first query: the tasks the cold start let end before it.
+        cold = sorted(
+            (outcome.delays[name] for name, asked in outcome.asked.items() if len(asked) == 1),
+            reverse=True,
+        )
+        allowed = int(0.05 * len(tasks))
+        set_by_cold_start = cold[allowed] if len(cold) > allowed else 0.0
+        p95 = _p95_seconds(outcome, set(outcome.delays))
+        assert p95 <= max(set_by_cold_start * 1.02, 0.1 * 17.0 * 1.1)
+
+
+def test_a_stretch_fades_as_more_tasks_join_the_account() -> None:
+    # Waves handed over while a cold batch still runs share its account: 5% of the growing
+    # account soon outnumbers the tasks the cold start found late, and a stretched wait finds
+    # no task later than the delay that set it, so the later waves come back to the target.
+    first = COLD[1]  # its cold start finds more than 5% later than 3 s
+    later = [
+        attrs.evolve(t, name=f"w{wave}{t.name}", created=12.0 * wave)
+        for wave in range(1, 7)
+        for t in _clipped(lognormal_tasks(100, median=17.0, sigma=0.5, seed=wave), 5.0, 60.0)
+    ]
+    outcome = simulate([*first, *later], POLICY, seed=1)
+    assert _p95_seconds(outcome, {t.name for t in first}) > 3.0
+    assert _p95_seconds(outcome, {t.name for t in later}) <= 0.1 * 17.0 * 1.15
