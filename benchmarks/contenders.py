@@ -10,12 +10,14 @@ __all__ = ["AnyintSetting", "anyint_setting", "starts_warm"]
 
 @frozen
 class AnyintSetting:
-    """``anyint[-variant...][@TARGET|@SECONDSs]``, read.
+    """``anyint[-variant...][@TARGET|@SECONDSs|@PEER]``, read.
 
     - ``preset``: ``fast`` or ``frugal`` when a variant names one, else ``default``.
     - ``target``: ``@0.2``, the preset with that ``target_delay``.
     - ``seconds``: ``@25s``, with ``target_delay_seconds=25`` (scaled by the scenario's policy
       scale, as the other seconds of the policy are).
+    - ``matches``: ``@naive-5s``, set in seconds to the p95 that peer measured before it in the
+      same scenario (the runner resolves it to ``@SECONDSs``).
     - ``variants``: the dash-separated words after ``anyint`` (``model``: learn per model
       alone; ``nolearn``: learning off; ``warm``, ``exact``, ``callbacks``: set up by the
       runner).
@@ -25,6 +27,7 @@ class AnyintSetting:
     target: float | None
     seconds: float | None
     variants: tuple[str, ...]
+    matches: str | None = None
 
     @property
     def learn(self) -> bool:
@@ -42,6 +45,8 @@ def anyint_setting(contender: str) -> AnyintSetting | None:
     if head != "anyint":
         return None
     preset = next((v for v in variants if v in ("fast", "frugal")), "default")
+    if target and not target[0].isdigit():
+        return AnyintSetting(preset, None, None, tuple(variants), matches=target)
     in_seconds = target.endswith("s")
     return AnyintSetting(
         preset=preset,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +399,27 @@ def _verdict_lines(report: dict[str, Any], end: str = "") -> list[str]:
     ]
 
 
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
+def _failure(stderr: str) -> str:
+    """Why a contender failed: the exception its stderr ends with, not a warning printed after
+    it at shutdown."""
+    lines = stderr.strip().splitlines() or ["(no output)"]
+    raised = [line for line in lines if _RAISED.match(line)]
+    return (raised or lines)[-1][:120]
+
+
+def _doublings(points: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The points about a doubling of ``key`` apart, from the first: a table a reader can take
+    in (efficiencies read every point)."""
+    kept: list[dict[str, Any]] = []
+    for point in points:
+        if not kept or point[key] >= 1.9 * kept[-1][key]:
+            kept.append(point)
+    return kept
+
+
 def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
     lines = [
         f"# anyint_async benchmarks ({report['mode']})",
@@ -416,9 +438,7 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
         lines.append("|" + "---|" * len(COLUMNS))
         for result in scenario["results"]:
             if "error" in result:
-                lines.append(
-                    f"| {result['contender']} | failed: {result['error'].splitlines()[-1][:120]} |"
-                )
+                lines.append(f"| {result['contender']} | failed: {_failure(result['error'])} |")
                 continue
             lines.append("| " + " | ".join(str(result.get(key, "")) for key, _ in COLUMNS) + " |")
         lines.append("")
@@ -426,12 +446,16 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
         if informed:
             lines += [
                 "Informed client (knows the duration distribution; replayed on this run's "
-                "durations): queries per task at p95 delay",
+                "durations): queries per task at p95 delay (a point per doubling shown; "
+                "efficiencies read every point computed)",
                 "",
                 "| target p95 s | equal: queries | equal: p95 s | optimised: queries | optimised: p95 s |",
                 "|---|---|---|---|---|",
             ]
+            shown = _doublings(informed["equal"], "target_delay_s")
             for equal, best in zip(informed["equal"], informed["optimised"], strict=True):
+                if equal not in shown:
+                    continue
                 lines.append(
                     f"| {equal['target_delay_s']} | {equal['queries_per_task']} | "
                     f"{equal['delay_p95_s']} | {best['queries_per_task']} | {best['delay_p95_s']} |"
@@ -446,7 +470,10 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
                 "| fraction | equal: queries | equal: p95 | optimised: queries | optimised: p95 |",
                 "|---|---|---|---|---|",
             ]
+            shown = _doublings(by_shape["equal"], "target_fraction")
             for equal, best in zip(by_shape["equal"], by_shape["optimised"], strict=True):
+                if equal not in shown:
+                    continue
                 lines.append(
                     f"| {equal['target_fraction']} | {equal['queries_per_task']} | "
                     f"{equal['delay_p95_of_median']} | {best['queries_per_task']} | "
@@ -486,8 +513,7 @@ def _limit_tables(report: dict[str, Any]) -> list[str]:
         ]
         for result in scenario["results"]:
             if "error" in result:
-                reason = result["error"].strip().splitlines()[-1][:120]
-                lines.append(f"| {result['contender']} | failed: {reason} |")
+                lines.append(f"| {result['contender']} | failed: {_failure(result['error'])} |")
                 continue
             cells = " | ".join(_cell(result.get(key)) for key, _ in LIMIT_COLUMNS)
             lines.append(f"| {cells} |")
