@@ -12,7 +12,8 @@ it, so the tasks it finds cannot hold that delay's place. Every finish counts, w
 found it.
 
 The tail pace (``PollPolicy.learned_wait``), which lets the slowest few be later than the
-target out of the same 5%, stops while a stretch is on: that share is spent already.
+target out of the same 5%, waits while a stretch is on (that share is spent already) until a
+task has run twice as long as they do: such a task is stuck, not slow.
 """
 
 from __future__ import annotations

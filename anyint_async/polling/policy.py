@@ -28,6 +28,9 @@ _MAX_EXPONENT = 1000
 # Past the late quantile, each wait grows by this fraction of the task's overtime: a slow task
 # is asked about a few more times, not once every spacing for as long as it runs.
 _TAIL_PACE = 0.25
+# While the late allowance stretches a batch (its late share spent), the tail pace starts at
+# this many times the late quantile instead.
+_STRETCHED_TAIL_FROM = 2.0
 
 
 def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -178,10 +181,14 @@ class PollPolicy:
         95th percentile already allows (see ``LateAllowance``).
         """
         spacing = self.target_spacing(estimate, age) * stretch
-        # A stretch means the batch's late share is spent already: the slowest few must be
-        # found within the p95 as well.
-        if stretch == 1.0 and estimate.late is not None and age > estimate.late:
-            spacing += _TAIL_PACE * (age - estimate.late)
+        tail_from = estimate.late
+        if tail_from is not None and stretch > 1.0:
+            # A stretch means the batch's late share is spent already: the slowest few must be
+            # found within the p95 as well. A task that outlives them twice over is stuck, not
+            # slow, and one more late finish costs the p95 less than polling it at this pace.
+            tail_from *= _STRETCHED_TAIL_FROM
+        if tail_from is not None and age > tail_from:
+            spacing += _TAIL_PACE * (age - tail_from)
         return max(spacing, _EPSILON_WAIT)
 
     def target_spacing(self, estimate: DurationEstimate, age: float) -> float:

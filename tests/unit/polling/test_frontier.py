@@ -329,6 +329,16 @@ def test_a_stretched_batch_finds_even_its_slowest_tasks_within_the_p95_its_cold_
         assert p95 <= max(set_by_cold_start * 1.02, 0.1 * 17.0 * 1.1)
 
 
+def test_a_task_that_never_ends_is_asked_about_sparsely_during_a_stretch() -> None:
+    # The slowest few are polled at the stretched pace, not the thinning tail's; a task stuck
+    # for an hour past them must not be (at a stretched 2 s: 1,500 queries).
+    for seed in (1, 3):
+        tasks = COLD[seed]
+        stuck = attrs.evolve(tasks[0], name="stuck", running=3600.0)
+        outcome = simulate([*tasks[1:], stuck], POLICY, seed=seed)
+        assert len(outcome.asked["stuck"]) <= 150
+
+
 def test_a_stretch_fades_as_more_tasks_join_the_account() -> None:
     # Waves handed over while a cold batch still runs share its account: 5% of the growing
     # account soon outnumbers the tasks the cold start found late, and a stretched wait finds
