@@ -49,7 +49,8 @@ __all__ = [
 # Target p95 delays, as fractions of the median: 0.01 to 1.5, four points to a doubling. A
 # frontier is convex in log-log, so interpolating between points a doubling apart overstates the
 # informed client's queries (by 1.5-2% at a p95 of half the median), and with it every
-# contender's efficiency; a quarter of a doubling apart, by under 0.2%.
+# contender's efficiency; a quarter of a doubling apart, the reading is within about 0.5% of the
+# optimum planned at that p95 (as much as the optimum's own plans scatter from point to point).
 _FRACTIONS = tuple(round(0.01 * 2 ** (step / 4), 6) for step in range(30))
 #: A doubling apart, for smoke runs: the frontier's shape, not figures to read efficiencies off.
 COARSE = _FRACTIONS[::4]
