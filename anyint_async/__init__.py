@@ -28,6 +28,7 @@ from ._session import DEFAULT_BASE_URL, AnyIntSession
 from ._version import __version__
 from .batch import (
     BatchFileError,
+    BatchLockedError,
     BatchProgress,
     BatchRequest,
     BatchResult,
@@ -60,6 +61,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchFileError",
+    "BatchLockedError",
     "BatchProgress",
     "BatchRequest",
     "BatchResult",

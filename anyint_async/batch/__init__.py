@@ -3,6 +3,7 @@ runner."""
 
 from .journal import JOURNAL_NAME, JobRecord, Journal, Phase
 from .keys import KEY_MAX_LENGTH, key_problem
+from .lock import LOCK_NAME, BatchLockedError, LockHolder
 from .manifest import MANIFEST_NAME, write_manifest
 from .requests import BatchFileError, BatchRequest, load_requests, parse_requests
 from .result import BatchResult
@@ -13,9 +14,11 @@ __all__ = [
     "BATCH_ROUTES",
     "JOURNAL_NAME",
     "KEY_MAX_LENGTH",
+    "LOCK_NAME",
     "MANIFEST_NAME",
     "ROUTES",
     "BatchFileError",
+    "BatchLockedError",
     "BatchProgress",
     "BatchRequest",
     "BatchResult",
@@ -24,6 +27,7 @@ __all__ = [
     "BatchRunner",
     "JobRecord",
     "Journal",
+    "LockHolder",
     "Phase",
     "key_problem",
     "load_requests",

@@ -41,6 +41,7 @@ from ..polling.schedule import Key, task_key
 from .creating import JobCreator
 from .journal import JobRecord, Journal, Phase
 from .keys import new_batch_token
+from .lock import FolderLock
 from .manifest import write_manifest
 from .requests import BatchFileError, BatchRequest, parse_requests
 from .result import BatchResult
@@ -139,6 +140,16 @@ class BatchRunner:
 
     async def _execute(self, emit: Callable[[BatchResult], None]) -> None:
         self._emit = emit
+        # One writer per folder, before anything is read or created: a second run beside this
+        # one would create (and pay for) every job this one has not finished yet.
+        lock = FolderLock(self.out_dir)
+        lock.acquire()
+        try:
+            await self._execute_locked()
+        finally:
+            lock.release()
+
+    async def _execute_locked(self) -> None:
         # Journal writes are small local commits: done on the loop thread, in order, at once.
         journal = self._journal = Journal(self.out_dir)
         saver = self._saver = ResultSaver(self.session, journal, self.out_dir)

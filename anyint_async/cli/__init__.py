@@ -121,7 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo, polling=False)
     demo.set_defaults(handler=run_demo)
 
-    batch = commands.add_parser("batch", help="run a JSONL file of jobs; re-run to resume")
+    batch = commands.add_parser(
+        "batch",
+        help="run a JSONL file of jobs; re-run to resume",
+        description="Run a JSONL file of jobs into --out; run the same command again to resume "
+        "after a crash or Ctrl-C (nothing is paid for twice).",
+        epilog="One run writes a folder at a time: while a run holds --out, a second one "
+        "refuses at once with exit status 2, creates nothing, and names the process that "
+        "holds it. The lock dies with its process, so a run that was killed leaves nothing "
+        "to clean up. Exit status: 0 every job succeeded, 1 a job failed, 2 a mistake or the "
+        "folder is held, 128+N stopped by signal N.",
+    )
     batch.add_argument("jobs", help="JSONL file: one {key, route, params} object per line")
     batch.add_argument("--out", required=True, help="output folder (journal, manifest and files)")
     batch.add_argument("--concurrency", type=int, default=8, help="creates at once (default 8)")
