@@ -35,7 +35,17 @@ from .batch import (
     BatchRunner,
     load_requests,
 )
-from .models import ImageResult, ImageUsage, Provider, Task, TaskError, TaskRoute, TaskStatus
+from .billing import BilledTotals
+from .models import (
+    ImageResult,
+    ImageUsage,
+    Provider,
+    Task,
+    TaskError,
+    TaskRoute,
+    TaskStatus,
+    TaskUsage,
+)
 from .polling import (
     AsCompleted,
     DurationEstimate,
@@ -66,6 +76,7 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "BatchRunner",
+    "BilledTotals",
     "CallbackOutcome",
     "ConfigurationError",
     "DownloadError",
@@ -95,6 +106,7 @@ __all__ = [
     "TaskRoute",
     "TaskStatus",
     "TaskTimeoutError",
+    "TaskUsage",
     "__version__",
     "load_requests",
 ]

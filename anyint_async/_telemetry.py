@@ -8,7 +8,9 @@ Without it, every method here does nothing and nothing is imported. With it, the
   delay; its children are the ``anyint.create`` span and the ``anyint.download`` span of its files.
   A task never waited for is ended when the session closes, with status ``unobserved``.
 - ``anyint.generate`` for a DashScope image generation (it answers at once, there is no task).
-- metrics: ``anyint.queries`` (by route and outcome), ``anyint.cooldowns``, and the gauges
+- metrics: ``anyint.queries`` (by route and outcome), ``anyint.cooldowns``, ``anyint.billed``
+  (what finished tasks and generated images reported they made, by ``unit``: video_seconds,
+  videos, images, kling_units; the providers' figures, not a price), and the gauges
   ``anyint.queries.in_flight`` and ``anyint.tasks.tracked``.
 """
 
@@ -22,7 +24,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .models import Task
+from .billing import billed_units, usage_to_json
+from .models import Task, TaskUsage
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -76,6 +79,7 @@ class Telemetry:
         instruments = _instruments()
         self._queries = instruments.queries
         self._cooldowns = instruments.cooldowns
+        self._billed = instruments.billed
         _LIVE.add(self)
 
     def watch(self, *, in_flight: Callable[[], int], tracked: Callable[[], int]) -> None:
@@ -135,12 +139,23 @@ class Telemetry:
         if self.enabled:
             self._cooldowns.add(1)
 
+    def billed(self, usage: TaskUsage | None, route: str) -> None:
+        """Count what a finished task or a generated image reported it made."""
+        if not self.enabled:
+            return
+        for unit, value in billed_units(usage).items():
+            self._billed.add(value, {"unit": unit, "anyint.route": route})
+
     def finished(self, task: Task) -> None:
         """The scheduler saw ``task`` end: close its span with what became of it."""
+        self.billed(task.usage, task.route.value)
         entry = self._open.pop((task.route.value, task.id), None)
         if entry is None:
             return
         span, queries = entry
+        for name, value in (usage_to_json(task.usage) or {}).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                span.set_attribute(f"anyint.usage.{name}", value)
         span.set_attribute("anyint.task.status", task.status.value)
         span.set_attribute("anyint.queries", queries)
         if task.finished_at is not None:
@@ -197,6 +212,11 @@ class _Instruments:
         )
         self.cooldowns = meter.create_counter(
             "anyint.cooldowns", unit="{cooldown}", description="429 pauses of every query"
+        )
+        self.billed = meter.create_counter(
+            "anyint.billed",
+            unit="1",
+            description="what finished tasks reported they made, by unit (provider figures)",
         )
         meter.create_observable_gauge(
             "anyint.queries.in_flight",

@@ -22,6 +22,7 @@ __all__ = [
     "TaskError",
     "TaskRoute",
     "TaskStatus",
+    "TaskUsage",
 ]
 
 
@@ -98,6 +99,30 @@ class TaskError:
 
 
 @frozen
+class TaskUsage:
+    """What the provider reported a finished task made, which is what it bills by.
+
+    ``duration``: seconds of video generated (DashScope ``usage.duration``); ``video_count`` and
+    ``image_count``: outputs made (DashScope ``usage.video_count`` / ``image_count``); ``units``:
+    the units Kling deducted (its ``final_unit_deduction``, a string on the wire). ``other``
+    keeps the provider's other usage fields as they came (DashScope's ``SR``, ``ratio``, ...).
+    A field is ``None`` where the provider said nothing, or sent something that is not a
+    number (logged at DEBUG): usage never fails a paid result. These are the provider's own
+    figures, not a price.
+
+    Examples:
+        >>> TaskUsage(duration=10.0, video_count=1).duration
+        10.0
+    """
+
+    duration: float | None = None
+    video_count: int | None = None
+    image_count: int | None = None
+    units: float | None = None
+    other: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+
+
+@frozen
 class Task:
     """A snapshot of one provider task, as of its last query.
 
@@ -108,6 +133,8 @@ class Task:
     the scheduler learns durations per model and workload. ``callback`` is True when the task
     was created with a ``callback_url``: Kling POSTs its status changes there, and the scheduler
     polls it sparsely, waiting to be woken (see ``AnyIntSession.accept_callback``).
+    ``usage`` is what the provider reported the task made (``None`` until it says, usually
+    at its end); ``actual_prompt`` is DashScope's prompt after its own expansion.
 
     Examples:
         >>> t = Task(id="abc", status=TaskStatus.RUNNING, route=TaskRoute.DASHSCOPE_TASKS)
@@ -129,6 +156,8 @@ class Task:
     started_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
+    usage: TaskUsage | None = None
+    actual_prompt: str | None = attrs.field(default=None, repr=False)
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False, repr=False)
 
     @property
@@ -149,7 +178,8 @@ class Task:
 
 @frozen
 class ImageUsage:
-    """Usage figures DashScope returns with a generated image, when it returns them."""
+    """Usage figures DashScope returns with a generated image, when it returns them; a figure
+    that is not a number is ``None`` (logged at DEBUG), never an error on a paid image."""
 
     width: int | None = None
     height: int | None = None

@@ -24,6 +24,7 @@ from .._errors import (
     RateLimitError,
 )
 from .._session import AnyIntSession
+from ..billing import image_task_usage
 from ..models import Task, TaskError, TaskStatus
 from .journal import Journal
 from .keys import external_task_id
@@ -120,7 +121,12 @@ class JobCreator:
             try:
                 if route.answers_at_once:
                     image = await self._calls[request.route](**params)
-                    journal.finished(request.key, TaskStatus.SUCCEEDED, image.urls)
+                    journal.finished(
+                        request.key,
+                        TaskStatus.SUCCEEDED,
+                        image.urls,
+                        image_task_usage(image.usage),
+                    )
                     self._set_state(request.key, "running")
                     self._report(await self._save_image(request, image.urls))
                     return

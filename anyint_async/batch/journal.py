@@ -20,7 +20,8 @@ from typing import Any
 
 from attrs import frozen
 
-from ..models import Task, TaskError, TaskRoute, TaskStatus
+from ..billing import usage_from_json, usage_to_json
+from ..models import Task, TaskError, TaskRoute, TaskStatus, TaskUsage
 
 __all__ = ["JOURNAL_NAME", "JobRecord", "Journal", "Phase"]
 
@@ -46,9 +47,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL,
     finished_at REAL,
     done_at REAL,
-    external_id TEXT
+    external_id TEXT,
+    usage TEXT
 )
 """
+# Columns added after the first journals were written: an older journal gains them on open.
+_LATER_COLUMNS = ("external_id", "usage")
 _META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -86,6 +90,7 @@ class JobRecord:
     finished_at: float | None = None
     done_at: float | None = None
     external_id: str | None = None
+    usage: TaskUsage | None = None
 
     @property
     def saved(self) -> bool:
@@ -113,8 +118,9 @@ class Journal:
         self._db.execute(_SCHEMA)
         self._db.execute(_META_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if "external_id" not in columns:  # a journal written before external ids were kept
-            self._db.execute("ALTER TABLE jobs ADD COLUMN external_id TEXT")
+        for column in _LATER_COLUMNS:
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
 
     def token(self, make: Callable[[], str]) -> str:
         """This folder's batch token, made (by ``make``) and committed the first time."""
@@ -166,8 +172,15 @@ class Journal:
             created_at=time.time(),
         )
 
-    def finished(self, key: str, status: TaskStatus, urls: Sequence[str] = ()) -> None:
-        """Commit a successful end whose files are not saved yet, with the URLs to fetch."""
+    def finished(
+        self,
+        key: str,
+        status: TaskStatus,
+        urls: Sequence[str] = (),
+        usage: TaskUsage | None = None,
+    ) -> None:
+        """Commit a successful end whose files are not saved yet, with the URLs to fetch and
+        what the provider reported it made."""
         self._update(
             key,
             phase=Phase.FINISHED,
@@ -175,6 +188,7 @@ class Journal:
             urls=json.dumps(list(urls)),
             finished_at=time.time(),
         )
+        self._keep_usage(key, usage)
 
     def not_saved(self, key: str, error: TaskError, note: str) -> None:
         """Commit why a finished job's files are not on disk; it stays FINISHED, so the next
@@ -189,9 +203,11 @@ class Journal:
         files: Iterable[str] = (),
         error: TaskError | None = None,
         note: str | None = None,
+        usage: TaskUsage | None = None,
     ) -> None:
-        """Commit the end of a job."""
+        """Commit the end of a job (``usage``, when given, replaces what was kept)."""
         now = time.time()
+        self._keep_usage(key, usage)
         self._update(
             key,
             phase=Phase.DONE,
@@ -205,6 +221,12 @@ class Journal:
         self._db.execute(
             "UPDATE jobs SET finished_at = COALESCE(finished_at, ?) WHERE key = ?", (now, key)
         )
+
+    def _keep_usage(self, key: str, usage: TaskUsage | None) -> None:
+        # Only a usage that was reported is written: a later step that knows none (saving
+        # files) must not erase the one the task's end brought.
+        if usage is not None:
+            self._update(key, usage=json.dumps(usage_to_json(usage)))
 
     def _update(self, key: str, **values: Any) -> None:
         columns = ", ".join(f"{name} = ?" for name in values)
@@ -234,4 +256,5 @@ def _record(row: dict[str, Any]) -> JobRecord:
         finished_at=row["finished_at"],
         done_at=row["done_at"],
         external_id=row.get("external_id"),
+        usage=usage_from_json(json.loads(row["usage"])) if row.get("usage") else None,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import write_whole
+from ..billing import usage_to_json
 from .journal import JobRecord, Phase
 
 __all__ = ["MANIFEST_NAME", "manifest_line", "write_manifest"]
@@ -18,6 +19,7 @@ MANIFEST_NAME = "manifest.jsonl"
 def manifest_line(record: JobRecord) -> dict[str, Any]:
     """The manifest entry of one job: status is a ``TaskStatus`` value (PENDING until known).
 
+    ``usage`` is what the provider reported the job made (``null`` where it said nothing).
     ``status`` is what happened upstream and ``done`` whether anything is left to do here: a
     job that SUCCEEDED upstream but whose files could not be written has ``done: false``, its
     ``error`` and ``note`` say why, and the next run saves it.
@@ -37,6 +39,7 @@ def manifest_line(record: JobRecord) -> dict[str, Any]:
         "files": list(record.files),
         "done": record.phase is Phase.DONE,
         "note": record.note,
+        "usage": usage_to_json(record.usage),
         "timings": {
             "intent_at": record.intent_at,
             "created_at": record.created_at,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from ..models import TaskError, TaskStatus
+from ..models import TaskError, TaskStatus, TaskUsage
 
 __all__ = ["BatchResult"]
 
@@ -14,7 +14,8 @@ __all__ = ["BatchResult"]
 @frozen
 class BatchResult:
     """What became of one job. ``files`` are absolute paths; ``resumed`` marks a job that was
-    already done before this run.
+    already done before this run; ``usage`` is what the provider reported the job made
+    (``None`` where it said nothing).
 
     A job can succeed upstream and still fail here: ``status`` is then SUCCEEDED, ``saved`` is
     False and ``error``/``note`` say why the files are not on disk (a re-run saves them).
@@ -32,6 +33,7 @@ class BatchResult:
     error: TaskError | None = None
     note: str | None = None
     resumed: bool = False
+    usage: TaskUsage | None = None
 
     @property
     def succeeded(self) -> bool:

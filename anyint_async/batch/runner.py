@@ -35,6 +35,7 @@ from attrs import define
 
 from .._errors import InvalidParameterError
 from .._session import AnyIntSession
+from ..billing import BilledTotals
 from ..models import Task, TaskStatus
 from ..polling import PollPolicy, TaskEvent, TaskEventKind
 from ..polling.schedule import Key, task_key
@@ -121,6 +122,13 @@ class BatchRunner:
         self._emit: Callable[[BatchResult], None] = lambda result: None
         self._add: Callable[[Task], None] | None = None
         self._manifest_written = 0.0
+        self._billed = BilledTotals()
+
+    @property
+    def billed(self) -> BilledTotals:
+        """What the batch's succeeded jobs reported they made, each job once (resumed ones
+        too): current as of the last manifest write, exact once the run has ended."""
+        return self._billed
 
     def results(self) -> BatchResults:
         """The results as they land, one per job (resumed ones first)."""
@@ -269,6 +277,10 @@ class BatchRunner:
         self._report(await self._require_saver().save_task(self._by_key[key], task))
 
     def _report(self, result: BatchResult) -> None:
+        # The journal holds what the provider reported, whichever step learned it.
+        record = self._require_journal().get(result.key)
+        if record is not None and record.usage is not None:
+            result = attrs.evolve(result, usage=record.usage)
         self._set_state(result.key, "succeeded" if result.succeeded else "failed")
         self._emit(result)
 
@@ -329,6 +341,9 @@ class BatchRunner:
             for position, request in enumerate(self.requests)
         ]
         write_manifest(self.out_dir, ordered)
+        self._billed = BilledTotals.of(
+            record.usage for record in ordered if record.status is TaskStatus.SUCCEEDED
+        )
 
     def _result_from_record(self, record: JobRecord, *, resumed: bool) -> BatchResult:
         return BatchResult(
@@ -340,6 +355,7 @@ class BatchRunner:
             error=record.error,
             note=record.note,
             resumed=resumed,
+            usage=record.usage,
         )
 
     def _require_journal(self) -> Journal:

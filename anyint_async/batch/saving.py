@@ -38,7 +38,7 @@ class ResultSaver:
     async def save_task(self, request: BatchRequest, task: Task) -> BatchResult:
         """Journal a terminal task and, if it succeeded, save its files."""
         if not task.succeeded:
-            self._journal.done(request.key, status=task.status, error=task.error)
+            self._journal.done(request.key, status=task.status, error=task.error, usage=task.usage)
             return BatchResult(
                 key=request.key,
                 route=request.route,
@@ -46,7 +46,7 @@ class ResultSaver:
                 task_id=task.id,
                 error=task.error,
             )
-        self._journal.finished(request.key, task.status, task.urls)
+        self._journal.finished(request.key, task.status, task.urls, task.usage)
         try:
             try:
                 paths = await self._session.download(task, self._out_dir, name=request.key)

@@ -23,6 +23,7 @@ from .._errors import ConfigurationError, DownloadError, TaskTimeoutError
 from .._session import API_KEY_ENV, AnyIntSession
 from ..batch import BatchRequest, BatchResult, BatchRunner, load_requests
 from ..batch.routes import route_calls
+from ..billing import BilledTotals, usage_to_json
 from ..models import ImageResult, Task, TaskRoute
 from ..polling import DEFAULT_POLICIES, POLL_PRESETS, PollPolicy
 from ._display import (
@@ -97,6 +98,8 @@ def task_json(task: Task) -> dict[str, Any]:
         "urls": list(task.urls),
         "error": attrs.asdict(task.error) if task.error else None,
         "request_id": task.request_id,
+        "usage": usage_to_json(task.usage),
+        "actual_prompt": task.actual_prompt,
     }
 
 
@@ -239,6 +242,8 @@ def _print(console: Console, args: argparse.Namespace, task: Task, files: Sequen
         console.print(f"  error: {task.error.code or ''} {task.error.message or ''}".rstrip())
     for path in files:
         console.print(f"  saved {path}")
+    if task.usage is not None:
+        console.print(f"  {BilledTotals.of([task.usage]).line()}", markup=False, highlight=False)
 
 
 def _report_image(
@@ -337,6 +342,12 @@ async def execute_batch(
     if stops.received is not None:
         unfinished = len(requests) - len(results)
         console.print(f"stopped with {unfinished} job(s) unfinished; run again to resume")
+    # Last, so it is what the user reads: every job once, resumed ones included.
+    console.print(runner.billed.line(), soft_wrap=True, markup=False, highlight=False)
+    if json_output:
+        sys.stdout.write(json.dumps({"billed": runner.billed.to_json()}) + "\n")
+        sys.stdout.flush()
+    if stops.received is not None:
         return EXIT_STOPPED
     return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
 
@@ -353,6 +364,7 @@ def _result_json(result: BatchResult, out_dir: Path) -> dict[str, Any]:
         ],
         "error": attrs.asdict(result.error) if result.error else None,
         "resumed": result.resumed,
+        "usage": usage_to_json(result.usage),
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from attrs import frozen
 
 from .._convert import (
+    LenientText,
     ProviderLocalTime,
     WireCode,
     merge_extra_body,
@@ -31,7 +32,16 @@ from .._validate import (
     check_text,
     check_url,
 )
-from ..models import ImageResult, ImageUsage, Task, TaskError, TaskRoute, TaskStatus
+from ..billing import image_task_usage
+from ..models import (
+    ImageResult,
+    ImageUsage,
+    Task,
+    TaskError,
+    TaskRoute,
+    TaskStatus,
+    TaskUsage,
+)
 from ._status import status_from_word
 from ._workload import workload
 
@@ -172,11 +182,13 @@ class _TaskOutput:
     results: tuple[_TaskResultItem, ...] = ()
     code: WireCode | None = None
     message: str | None = None
+    actual_prompt: LenientText | None = None
 
 
 @frozen
 class _TaskEnvelope:
     output: _TaskOutput
+    usage: TaskUsage | None = None
     request_id: str | None = None
 
 
@@ -205,6 +217,8 @@ def _task_from_body(
         created_at=out.submit_time,
         started_at=out.scheduled_time,
         finished_at=out.end_time,
+        usage=envelope.usage,
+        actual_prompt=out.actual_prompt,
         raw=body,
     )
 
@@ -304,10 +318,12 @@ class DashScopeImages:
             for block in choice.message.content
             if block.image
         )
+        usage = envelope.usage or ImageUsage()
+        self._transport.telemetry.billed(image_task_usage(usage), "dashscope.images")
         return ImageResult(
             urls=urls,
             model=request.model,
-            usage=envelope.usage or ImageUsage(),
+            usage=usage,
             request_id=envelope.request_id or response.request_id,
             raw=response.body,
         )

@@ -15,6 +15,7 @@ from attrs import frozen
 
 from .._convert import (
     EpochMillis,
+    UsageNumber,
     WireCode,
     merge_extra_body,
     structure_response,
@@ -33,7 +34,7 @@ from .._validate import (
     check_text,
     check_url,
 )
-from ..models import Task, TaskError, TaskRoute, TaskStatus
+from ..models import Task, TaskError, TaskRoute, TaskStatus, TaskUsage
 from ._status import status_from_word
 from ._workload import workload
 
@@ -204,6 +205,8 @@ class _TaskData:
     task_result: _TaskResult | None = None
     created_at: EpochMillis | None = None
     updated_at: EpochMillis | None = None
+    # A string of units on the wire (reference/kling.md); what the task was billed.
+    final_unit_deduction: UsageNumber | None = None
 
 
 @frozen
@@ -362,6 +365,11 @@ def _task_from_body(
         started_at=data.updated_at if status is TaskStatus.RUNNING else None,
         updated_at=data.updated_at,
         finished_at=data.updated_at if status.done else None,
+        usage=(
+            None
+            if data.final_unit_deduction is None
+            else TaskUsage(units=data.final_unit_deduction)
+        ),
         raw=body,
     )
 

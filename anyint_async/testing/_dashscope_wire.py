@@ -14,7 +14,15 @@ from typing import Any
 
 from ._store import Phase, SimTask
 
-__all__ = ["Rejected", "error_body", "task_body", "validate_image", "validate_video"]
+__all__ = [
+    "Rejected",
+    "billed",
+    "error_body",
+    "expanded_prompt",
+    "task_body",
+    "validate_image",
+    "validate_video",
+]
 
 ZONE = timezone(timedelta(hours=8))
 _SIZE = re.compile(r"[1-9][0-9]*\*[1-9][0-9]*")
@@ -150,6 +158,24 @@ def validate_video(body: dict[str, Any]) -> tuple[str, str]:
     return model, prompt
 
 
+def expanded_prompt(prompt: str, parameters: dict[str, object]) -> str:
+    """What ``prompt_extend`` (on unless set false) makes of a prompt: the provider rewrites
+    it before generating and reports the result as ``output.actual_prompt``."""
+    if parameters.get("prompt_extend") is False:
+        return prompt
+    return f"{prompt}. Cinematic lighting, smooth camera motion, rich detail."
+
+
+def video_seconds(parameters: dict[str, object]) -> int:
+    duration = parameters.get("duration", 5)
+    return duration if isinstance(duration, int) else 5
+
+
+def billed(task: SimTask) -> dict[str, float]:
+    """What a video task that succeeds reports in its usage, by unit (the gateway totals it)."""
+    return {"video_seconds": video_seconds(task.request), "videos": 1}
+
+
 def provider_time(wall: float) -> str:
     """DashScope's timestamp: local time UTC+8, milliseconds, no zone."""
     return datetime.fromtimestamp(wall, ZONE).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -183,9 +209,9 @@ def task_body(
     if phase is Phase.SUCCEEDED:
         output["end_time"] = provider_time(wall(task.finishes))
         output["orig_prompt"] = task.prompt
-        output["actual_prompt"] = task.prompt
+        output["actual_prompt"] = expanded_prompt(task.prompt, task.request)
         output["video_url"] = urls(task)[0]
-        duration = task.request.get("duration", 5)
+        duration = video_seconds(task.request)
         body["usage"] = {
             "duration": duration,
             "input_video_duration": 0,

@@ -508,6 +508,9 @@ class FakeGateway:
         self.stats.created_at[task_id] = self._wall(now)
         self.stats.finished_at[task_id] = self._wall(finishes)
         self.stats.run_factors[task_id] = factor
+        if not fails:
+            wire = dashscope if provider == "dashscope" else kling
+            self.stats.billed.update(wire.billed(task))
         return task
 
     def _fate(self, family: str, model: str, prompt: str) -> random.Random:
@@ -554,6 +557,7 @@ class FakeGateway:
         )
         size = body.get("parameters", {}).get("size") or "1328*1328"
         width, _, height = size.partition("*")
+        self.stats.billed["images"] += 1
         return web.json_response(
             {
                 "output": {

@@ -13,7 +13,7 @@ from typing import Any
 from ._dashscope_wire import Rejected
 from ._store import Phase, SimTask
 
-__all__ = ["DEFAULT_MODELS", "error_body", "task_body", "validate_create"]
+__all__ = ["DEFAULT_MODELS", "billed", "error_body", "task_body", "validate_create"]
 
 DEFAULT_MODELS = {
     "kling.images": "kling-v2-1",
@@ -125,6 +125,12 @@ def validate_create(family: str, body: dict[str, Any]) -> tuple[str, str, int]:
     return effective, prompt or "", int(outputs)
 
 
+def billed(task: SimTask) -> dict[str, float]:
+    """What a task that succeeds deducts (``final_unit_deduction``), by unit: one unit per
+    output here; the gateway totals it."""
+    return {"kling_units": task.outputs}
+
+
 def task_body(
     task: SimTask,
     now: float,
@@ -155,7 +161,7 @@ def task_body(
     if phase is Phase.SUCCEEDED:
         data["task_result"] = _result(task, urls(task))
         data["watermark_info"] = {"enabled": False}
-        data["final_unit_deduction"] = str(task.outputs)
+        data["final_unit_deduction"] = str(billed(task)["kling_units"])
     return {"code": 0, "message": "SUCCEED", "request_id": request_id, "data": data}
 
 

@@ -39,6 +39,9 @@ class GatewayStats:
       them carried an ``Authorization`` header (must stay 0 for a well-behaved client).
     - ``retry_after_windows``: (start, end, provider) of each 429 with Retry-After: seconds
       since start, and whose queries it paused (``dashscope``, ``kling`` or ``files``).
+    - ``billed``: what the tasks that succeed report in their usage, totalled by unit
+      (``video_seconds``, ``videos``, ``images``, ``kling_units``); counted when a task is
+      made, so a test compares it with what a client totalled once every task finished.
     - ``log``: every request, in arrival order (bounded by the gateway's ``max_log``).
 
     Examples:
@@ -63,6 +66,7 @@ class GatewayStats:
     file_auth_headers: int = 0
     async_header_missing: int = 0
     retry_after_windows: list[tuple[float, float, str]] = attrs.field(factory=list)
+    billed: Counter[str] = attrs.field(factory=Counter)
     log: list[RequestRecord] = attrs.field(factory=list)
 
     @property
@@ -116,5 +120,6 @@ class GatewayStats:
             "async_header_missing": self.async_header_missing,
             "retry_after_windows": self.retry_after_windows,
             "tasks_created": self.tasks_created,
+            "billed": dict(self.billed),
             "log": [attrs.astuple(record) for record in self.log],
         }

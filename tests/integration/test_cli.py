@@ -500,3 +500,33 @@ async def test_a_delay_target_out_of_range_is_one_clear_error(tmp_path: Path) ->
         "http://127.0.0.1:9", *batch, "--target-delay", "0.1", "--target-delay-seconds", "3"
     )
     assert code == 2 and "not allowed with argument" in stderr
+
+
+async def test_a_batch_ends_with_what_it_billed(
+    gateway_process: GatewayProcess, tmp_path: Path
+) -> None:
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "out"
+    _write_jobs(jobs, 10, ROUTES)
+    code, stdout, stderr = await _run(
+        gateway_process.url, "batch", str(jobs), "--out", str(out), "--json", *POLLING
+    )
+    assert code == 0, stderr
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    results, summary = lines[:-1], lines[-1]
+    assert len(results) == 10 and all(line["usage"] is not None for line in results)
+    stats = await gateway_process.stats()
+    billed = summary["billed"]
+    assert billed.pop("jobs_reporting_nothing") == 0
+    assert billed == stats["billed"]
+    assert billed["video_seconds"] == 2 * 5  # two DashScope videos of the default 5 s
+    # People read the same totals as the summary's last line.
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("billed (as the providers reported): 10 s of video (2 videos)")
+    # A run that finds every job done bills nothing new and says the same totals.
+    code, stdout, _ = await _run(
+        gateway_process.url, "batch", str(jobs), "--out", str(out), "--json", *POLLING
+    )
+    assert code == 0
+    again = json.loads(stdout.splitlines()[-1])["billed"]
+    again.pop("jobs_reporting_nothing")
+    assert again == billed

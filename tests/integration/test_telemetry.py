@@ -91,6 +91,22 @@ async def test_a_batch_records_a_span_per_task_with_its_creates_and_downloads(
         for metric in scope.metrics
     }
     assert sum(point.value for point in points["anyint.queries"]) >= 4
+    # What was made, by unit: the succeeded tasks and the image, each counted once.
+    billed: dict[str, float] = {}
+    for point in points["anyint.billed"]:  # one point per unit and route
+        unit = str(point.attributes["unit"])
+        billed[unit] = billed.get(unit, 0) + point.value
+    assert billed == {
+        "kling_units": 3.0,  # fox (n=2) and boat
+        "video_seconds": 5.0,  # clip, DashScope's default duration on the gateway
+        "videos": 1,
+        "images": 1,  # the poster
+    }
+    # The gateway bills the task never waited for too; the session saw it make nothing.
+    assert gateway.stats.billed == {**billed, "kling_units": 4}
+    clip = next(s for s in finished.values() if s.attributes["anyint.route"] == "dashscope.tasks")
+    assert clip.attributes["anyint.usage.duration"] == 5.0
+    assert clip.attributes["anyint.usage.video_count"] == 1
     assert "anyint.tasks.tracked" in points and "anyint.queries.in_flight" in points
 
 
