@@ -3,8 +3,6 @@
 - ``policy``: ``PollPolicy``, when to ask again (backoff waits with jitter), per route family.
 - ``learning``: ``DurationLearner``, how long each model's tasks take, to poll the rest of a batch
   near when they finish.
-- ``allowance``: ``LateAllowance``, what a batch's p95 already is, so its rest is not polled
-  faster than that buys.
 - ``budget``: ``QueryBudget``, each provider's query rate: known, found from refusals, or none.
 - ``cooldown``: ``RateLimitCooldown``, the pause after a 429 without ``Retry-After``.
 - ``schedule``: the pure core (no asyncio, no clock of its own).

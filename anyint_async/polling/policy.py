@@ -25,12 +25,13 @@ __all__ = ["DEFAULT_LONGEST_WAIT", "DEFAULT_POLICIES", "POLL_PRESETS", "PollPoli
 DEFAULT_LONGEST_WAIT = 120.0
 _EPSILON_WAIT = 1e-3
 _MAX_EXPONENT = 1000
-# Past the late quantile, each wait grows by this fraction of the task's overtime: a slow task
-# is asked about a few more times, not once every spacing for as long as it runs.
+# A task still running at twice the age of the slowest learned finishes is likely stuck: no task
+# like it took half that long. Its own chance of ending at the next query is then small, so each
+# wait grows by a fraction of its overtime past that age: a stuck task is asked about some
+# dozens of times an hour, not once a spacing. Until then, every task is polled at the target's
+# spacing, the slow ones too: nothing learned says they will not end soon.
+_STUCK_AFTER = 2.0
 _TAIL_PACE = 0.25
-# While the late allowance stretches a batch (its late share spent), the tail pace starts at
-# this many times the late quantile instead.
-_STRETCHED_TAIL_FROM = 2.0
 
 
 def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -90,9 +91,9 @@ class PollPolicy:
       can to meet it (no query before the earliest likely finish, then one every
       ``target_delay`` of the expected duration, sparser for the slowest few percent).
       Before anything is learned it bounds the curve: a task is never asked again sooner than
-      ``target_delay`` times its age. Once more than 5% of a complete batch was found later
-      than the target (a cold start's fastest tasks), the rest are asked at the delay its
-      95th percentile already has (see ``LateAllowance``).
+      ``target_delay`` times its age. A task's queries depend only on what is known of its
+      own end (its request shape's durations, its age, its start, a callback), never on how
+      late other tasks were found.
     - ``target_delay_seconds``: the same target in seconds, for every task alike; when set it
       takes the place of ``target_delay``. Where short and long tasks are mixed and what counts
       is the delay in seconds, a fraction of each task's duration would poll the short ones more
@@ -143,10 +144,19 @@ class PollPolicy:
         after it, and each later one ``growth`` times the last, up to ``max_interval``; never
         shorter than ``at_least`` (before jitter)."""
         if step == 0:
-            return self._spread(max(self.first_poll, at_least), rng)
+            return self.spread(max(self.first_poll, at_least), rng)
         exponent = min(step - 1, _MAX_EXPONENT)  # far past any cap; keeps the power finite
         grown = min(self.interval * self.growth**exponent, self.max_interval)
-        return self._spread(max(grown, at_least), rng)
+        return self.spread(max(grown, at_least), rng)
+
+    def first_wait(self, rng: random.Random) -> float:
+        """The jittered wait before a task's first query. With ``target_delay_seconds`` and
+        learning on, no later than that: a spacing in seconds is known before anything is
+        learned, and a batch whose first tasks end before ``first_poll`` would find them up to
+        that late."""
+        if self.learn and self.target_delay_seconds is not None:
+            return self.spread(min(self.first_poll, self.target_delay_seconds), rng)
+        return self.wait(0, rng)
 
     def unlearned_spacing(self, age: float) -> float:
         """The spacing the target asks for of a task ``age`` seconds old whose durations are
@@ -168,27 +178,20 @@ class PollPolicy:
         target for it."""
         return estimate.early + self.learned_wait(estimate, estimate.early)
 
-    def learned_wait(
-        self, estimate: DurationEstimate, age: float, *, stretch: float = 1.0
-    ) -> float:
+    def learned_wait(self, estimate: DurationEstimate, age: float) -> float:
         """The wait before the next query of a task ``age`` seconds old, before jitter.
 
         Every finish between two queries is detected at the second, so a spacing of
-        ``target_delay`` times the expected duration (or ``target_delay_seconds``) meets the
-        target for the tasks that finish while most do. The slowest few percent (past the
-        ``late`` quantile) may be later than the target without moving its 95th percentile:
-        their waits grow with their overtime. ``stretch``: how many times that spacing the
-        95th percentile already allows (see ``LateAllowance``).
+        ``target_delay`` times the expected duration (or ``target_delay_seconds``) finds each
+        task within that of its end, the slowest ones too. Only a task twice as old as the
+        slowest learned finishes (the ``late`` quantile) is thinned: nothing like it took
+        that long, so it is likely stuck, and its waits grow with its overtime.
         """
-        spacing = self.target_spacing(estimate, age) * stretch
-        tail_from = estimate.late
-        if tail_from is not None and stretch > 1.0:
-            # A stretch means the batch's late share is spent already: the slowest few must be
-            # found within the p95 as well. A task that outlives them twice over is stuck, not
-            # slow, and one more late finish costs the p95 less than polling it at this pace.
-            tail_from *= _STRETCHED_TAIL_FROM
-        if tail_from is not None and age > tail_from:
-            spacing += _TAIL_PACE * (age - tail_from)
+        spacing = self.target_spacing(estimate, age)
+        if estimate.late is not None:
+            stuck_from = _STUCK_AFTER * estimate.late
+            if age > stuck_from:
+                spacing += _TAIL_PACE * (age - stuck_from)
         return max(spacing, _EPSILON_WAIT)
 
     def target_spacing(self, estimate: DurationEstimate, age: float) -> float:
@@ -198,7 +201,9 @@ class PollPolicy:
             return self.target_delay_seconds
         return self.target_delay * estimate.expected(age)
 
-    def _spread(self, wait: float, rng: random.Random) -> float:
+    def spread(self, wait: float, rng: random.Random) -> float:
+        """``wait`` spread by the jitter, never under a millisecond."""
+        wait = max(wait, _EPSILON_WAIT)
         if not self.jitter:
             return float(wait)
         return wait * rng.uniform(1 - self.jitter, 1 + self.jitter)

@@ -14,6 +14,7 @@ import heapq
 import itertools
 import math
 import random
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
@@ -22,11 +23,11 @@ from attrs import define, frozen
 
 from .._retry import RetryPolicy
 from ..models import Provider, Task, TaskError, TaskRoute, TaskStatus
-from .allowance import LateAllowance, Shape
 from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
-from .learning import Clock, DurationEstimate, DurationLearner, GroupKey, Order, stands_before
+from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
+from .survivors import Survivors
 
 __all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Settled", "task_key"]
 
@@ -48,6 +49,10 @@ SCOUTS: Final = 32
 #: Likewise for a request shape nothing is known of, of a model whose other shapes are known:
 #: fewer, since the model's durations already say when to start looking.
 SHAPE_SCOUTS: Final = 8
+#: Reschedulings done in one call before handing the event loop back: a pool's first finish
+#: moves every task of it, and 20,000 at once held the loop for 0.3 s. Spread over calls
+#: (the shell yields between them), each slice holds it a few milliseconds.
+_SLICE: Final = 256
 
 _PROVIDER: Final = {route: route.provider.value for route in TaskRoute}
 _KLING_ROUTES: Final = tuple(route for route in TaskRoute if route.provider is Provider.KLING)
@@ -106,9 +111,6 @@ class _Entry:
     # (both on the scheduler's clock): what the learner's censored estimates are built from.
     seen_at: float | None = None
     started_at: float | None = None
-    # The request shape whose late allowance it counts in, fixed when tracked (a query may
-    # name the model later; the count must come off where it went on).
-    shape: Shape | None = None
 
 
 class PollSchedule:
@@ -163,6 +165,12 @@ class PollSchedule:
         self._wall_clock = wall_clock
         self.claimed_ages = ClaimedAges()
         self._entries: dict[Key, _Entry] = {}
+        self._survivors = Survivors()
+        self._recomputed_at = -math.inf
+        # Pools whose first finish is known, with the tasks still to move (see _pull_forward).
+        self._pulls: deque[tuple[_Pool, Iterator[tuple[Key, _Entry]]]] = deque()
+        # A call stopped at its slice with work left: the next is due at once.
+        self._behind = False
         self._estimates: dict[
             tuple[Clock, GroupKey], tuple[float, int, DurationEstimate | None]
         ] = {}
@@ -170,15 +178,6 @@ class PollSchedule:
         # Per model or request shape nothing is known of: its tasks that are not scouts,
         # waiting for them.
         self._unscouted: dict[_Pool, list[Key]] = {}
-        self._late_allowance = LateAllowance()
-        #: Whether a consumer may still hand over tasks (an open poller). While one may, a
-        #: batch's late allowance is not spent: 5% of a batch still growing is more tasks
-        #: than were late so far, and tasks polled at the late ones' delay would be late too.
-        self.more_to_come = False
-        # Tracked tasks per request shape: the late allowance is a share of them and the
-        # finished.
-        self._tracked: dict[Shape, int] = {}
-        self._shapes: dict[Shape, Shape] = {}  # one tuple per shape, shared by its entries
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -210,14 +209,10 @@ class PollSchedule:
             created_at=self._created_at(task, now, handed_at=now),
         )
         self._entries[key] = entry
-        shape = _shape(task, chosen)
-        if shape is not None:
-            entry.shape = self._shapes.setdefault(shape, shape)
-            self._tracked[entry.shape] = self._tracked.get(entry.shape, 0) + 1
         self._note_start(entry)
         # The first wait counts from creation when the task says when that was (Kling does),
         # so a batch created first and waited for afterwards is not polled late.
-        first = entry.created_at + chosen.wait(0, self._rng)
+        first = entry.created_at + chosen.first_wait(self._rng)
         learned = self._learned_due(entry, now)
         self._enlist(key, entry)
         if not entry.scout:
@@ -289,13 +284,22 @@ class PollSchedule:
         Counts the query as in flight; report it back with settle, failed, refused or
         not_found.
         """
+        self._behind = False
+        if self._pulls and self._move_pulled(now):
+            self._behind = True
+            return None
         if self.in_flight >= self._max_in_flight or now < self._next_send:
             return None
+        moved = 0
         while (provider := self._most_overdue(now)) is not None:
+            if moved >= _SLICE:
+                self._behind = True
+                return None
             item = heapq.heappop(self._heaps[provider])
             entry = self._live_entry(item)
             if entry is None:
                 continue
+            moved += 1
             key = item[2]
             if key in self._urgent:
                 self._urgent.discard(key)
@@ -317,6 +321,8 @@ class PollSchedule:
 
     def next_wake(self, now: float) -> float | None:
         """When :meth:`pop_due` may next return a task; None if only an answer can change that."""
+        if self._behind or self._pulls:
+            return now  # work left from a slice: call again at once
         if self.in_flight >= self._max_in_flight:
             return None
         times = [
@@ -374,6 +380,15 @@ class PollSchedule:
         self._note_start(entry)
         if not fresh.done and fresh.status is not TaskStatus.UNKNOWN:
             entry.seen_at = now
+            if fresh.model is not None:
+                self._survivors.seen(
+                    key,
+                    (fresh.route, fresh.model, fresh.workload),
+                    created=entry.created_at,
+                    started=entry.started_at,
+                    seen_at=now,
+                    task_id=fresh.id,
+                )
         in_grace = now - entry.handed_at < entry.policy.unknown_grace
         if fresh.status is TaskStatus.UNKNOWN and in_grace:
             # A task just created may not be visible to the query route yet.
@@ -450,7 +465,12 @@ class PollSchedule:
             # Rescheduling leaves the old item behind until it surfaces, which for a task
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
             # outweigh the tasks themselves. Amortised, a sweep costs a push or two.
-            heap[:] = [item for item in heap if self._live_entry(item) is not None]
+            entries = self._entries
+            heap[:] = [
+                item
+                for item in heap
+                if (live := entries.get(item[2])) is not None and live.generation == item[3]
+            ]
             heapq.heapify(heap)
 
     def _live_entry(self, item: tuple[float, int, Key, int]) -> _Entry | None:
@@ -461,11 +481,17 @@ class PollSchedule:
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         policy = entry.policy
-        # A task nothing is learned of yet is polled on the curve, but never more often than
-        # the target asks of a task as old as this one (a scout of a frugal batch would
-        # otherwise pay the default's pace).
-        floor = policy.unlearned_spacing(now - entry.created_at) if policy.learn else 0.0
-        wait = policy.wait(entry.step, self._rng, at_least=floor)
+        if policy.learn:
+            # A scout of a model or shape nothing is learned of is asked at the target's pace
+            # for a task its age: one still running at ``age`` takes at least that long, so a
+            # query ``target_delay`` times that later (or ``target_delay_seconds``) finds its
+            # end within the target whatever the shape of the durations. The curve's coarser
+            # steps found a batch's first finishes seconds late, and with them every task
+            # that ended before the first finish was seen (fake clock, 6-36 s at 0.03: the
+            # first tenth found 1.5-3.9 s late, against 1 s for a loop asking every second).
+            wait = policy.spread(policy.unlearned_spacing(now - entry.created_at), self._rng)
+        else:
+            wait = policy.wait(entry.step, self._rng)
         entry.step += 1
         if key in self._woken:
             self._woken.discard(key)
@@ -506,8 +532,7 @@ class PollSchedule:
         elif first:
             due = now
         else:
-            stretch = self._stretch(entry, total, age)
-            due = now + policy.learned_wait(total, age, stretch=stretch) * spread
+            due = now + policy.learned_wait(total, age) * spread
         run = self._estimate(entry, now, "run")
         if run is not None and entry.task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
             # A task seen queued cannot finish before a run's worth after that, nor one running
@@ -522,14 +547,14 @@ class PollSchedule:
             if began is not None:
                 end = began + run.early
                 end_age = end - entry.created_at
-                stretch = self._stretch(entry, total, end_age)
-                floor = end + policy.learned_wait(total, end_age, stretch=stretch) * spread
+                floor = end + policy.learned_wait(total, end_age) * spread
                 due = max(due, floor)
         return due
 
     def _estimate(self, entry: _Entry, now: float, clock: Clock) -> DurationEstimate | None:
         """The learner's estimate for the entry's group, recomputed at most once a second (or
-        when its samples doubled): it walks every tracked task of the group."""
+        when its samples doubled), and at most one group and clock at a given moment: each
+        recompute reads every running task of its group."""
         if self._learner is None or not entry.policy.learn:
             return None
         task = entry.task
@@ -546,29 +571,20 @@ class PollSchedule:
         cached = self._estimates.get((clock, group))
         if cached is not None:
             computed_at, computed_samples, estimate = cached
-            if now - computed_at < 1.0 and samples < 2 * computed_samples:
+            fresh = now - computed_at < 1.0 and samples < 2 * computed_samples
+            # One recompute per moment: a task's two clocks (or two groups) due together
+            # would otherwise hold the event loop for both; the other waits for the next call.
+            if fresh or self._recomputed_at == now:
                 return estimate
-        route, model, workload = group
-        running = []
-        # A running task whose finish the learner would no longer keep is not a survivor of
-        # the tasks it keeps (a batch larger than the learner holds).
-        forgotten: dict[str | None, Order] = {}
-        for other in self._entries.values():
-            seen = other.task
-            if other.seen_at is None or seen.route is not route or seen.model != model:
-                continue
-            if workload is not None and seen.workload != workload:
-                continue
-            if seen.workload not in forgotten:
-                forgotten[seen.workload] = self._learner.forgotten_before(
-                    route, model, seen.workload, clock
-                )
-            if stands_before(forgotten[seen.workload], other.created_at, seen.id):
-                continue
-            began = other.created_at if clock == "total" else other.started_at
-            if began is not None:
-                running.append(other.seen_at - began)
-        estimate = self._learner.estimate(group, running, clock)
+        self._recomputed_at = now
+        route, model, _ = group
+        learner = self._learner
+        running, weight = self._survivors.ages(
+            group,
+            clock,
+            lambda workload: learner.forgotten_before(route, model, workload, clock),
+        )
+        estimate = self._learner.estimate(group, running, clock, running_weight=weight)
         self._estimates[(clock, group)] = (now, max(1, samples), estimate)
         return estimate
 
@@ -606,12 +622,7 @@ class PollSchedule:
         unknown, another of the pool's tasks takes its place, so the batch never waits on
         scouts that are gone."""
         key = task_key(entry.task)
-        shape = entry.shape
-        if shape is not None:
-            self._tracked[shape] -= 1
-            if not self._tracked[shape]:
-                del self._tracked[shape], self._shapes[shape]
-                self._late_allowance.forget(shape)
+        self._survivors.gone(key)
         self._retry_waits.pop(key, None)
         self._woken.discard(key)
         self._urgent.discard(key)
@@ -640,24 +651,44 @@ class PollSchedule:
         first learned query is past is asked at once: it may have ended before the first
         finish was seen. A task whose request shape is still unknown joins that shape's
         scouts, or waits for them."""
-        route, model, workload = pool
         self._scouts.pop(pool, None)
         self._unscouted.pop(pool, None)
-        for key, entry in self._entries.items():
-            task = entry.task
-            if task.route is not route or task.model != model or task.callback:
-                continue
-            if workload is not None and task.workload != workload:
-                continue
-            self._enlist(key, entry)
-            if entry.flying or entry.retrying or key in self._urgent:
-                continue  # its answer, retry or wake-up reschedules it with what is known now
-            if not entry.scout:
-                self._push(key, entry, now + entry.policy.wait_cap)
-                continue
-            due = self._learned_due(entry, now, first=not entry.polls)
-            if due is not None:
-                self._push(key, entry, min(max(due, now), now + entry.policy.wait_cap))
+        # Moved a slice at a time by pop_due: the tasks are listed now, as they stand.
+        self._pulls.append((pool, iter(list(self._entries.items()))))
+
+    def _move_pulled(self, now: float) -> bool:
+        """Move a slice of the tasks pulled forward (``_pull_forward``); True if some are left."""
+        moved = 0
+        while self._pulls:
+            pool, pending = self._pulls[0]
+            for key, entry in pending:
+                if self._pull_one(pool, key, entry, now):
+                    moved += 1
+                    if moved >= _SLICE:
+                        return True
+            self._pulls.popleft()
+        return False
+
+    def _pull_one(self, pool: _Pool, key: Key, entry: _Entry, now: float) -> bool:
+        """Reschedule one task a pool's first finish pulls forward; False if it is not one."""
+        route, model, workload = pool
+        task = entry.task
+        if task.route is not route or task.model != model or task.callback:
+            return False
+        if workload is not None and task.workload != workload:
+            return False
+        if self._entries.get(key) is not entry:
+            return False  # gone since it was listed
+        self._enlist(key, entry)
+        if entry.flying or entry.retrying or key in self._urgent:
+            return True  # its answer, retry or wake-up reschedules it with what is known now
+        if not entry.scout:
+            self._push(key, entry, now + entry.policy.wait_cap)
+            return True
+        due = self._learned_due(entry, now, first=not entry.polls)
+        if due is not None:
+            self._push(key, entry, min(max(due, now), now + entry.policy.wait_cap))
+        return True
 
     def _note_start(self, entry: _Entry) -> None:
         task = entry.task
@@ -669,19 +700,13 @@ class PollSchedule:
         if self._learner is None or task.status not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
             return
         run_seconds = None
-        late: float | None = None
         if task.created_at is not None and task.finished_at is not None:
             # Both ends on the provider's clock: exact, and immune to our polling delay.
             seconds = (task.finished_at - task.created_at).total_seconds()
-            late = max(0.0, now - entry.created_at - seconds)
         else:
             seconds = now - entry.created_at
         if task.started_at is not None and task.finished_at is not None:
             run_seconds = (task.finished_at - task.started_at).total_seconds()
-        shape = entry.shape
-        if shape is not None and shape in self._tracked and entry.policy.learn:
-            # (A batch's last finish ends its account instead: see _discharge.)
-            self._late_allowance.finished(shape, late)
         pool = self._pool(entry)  # (before this finish is counted)
         self._learner.observe(
             task.route,
@@ -695,17 +720,6 @@ class PollSchedule:
         if pool is not None:
             self._pull_forward(pool[0], now)
 
-    def _stretch(self, entry: _Entry, total: DurationEstimate, age: float) -> float:
-        """How far the late allowance lets the task's spacing stretch (``LateAllowance``)."""
-        if entry.shape is None or self.more_to_come:
-            return 1.0
-        return self._late_allowance.stretch(
-            entry.shape,
-            tracked=self._tracked.get(entry.shape, 0),
-            spacing=entry.policy.target_spacing(total, age),
-            jitter=entry.policy.jitter,
-        )
-
     def _created_at(self, task: Task, now: float, *, handed_at: float) -> float:
         """When the task was created, on the scheduler's clock: never later than its
         hand-over, and never earlier than the provider's clock can be trusted for
@@ -717,14 +731,6 @@ class PollSchedule:
         return self.claimed_ages.created_at(
             provider, claimed_age=claimed_age, now=now, handed_at=handed_at
         )
-
-
-def _shape(task: Task, policy: PollPolicy) -> Shape | None:
-    """The request shape whose late allowance the task counts in: as the learner groups
-    (by model alone when the policy learns per model)."""
-    if task.model is None:
-        return None
-    return (task.route, task.model, task.workload if policy.learn_by_request else None)
 
 
 def _carry_over(previous: Task, fresh: Task) -> Task:

@@ -38,6 +38,8 @@ from .schedule import DEFAULT_QUERY_RATE_LIMITS, Key, PollSchedule, PollStats, t
 __all__ = ["PollScheduler", "Subscription"]
 
 logger = logging.getLogger("anyint_async.polling")
+# Queries handed to the workers before the driver yields to the event loop.
+_POPS_PER_TURN = 256
 
 
 def _log_rate(provider: str, rate: float) -> None:
@@ -104,9 +106,6 @@ class PollScheduler:
         # Subscriptions waiting for each task: a tuple, as nearly every task has one (a set
         # each would be a fifth of a tracked task's memory).
         self._watchers: dict[Key, tuple[Subscription, ...]] = {}
-        # Consumers that may still hand over tasks (open pollers): while there are any, the
-        # batch is not complete and its late allowance is not spent (see LateAllowance).
-        self._open_intakes: set[Subscription] = set()
         self._driver: asyncio.Task[None] | None = None
         self._driver_exiting = False
         self._wake = asyncio.Event()
@@ -164,20 +163,9 @@ class PollScheduler:
             subscription.emit(TaskEventKind.CREATED, snapshot)
         self._ensure_driver()
 
-    def open_intake(self, subscription: Subscription) -> None:
-        """The consumer may hand over more tasks later (a poller, until it is closed)."""
-        self._open_intakes.add(subscription)
-        self._schedule.more_to_come = True
-
-    def close_intake(self, subscription: Subscription) -> None:
-        """The consumer will hand over no more tasks."""
-        self._open_intakes.discard(subscription)
-        self._schedule.more_to_come = bool(self._open_intakes)
-
     def unwatch(self, subscription: Subscription) -> None:
         """The consumer is gone (closed, broke out, cancelled): stop polling what only it
         waited for. Synchronous, so it can run from a finalizer."""
-        self.close_intake(subscription)
         for key in subscription.waiting:
             watchers = self._watchers.get(key)
             if watchers is None or subscription not in watchers:
@@ -224,6 +212,7 @@ class PollScheduler:
             async with asyncio.TaskGroup() as group:
                 # Long-lived workers take due tasks from a queue: no task is spawned per query.
                 workers: list[asyncio.Task[None]] = []
+                popped = 0
                 while True:
                     now = self._clock()
                     task = self._schedule.pop_due(now)
@@ -231,7 +220,12 @@ class PollScheduler:
                         due.put_nowait(task)
                         if due.qsize() > self._idle_workers and len(workers) < self._max_in_flight:
                             workers.append(group.create_task(self._work(due)))
+                        popped += 1
+                        if popped % _POPS_PER_TURN == 0:
+                            # Thousands due at once must not hold the loop: let the app run.
+                            await asyncio.sleep(0)
                         continue
+                    popped = 0
                     if not len(self._schedule) and not self._schedule.in_flight:
                         self._driver_exiting = True
                         for worker in workers:

@@ -181,7 +181,6 @@ class Poller(_TaskStream):
     ) -> None:
         super().__init__(scheduler, timeout=timeout, policy=policy, on_event=on_event)
         self._accepting = True
-        scheduler.open_intake(self._subscription)
 
     def add(self, task: Task) -> None:
         """Start polling ``task``; its result comes out of the iteration when it finishes."""
@@ -192,7 +191,6 @@ class Poller(_TaskStream):
     def close(self) -> None:
         """No more tasks will be added; iteration ends when the added ones are all yielded."""
         self._accepting = False
-        self._scheduler.close_intake(self._subscription)
         self._subscription.queue.put_nowait(END)
 
     def _drained(self) -> bool:

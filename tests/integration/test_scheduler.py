@@ -251,23 +251,6 @@ async def test_a_consumer_leaving_keeps_polling_what_another_still_waits_for(
     assert session._scheduler.tracked == 0
 
 
-async def test_a_batch_is_complete_once_every_open_poller_is_closed_or_left(
-    session: AnyIntSession,
-) -> None:
-    # While a poller may take more tasks, no batch's late allowance is spent (LateAllowance).
-    schedule = session._scheduler._schedule
-    assert not schedule.more_to_come
-    async with session.poller(policy=QUICK) as first, session.poller(policy=QUICK) as second:
-        assert schedule.more_to_come
-        first.close()
-        assert schedule.more_to_come, "the second may still take tasks"
-        second.close()
-        assert not schedule.more_to_come
-    async with session.poller(policy=QUICK):
-        assert schedule.more_to_come
-    assert not schedule.more_to_come, "leaving the block closes it"
-
-
 async def test_closing_the_session_ends_iterators_with_the_tasks(gateway: FakeGateway) -> None:
     gateway.profiles["slow"] = ModelProfile(run=Fixed(30.0), queue=Fixed(0.0))
     session = AnyIntSession(API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS)

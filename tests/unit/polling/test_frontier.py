@@ -16,9 +16,15 @@ from anyint_async import DurationLearner, PollPolicy, Task, TaskStatus
 from anyint_async.polling import POLL_PRESETS, schedule
 from anyint_async.polling.schedule import task_key
 
-from .simulation import ROUTE, Outcome, SimTask, lognormal_tasks, simulate
+from .simulation import ROUTE, Outcome, SimTask, lognormal_tasks, shaped_tasks, simulate
+from .simulation import SHAPES as SHAPE_DRAWS
 
 POLICY = PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0)
+# Each shape's scale: the floor (uniform, two modes, Pareto) or median (the log-normals), in
+# seconds, as the benchmarks' shapes scenario draws them.
+SHAPE_SCALES = {"uniform": 6.0, "floored": 17.0, "bimodal": 8.0, "pareto": 8.0, "lognormal": 17.0}
+# A fast setting, where a rule that slows the typical task costs the most.
+TIGHT = PollPolicy(first_poll=2.0, interval=1.0, max_interval=8.0, target_delay=0.03)
 # 600 tasks in 6 waves of one model: the waves after the first meet a learned distribution.
 WAVES = lognormal_tasks(600, median=200.0, sigma=0.3, seed=5, waves=6, wave_gap=400.0)
 LATER = {t.name for t in WAVES if t.created > 0}
@@ -218,10 +224,12 @@ def test_no_task_is_asked_again_a_moment_after_its_last_query(sigma: float) -> N
     tasks = lognormal_tasks(1000, median=200.0, sigma=sigma, seed=13)
     outcome = simulate(tasks, POLICY)
     gaps = [b - a for times in outcome.asked.values() for a, b in itertools.pairwise(times)]
-    # The least sensible gap: the policy's first interval (scouts, before anything is known),
-    # or a spacing at the fastest task's pace (target x its duration); jitter takes up to 10%.
+    # The least sensible gap: the target's share of a scout's age at its first query (before
+    # anything is known), or a spacing at the fastest task's pace (target x its duration);
+    # jitter takes up to 10% of both the first query's age and the gap.
     fastest = min(t.ends - t.created for t in tasks)
-    assert min(gaps) >= 0.5 * min(POLICY.interval, POLICY.target_delay * fastest)
+    youngest = POLICY.first_poll
+    assert min(gaps) >= 0.8 * POLICY.target_delay * min(youngest, fastest)
 
 
 def test_the_presets_run_from_fast_to_frugal() -> None:
@@ -277,29 +285,7 @@ def _clipped(tasks: list[SimTask], low: float, high: float) -> list[SimTask]:
 COLD = [_clipped(lognormal_tasks(200, median=17.0, sigma=0.5, seed=s), 5.0, 60.0) for s in range(6)]
 
 
-def test_a_complete_batch_is_polled_no_faster_than_its_p95_already_allows() -> None:
-    closed = [simulate(tasks, POLICY, seed=seed) for seed, tasks in enumerate(COLD)]
-    growing = [
-        simulate(tasks, POLICY, seed=seed, intake_open=True) for seed, tasks in enumerate(COLD)
-    ]
-    queries = sum(run.queries for run in closed) / sum(run.queries for run in growing)
-    # The same tasks and seeds: the late allowance spent saves queries without moving the p95.
-    assert queries < 0.97
-    for complete, open_ in zip(closed, growing, strict=True):
-        p95 = _p95_seconds(complete, set(complete.delays))
-        assert p95 <= _p95_seconds(open_, set(open_.delays)) * 1.1
-
-
-def test_while_more_tasks_may_come_the_target_pace_is_kept() -> None:
-    # An open poller: 5% of a batch still growing is more than were late so far, so the tasks
-    # that end after the cold start are found within the target (0.1 of the 17 s median).
-    for seed, tasks in enumerate(COLD):
-        outcome = simulate(tasks, POLICY, seed=seed, intake_open=True)
-        after = {t.name for t in tasks if t.ends > 15.0}
-        assert _p95_seconds(outcome, after) <= 0.1 * 17.0 * 1.15
-
-
-def test_a_second_batch_is_not_stretched_by_the_first_ones_cold_start() -> None:
+def test_a_second_batch_is_polled_as_learned_whatever_the_first_ones_cold_start() -> None:
     # A first batch a quarter of which ends before the first query: late for more than 5% of
     # both batches together. The second comes once the first is done, warm, and is its own.
     first = _clipped(lognormal_tasks(200, median=12.0, sigma=0.5, seed=3), 4.0, 60.0)
@@ -312,43 +298,66 @@ def test_a_second_batch_is_not_stretched_by_the_first_ones_cold_start() -> None:
     assert _p95_seconds(outcome, {t.name for t in second}) <= 0.1 * 12.0 * 1.1
 
 
-def test_a_stretched_batch_finds_even_its_slowest_tasks_within_the_p95_its_cold_start_set() -> None:
-    # The tail pace lets the slowest few be later than the target, out of the 5% a p95 allows.
-    # A cold start that spent those 5% leaves none: thinning the tail too would push the p95
-    # past the delay the cold start set (seed 3: from 2.12 s to 2.56 s).
-    for seed, tasks in enumerate(COLD):
-        outcome = simulate(tasks, POLICY, seed=seed)
-        # Found at their first query: the tasks the cold start let end before it.
-        cold = sorted(
-            (outcome.delays[name] for name, asked in outcome.asked.items() if len(asked) == 1),
-            reverse=True,
-        )
-        allowed = int(0.05 * len(tasks))
-        set_by_cold_start = cold[allowed] if len(cold) > allowed else 0.0
-        p95 = _p95_seconds(outcome, set(outcome.delays))
-        assert p95 <= max(set_by_cold_start * 1.02, 0.1 * 17.0 * 1.1)
+def test_how_late_some_tasks_were_found_changes_nothing_for_the_others() -> None:
+    # Issue 30: a rule that slowed the rest of a batch to the delay its first tenth was found
+    # at (the late allowance) served a p95, not any task: the typical task was found 2.7-3.6
+    # times later at this setting. The first tenth to end is found 4 s late here (a provider
+    # slow to say so); the rest must be polled as if it had not been.
+    delays = {"on time": 0.0, "late": 0.0}
+    queries = {"on time": 0, "late": 0}
+    for seed in range(8):
+        tasks = shaped_tasks("uniform", 300, scale=6.0, seed=seed)
+        first_tenth = sorted(tasks, key=lambda t: t.ends)[: len(tasks) // 10]
+        lagging = {t.name: 4.0 for t in first_tenth}
+        runs = {
+            "on time": simulate(tasks, TIGHT, seed=seed),
+            "late": simulate(tasks, TIGHT, seed=seed, reported_late=lagging),
+        }
+        assert min(runs["late"].delays[name] for name in lagging) >= 4.0  # found late indeed
+        # Once the late ones are found, the schedule knows what it would have known: the
+        # tasks that end from then on are polled alike (up to the jitter's draws).
+        known_from = max(t.ends + runs["late"].delays[t.name] for t in first_tenth)
+        rest = [t.name for t in tasks if t.ends > known_from]
+        assert len(rest) > 0.6 * len(tasks)
+        for name, run in runs.items():
+            delays[name] += sum(run.delays[task] for task in rest)
+            queries[name] += sum(at > known_from for task in rest for at in run.asked[task])
+    assert delays["late"] == pytest.approx(delays["on time"], rel=0.05)
+    assert queries["late"] == pytest.approx(queries["on time"], rel=0.05)
 
 
-def test_a_task_that_never_ends_is_asked_about_sparsely_during_a_stretch() -> None:
-    # The slowest few are polled at the stretched pace, not the thinning tail's; a task stuck
-    # for an hour past them must not be (at a stretched 2 s: 1,500 queries).
+def test_a_task_that_never_ends_is_asked_about_sparsely() -> None:
+    # Twice as old as any learned finish, a task is likely stuck: it is asked about some
+    # dozens of times in the rest of its hour, not once a spacing (0.03 of 17 s: 6,000).
     for seed in (1, 3):
-        tasks = COLD[seed]
+        tasks = shaped_tasks("lognormal", 200, scale=17.0, seed=seed)
         stuck = attrs.evolve(tasks[0], name="stuck", running=3600.0)
-        outcome = simulate([*tasks[1:], stuck], POLICY, seed=seed)
-        assert len(outcome.asked["stuck"]) <= 150
+        outcome = simulate([*tasks[1:], stuck], TIGHT, seed=seed)
+        slowest = max(tasks[1:], key=lambda t: t.running)
+        stuck_from = 2 * slowest.running
+        past = [at for at in outcome.asked["stuck"] if at > stuck_from]
+        assert len(past) <= 60
+        # The slowest that did end was asked at the target's spacing to the last.
+        assert outcome.delays[slowest.name] <= 1.5 * TIGHT.target_delay * 17.0
 
 
-def test_a_stretch_fades_as_more_tasks_join_the_account() -> None:
-    # Waves handed over while a cold batch still runs share its account: 5% of the growing
-    # account soon outnumbers the tasks the cold start found late, and a stretched wait finds
-    # no task later than the delay that set it, so the later waves come back to the target.
-    first = COLD[1]  # its cold start finds more than 5% later than 3 s
-    later = [
-        attrs.evolve(t, name=f"w{wave}{t.name}", created=12.0 * wave)
-        for wave in range(1, 7)
-        for t in _clipped(lognormal_tasks(100, median=17.0, sigma=0.5, seed=wave), 5.0, 60.0)
-    ]
-    outcome = simulate([*first, *later], POLICY, seed=1)
-    assert _p95_seconds(outcome, {t.name for t in first}) > 3.0
-    assert _p95_seconds(outcome, {t.name for t in later}) <= 0.1 * 17.0 * 1.15
+@pytest.mark.parametrize("shape", sorted(SHAPE_DRAWS))
+def test_every_shape_cold_finds_each_task_within_its_own_share(shape: str) -> None:
+    # Issue 30: the knob is a promise about every task, whatever the shape of the durations,
+    # from the first batch on. Over the tasks ending after the first tenth (found before
+    # anything is learned), the median of each task's delay over its own run is within
+    # 0.6 f, and 99% within 1.5 f on average over seeds. A seed whose 32 scouts all end late
+    # (log-normal at 0.03, seed 1: the first scout's finish came after 13% of the batch had
+    # ended) finds a few tasks ending just before it up to 2 f late: the one miss, bounded.
+    scale = SHAPE_SCALES[shape]
+    for target in (0.03, 0.05, 0.1, 0.3):
+        policy = attrs.evolve(TIGHT, target_delay=target)
+        medians, tails = [], []
+        for seed in range(8):
+            outcome = simulate(shaped_tasks(shape, 300, scale=scale, seed=seed), policy, seed=seed)
+            ratios = outcome.own_ratios(after_first=0.1)
+            medians.append(ratios[len(ratios) // 2] / target)
+            tails.append(ratios[int(0.99 * (len(ratios) - 1))] / target)
+        assert max(medians) <= 0.6, (target, medians)
+        assert sum(tails) / len(tails) <= 1.5, (target, tails)
+        assert max(tails) <= 2.0, (target, tails)

@@ -168,8 +168,11 @@ def test_the_target_delay_sets_the_spacing_and_the_first_query() -> None:
     assert frugal.learned_wait(estimate, age=120.0) == pytest.approx(30.0)
     # One spacing after the earliest likely finish.
     assert default.learned_first_age(estimate) == pytest.approx(90.0)
-    # Past the late quantile, waits grow with the overtime.
-    assert default.learned_wait(estimate, age=300.0) == pytest.approx(10.0 + 0.25 * 100.0)
+    # A slow task is still asked at the target's spacing: nothing learned says it will not
+    # end soon. Only past twice the slowest learned finishes (likely stuck) do waits grow.
+    assert default.learned_wait(estimate, age=300.0) == pytest.approx(10.0)
+    assert default.learned_wait(estimate, age=400.0) == pytest.approx(10.0)
+    assert default.learned_wait(estimate, age=500.0) == pytest.approx(10.0 + 0.25 * 100.0)
 
 
 def test_a_target_in_seconds_spaces_queries_alike_whatever_the_duration() -> None:
@@ -183,8 +186,9 @@ def test_a_target_in_seconds_spaces_queries_alike_whatever_the_duration() -> Non
     assert policy.learned_wait(short, age=90.0) == pytest.approx(7.0)
     assert policy.learned_wait(long, age=350.0) == pytest.approx(7.0)
     assert policy.learned_first_age(long) == pytest.approx(327.0)
-    # The slowest few percent still back off with their overtime.
-    assert policy.learned_wait(short, age=300.0) == pytest.approx(7.0 + 0.25 * 100.0)
+    # A task twice as old as the slowest learned (late: 200 s) is likely stuck: it backs off.
+    assert policy.learned_wait(short, age=300.0) == pytest.approx(7.0)
+    assert policy.learned_wait(short, age=500.0) == pytest.approx(7.0 + 0.25 * 100.0)
 
 
 @pytest.mark.parametrize("value", [0, -3, "5", True])
@@ -196,11 +200,13 @@ def test_target_delay_seconds_must_be_positive_seconds(value: object) -> None:
 
 
 def test_before_the_median_is_known_the_spacing_follows_the_age() -> None:
+    # No shape is assumed: a task takes at least its age, and the median is past the longest
+    # finish seen (a guess of 1.5 x the early quantile assumed a log-normal's spread).
     estimate = DurationEstimate(
-        early=80.0, median=None, late=None, samples=3, group=(ROUTE, "m", None)
+        early=80.0, median=None, late=None, samples=3, group=(ROUTE, "m", None), reached=110.0
     )
     policy = PollPolicy(target_delay=0.1)
-    assert policy.learned_wait(estimate, age=100.0) == pytest.approx(12.0)  # 1.5 x early
+    assert policy.learned_wait(estimate, age=100.0) == pytest.approx(11.0)  # the longest seen
     assert policy.learned_wait(estimate, age=300.0) == pytest.approx(30.0)  # at least its age
 
 
@@ -235,6 +241,7 @@ def test_running_tasks_keep_the_fast_finishers_from_passing_for_typical() -> Non
     assert censored is not None
     assert censored.early == 10.0  # the early quantile is known
     assert censored.median is None and censored.late is None  # the median is not
-    assert PollPolicy(target_delay=0.1).learned_wait(censored, age=12.5) == pytest.approx(1.5)
+    # Spaced for a task at least as long as its age (12.5 s), not for an 11 s "median".
+    assert PollPolicy(target_delay=0.1).learned_wait(censored, age=12.5) == pytest.approx(1.25)
     settled = _estimate(learner, running=[])
     assert settled is not None and settled.median == naive.median
