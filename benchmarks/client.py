@@ -185,6 +185,23 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
         await creator
 
 
+async def _sampling_lag(work: Awaitable[None], lags: list[float]) -> None:
+    """Run ``work`` while sampling the event loop's lag: how late a 10 ms sleep wakes, as a
+    web app's other requests would feel it."""
+
+    async def sample() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(max(0.0, time.perf_counter() - before - 0.01))
+
+    sampler = asyncio.create_task(sample())
+    try:
+        await work
+    finally:
+        sampler.cancel()
+
+
 def _pairs(text: str) -> list[tuple[str, float]]:
     """``dashscope=20,kling=10`` -> [("dashscope", 20.0), ("kling", 10.0)]."""
     found = []
@@ -367,8 +384,12 @@ def main(argv: list[str] | None = None) -> None:
     rss_base = _rss_kib()
     cpu0 = _cpu()
     started = time.time()
-    asyncio.run(_runner(args.contender)(args, seen))
+    lags: list[float] = []
+    asyncio.run(_sampling_lag(_runner(args.contender)(args, seen), lags))
+    lags.sort()
     report = {
+        "loop_lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
+        "loop_lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1) if lags else None,
         "started": started,
         "ended": time.time(),
         "seen": seen,

@@ -18,9 +18,12 @@ __all__ = [
     "Duration",
     "Fixed",
     "LogNormal",
+    "Mixture",
     "ModelProfile",
+    "Pareto",
     "Uniform",
     "default_profiles",
+    "duration_from_json",
     "profiles_from_json",
     "request_factor",
 ]
@@ -69,10 +72,53 @@ class LogNormal:
     sigma: float = 0.4
     low: float = 0.0
     high: float = math.inf
+    #: Seconds added before clipping: a floor nothing renders faster than, with the log-normal
+    #: spread above it (``LogNormal(median=8.5, sigma=0.6, offset=8.5)``).
+    offset: float = 0.0
 
     def sample(self, rng: random.Random) -> float:
-        value = rng.lognormvariate(math.log(self.median), self.sigma)
+        value = self.offset + rng.lognormvariate(math.log(self.median), self.sigma)
         return min(self.high, max(self.low, value))
+
+
+@frozen
+class Pareto:
+    """A heavy tail past a floor: ``low`` times a Pareto draw of shape ``alpha``, clipped at
+    ``high``. Most tasks end soon after the floor; a few take many times as long.
+
+    Examples:
+        >>> Pareto(low=8.0, alpha=1.5, high=160.0).sample(random.Random(1)) >= 8.0
+        True
+    """
+
+    low: float
+    alpha: float = 1.5
+    high: float = math.inf
+
+    def sample(self, rng: random.Random) -> float:
+        return min(self.high, self.low * rng.paretovariate(self.alpha))
+
+
+@frozen
+class Mixture:
+    """Several modes in one request shape: each draw picks one of ``parts`` (weight,
+    duration) in proportion to its weight, as a model that sometimes queues does.
+
+    Examples:
+        >>> both = Mixture(((2.0, Uniform(8.0, 10.0)), (1.0, Uniform(32.0, 40.0))))
+        >>> 8.0 <= both.sample(random.Random(1)) <= 40.0
+        True
+    """
+
+    parts: tuple[tuple[float, Duration], ...]
+
+    def sample(self, rng: random.Random) -> float:
+        pick = rng.random() * sum(weight for weight, _ in self.parts)
+        for weight, duration in self.parts:
+            pick -= weight
+            if pick < 0:
+                return duration.sample(rng)
+        return self.parts[-1][1].sample(rng)
 
 
 @frozen
@@ -157,16 +203,37 @@ def pick_profile(profiles: Mapping[str, ModelProfile], family: str, model: str) 
     return default_profiles()[family]
 
 
-def _duration_from_json(spec: Mapping[str, object]) -> Duration:
+def duration_from_json(spec: Mapping[str, object]) -> Duration:
+    """A duration from JSON: ``{"kind": "fixed"|"uniform"|"lognormal"|"pareto", ...fields}``,
+    or ``{"kind": "mixture", "parts": [{"weight": 2, "kind": ..., ...}, ...]}``."""
     kind = spec.get("kind")
-    fields = {k: float(v) for k, v in spec.items() if k != "kind"}  # type: ignore[arg-type]
+    if kind == "mixture":
+        parts = spec.get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise ValueError("a mixture needs a non-empty list of parts")
+        return Mixture(
+            tuple(
+                (float(part.get("weight", 1.0)), duration_from_json(part))
+                for part in parts
+                if isinstance(part, Mapping)
+            )
+        )
+    fields = {
+        k: float(v)  # type: ignore[arg-type]
+        for k, v in spec.items()
+        if k not in ("kind", "weight")
+    }
     if kind == "fixed":
         return Fixed(**fields)
     if kind == "uniform":
         return Uniform(**fields)
     if kind == "lognormal":
         return LogNormal(**fields)
-    raise ValueError(f"duration kind must be fixed, uniform or lognormal, got {kind!r}")
+    if kind == "pareto":
+        return Pareto(**fields)
+    raise ValueError(
+        f"duration kind must be fixed, uniform, lognormal, pareto or mixture, got {kind!r}"
+    )
 
 
 def profiles_from_json(spec: Mapping[str, Mapping[str, object]]) -> dict[str, ModelProfile]:
@@ -185,8 +252,8 @@ def profiles_from_json(spec: Mapping[str, Mapping[str, object]]) -> dict[str, Mo
         if not isinstance(run, Mapping):
             raise ValueError(f"profile {key!r} needs a 'run' duration")
         profiles[key] = ModelProfile(
-            run=_duration_from_json(run),
-            queue=_duration_from_json(queue) if isinstance(queue, Mapping) else Fixed(1.0),
+            run=duration_from_json(run),
+            queue=duration_from_json(queue) if isinstance(queue, Mapping) else Fixed(1.0),
             fail_rate=None if fail_rate is None else float(fail_rate),  # type: ignore[arg-type]
             scales_with_request=bool(scales),
             queue_per_task=float(per_task),  # type: ignore[arg-type]

@@ -1,0 +1,75 @@
+"""The benchmarks' informed client planned for the mean delay: it never needs more queries than
+equal spacing for the same mean, it finds the two modes' gap, and its reading is an envelope."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+pytest.importorskip("numpy")  # the bench extra's; the optimum is solved with it
+
+from anyint_async.testing import Mixture, Uniform, duration_from_json
+from benchmarks.informed import queries_at
+from benchmarks.mean_frontier import known_sample, mean_efficiency, mean_frontier, undominated
+
+
+def _run(draw: object, count: int = 2000, seed: int = 3) -> list[float]:
+    rng = random.Random(seed)
+    return [draw.sample(rng) for _ in range(count)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("mean", [0.3, 1.0, 3.0])
+def test_planning_for_the_mean_beats_equal_spacing_at_the_same_mean(mean: float) -> None:
+    draw = Uniform(6.0, 36.0)
+    found = mean_frontier(known_sample(draw), _run(draw))
+    equal = queries_at(undominated(found["equal"]), "delay_mean_s", mean)
+    best = queries_at(undominated(found["optimised"]), "delay_mean_s", mean)
+    assert equal is not None and best is not None
+    # Uniform from a floor: the hazard rises as tasks run, so the optimum spaces queries
+    # wider early and closer late, saving a tenth or more.
+    assert best <= 0.92 * equal
+
+
+def test_two_modes_are_asked_about_where_tasks_end_not_between() -> None:
+    draw = Mixture(((2.0, Uniform(8.0, 10.0)), (1.0, Uniform(32.0, 40.0))))
+    found = mean_frontier(known_sample(draw), _run(draw))
+    equal = queries_at(undominated(found["equal"]), "delay_mean_s", 0.5)
+    best = queries_at(undominated(found["optimised"]), "delay_mean_s", 0.5)
+    assert equal is not None and best is not None
+    assert best <= 0.4 * equal  # no queries in the 22 s where no task ends
+
+
+def test_efficiency_is_the_informed_queries_over_the_contenders() -> None:
+    points = [
+        {"queries_per_task": 10.0, "delay_mean_s": 1.0},
+        {"queries_per_task": 12.0, "delay_mean_s": 1.1},  # dominated: more queries, later
+        {"queries_per_task": 5.0, "delay_mean_s": 2.0},
+    ]
+    assert undominated(points) == [points[0], points[2]]
+    assert mean_efficiency(points, 20.0, 1.0) == 0.5
+    assert mean_efficiency(points, 5.0, 2.0) == 1.0
+    assert mean_efficiency(points, 5.0, 9.0) is None  # outside the frontier computed
+
+
+def test_the_gateway_reads_every_shape_of_durations_from_json() -> None:
+    rng = random.Random(1)
+    floored = duration_from_json({"kind": "lognormal", "median": 8.5, "sigma": 0.6, "offset": 8.5})
+    assert min(floored.sample(rng) for _ in range(2000)) >= 8.5
+    pareto = duration_from_json({"kind": "pareto", "low": 8, "alpha": 1.5, "high": 80})
+    drawn = [pareto.sample(rng) for _ in range(2000)]
+    assert min(drawn) >= 8 and max(drawn) <= 80 and sorted(drawn)[1000] < 14
+    both = duration_from_json(
+        {
+            "kind": "mixture",
+            "parts": [
+                {"weight": 2, "kind": "uniform", "low": 8, "high": 10},
+                {"weight": 1, "kind": "uniform", "low": 32, "high": 40},
+            ],
+        }
+    )
+    drawn = [both.sample(rng) for _ in range(3000)]
+    assert all(8 <= d <= 10 or 32 <= d <= 40 for d in drawn)
+    assert 0.6 < sum(d <= 10 for d in drawn) / len(drawn) < 0.73
+    with pytest.raises(ValueError, match="mixture"):
+        duration_from_json({"kind": "gamma"})
