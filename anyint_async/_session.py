@@ -112,8 +112,9 @@ class AnyIntSession:
     ``max_requests_per_second`` caps every query together.
 
     ``poll_policy`` sets how waiting tasks are polled: a preset (``"fast"``, ``"default"``,
-    ``"frugal"``: a p95 detection delay of 5%, 10% or 30% of a task's expected duration, see
-    ``POLL_PRESETS``), one ``PollPolicy`` for every route, or a dict of route to ``PollPolicy``.
+    ``"frugal"``: each task found within 5%, 10% or 30% of its run after its end, half that on
+    average, see ``POLL_PRESETS``), one ``PollPolicy`` for every route, or a dict of route to
+    ``PollPolicy``.
     ``duration_memory`` names a small JSON file: read here, written when the session closes,
     it carries how long each model's tasks took to the next session, whose first tasks are then
     polled like the rest of a batch (no ids, prompts or keys are written to it).

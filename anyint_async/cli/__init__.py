@@ -35,8 +35,8 @@ def _common(parser: argparse.ArgumentParser, *, polling: bool = True) -> None:
             "--poll",
             choices=("fast", "default", "frugal"),
             default=None,
-            help="how often to ask once durations are learned: a p95 detection delay of 5%%, "
-            "10%% or 30%% of the expected duration (default: default)",
+            help="how soon a finished task is found: within 5%%, 10%% or 30%% of its run, "
+            "half that on average (default: default)",
         )
         target = polls.add_mutually_exclusive_group()
         target.add_argument(
@@ -44,15 +44,16 @@ def _common(parser: argparse.ArgumentParser, *, polling: bool = True) -> None:
             type=float,
             default=None,
             metavar="FRACTION",
-            help="the p95 detection delay wanted, as a fraction of the expected duration "
-            "(0.1: within a tenth of the task's run time); any point between the presets",
+            help="how soon each finished task is found, as a fraction of its run (0.1: within "
+            "a tenth of it, a twentieth on average); any point between the presets",
         )
         target.add_argument(
             "--target-delay-seconds",
             type=float,
             default=None,
             metavar="SECONDS",
-            help="the p95 detection delay wanted in seconds, alike for short and long tasks",
+            help="how soon each finished task is found, in seconds (within it, half of it on "
+            "average), alike for short and long tasks",
         )
         polls.add_argument(
             "--first-poll", type=float, default=None, help="seconds before the first query"
