@@ -97,11 +97,16 @@ async def test_a_killed_run_holds_nothing(tmp_path: Path) -> None:
         await process.wait()
         assert process.returncode == -signal.SIGKILL
         assert (out / LOCK_NAME).exists()  # what it left is a file, not a lock
-        code, err, _ = await _finish(await _anyint(gateway.url, *args))
-        assert code == 0, err
+        resumed = await _anyint(gateway.url, *args, "--json")
+        stdout, stderr = await asyncio.wait_for(resumed.communicate(), timeout=120)
+        assert resumed.returncode == 0, stderr.decode()
         manifest = read_manifest(out)
         assert list(manifest) == keys
         assert all(entry["status"] == "SUCCEEDED" for entry in manifest.values())
+        # What the crash and the resume billed together, each job once: what the gateway made.
+        billed = json.loads(stdout.decode().splitlines()[-1])["billed"]
+        stats = await gateway.stats()
+        assert billed["kling_units"] == stats["billed"]["kling_units"] == len(keys)
 
 
 async def _wait_for_creates(gateway: GatewayProcess, count: int) -> None:
