@@ -4,17 +4,19 @@ refused by one run and finished by the other, with no job created twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from anyint_async import AnyIntSession, BatchLockedError
-from anyint_async.batch import LOCK_NAME, BatchRequest, BatchRunner
+from anyint_async.batch import LOCK_NAME, BatchRequest, BatchResult, BatchRunner
 from anyint_async.testing import FakeGateway, Fixed, ModelProfile
 
 from ..conftest import API_KEY, FAST_RETRY, NO_LIMITS
@@ -139,19 +141,28 @@ async def slow_gateway() -> FakeGateway:  # type: ignore[misc]
         yield gateway
 
 
-async def test_a_second_runner_in_the_same_process_is_refused(
-    slow_gateway: FakeGateway, tmp_path: Path
-) -> None:
+@contextlib.asynccontextmanager
+async def _first_run_going(
+    gateway: FakeGateway, folder: Path
+) -> AsyncIterator[tuple[AnyIntSession, asyncio.Task[list[BatchResult]]]]:
+    """A session and a batch run into ``folder`` that has created its first task."""
     async with AnyIntSession(
         API_KEY,
-        base_url=slow_gateway.url,
+        base_url=gateway.url,
         retry_policy=FAST_RETRY,
         poll_policy=QUICK,
         query_rate_limits=NO_LIMITS,
     ) as session:
-        requests = _requests(6)
-        first = asyncio.create_task(BatchRunner(session, requests, tmp_path).run())
-        await _first_create(slow_gateway)
+        first = asyncio.create_task(BatchRunner(session, _requests(6), folder).run())
+        await _first_create(gateway)
+        yield session, first
+
+
+async def test_a_second_runner_in_the_same_process_is_refused(
+    slow_gateway: FakeGateway, tmp_path: Path
+) -> None:
+    requests = _requests(6)
+    async with _first_run_going(slow_gateway, tmp_path) as (session, first):
         with pytest.raises(BatchLockedError) as refused:
             await BatchRunner(session, requests, tmp_path).run()
         assert refused.value.holder.pid == os.getpid()
@@ -187,16 +198,7 @@ asyncio.run(main())
 async def test_a_runner_in_another_process_is_refused(
     slow_gateway: FakeGateway, tmp_path: Path
 ) -> None:
-    async with AnyIntSession(
-        API_KEY,
-        base_url=slow_gateway.url,
-        retry_policy=FAST_RETRY,
-        poll_policy=QUICK,
-        query_rate_limits=NO_LIMITS,
-    ) as session:
-        requests = _requests(6)
-        first = asyncio.create_task(BatchRunner(session, requests, tmp_path).run())
-        await _first_create(slow_gateway)
+    async with _first_run_going(slow_gateway, tmp_path) as (_, first):
         other = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -210,4 +212,4 @@ async def test_a_runner_in_another_process_is_refused(
         assert other.returncode == 2
         assert out.decode().strip() == str(os.getpid())
         assert all(result.succeeded for result in await first)
-    assert slow_gateway.stats.tasks_created == len(requests)
+    assert slow_gateway.stats.tasks_created == 6
