@@ -143,15 +143,14 @@ class PollPolicy:
             return max(self.longest_wait, _EPSILON_WAIT)
         return max(DEFAULT_LONGEST_WAIT, self.max_interval)
 
-    def wait(self, step: int, rng: random.Random, *, at_least: float = 0.0) -> float:
+    def wait(self, step: int, rng: random.Random) -> float:
         """The jittered wait of ``step``: 0 is the wait before the first query, 1 the wait
-        after it, and each later one ``growth`` times the last, up to ``max_interval``; never
-        shorter than ``at_least`` (before jitter)."""
+        after it, and each later one ``growth`` times the last, up to ``max_interval``."""
         if step == 0:
-            return self.spread(max(self.first_poll, at_least), rng)
+            return self.spread(self.first_poll, rng)
         exponent = min(step - 1, _MAX_EXPONENT)  # far past any cap; keeps the power finite
         grown = min(self.interval * self.growth**exponent, self.max_interval)
-        return self.spread(max(grown, at_least), rng)
+        return self.spread(grown, rng)
 
     def first_wait(self, rng: random.Random) -> float:
         """The jittered wait before a task's first query. With ``target_delay_seconds`` and

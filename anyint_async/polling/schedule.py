@@ -465,12 +465,7 @@ class PollSchedule:
             # Rescheduling leaves the old item behind until it surfaces, which for a task
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
             # outweigh the tasks themselves. Amortised, a sweep costs a push or two.
-            entries = self._entries
-            heap[:] = [
-                item
-                for item in heap
-                if (live := entries.get(item[2])) is not None and live.generation == item[3]
-            ]
+            heap[:] = [item for item in heap if self._live_entry(item) is not None]
             heapq.heapify(heap)
 
     def _live_entry(self, item: tuple[float, int, Key, int]) -> _Entry | None:
