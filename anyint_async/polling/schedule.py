@@ -213,7 +213,7 @@ class PollSchedule:
         # The first wait counts from creation when the task says when that was (Kling does),
         # so a batch created first and waited for afterwards is not polled late.
         first = entry.created_at + chosen.first_wait(self._rng)
-        learned = self._learned_due(entry, now)
+        learned = self._learned_due(entry, now, first=True)
         self._enlist(key, entry)
         if not entry.scout:
             # The scouts' first finish pulls it forward (see _pull_forward); a query before
@@ -508,11 +508,15 @@ class PollSchedule:
         # within the cap: nothing learned or claimed can leave it unpolled for hours.
         self._push(key, entry, min(max(due, now + _EPSILON), now + entry.policy.wait_cap))
 
-    def _learned_due(self, entry: _Entry, now: float, *, first: bool = False) -> float | None:
+    def _learned_due(
+        self, entry: _Entry, now: float, *, first: bool = False, asked_at: float | None = None
+    ) -> float | None:
         """When to ask next from what was learned of such tasks, or None if nothing was.
 
         ``first``: for a task not asked about yet, whose first query is due unless what was
-        learned says it cannot have finished yet."""
+        learned says it cannot have finished yet. ``asked_at``: when it was last asked, if not
+        ``now`` (a task rescheduled because something was learned, not because it answered):
+        its next query keeps its spacing from that one."""
         total = self._estimate(entry, now, "total")
         if total is None:
             return None
@@ -520,14 +524,22 @@ class PollSchedule:
         spread = self._rng.uniform(1 - policy.jitter, 1 + policy.jitter)
         age = now - entry.created_at
         first_age = policy.learned_first_age(total)
-        if age < total.early or (first and age < first_age):
-            # Not asked since the earliest likely finish: ask one spacing after it. (A task
-            # asked after it is asked a spacing later, not again at once.)
+        # Never asked, and past the earliest likely finish. With a spacing in seconds it is
+        # asked at once: a floor of durations shows as many tasks ending just after it, and
+        # waiting until a spacing past it found each of them up to that whole spacing late
+        # (fake clock, @5 s: the first tenth 5.3 s on average against 2.5 s for a loop asking
+        # every 5 s), for at most one query of theirs. A fraction's spacing grows with age, so
+        # the same shift moves every later query of the task earlier: at 0.3 it cost a fifth
+        # more queries for a mean 1-9% lower, and that task keeps the spacing after it.
+        ask_now = first and policy.target_delay_seconds is not None
+        if age < total.early or (first and not ask_now and age < first_age):
+            # Not asked since the earliest likely finish: ask one spacing after it.
             due = entry.created_at + total.early + (first_age - total.early) * spread
         elif first:
             due = now
         else:
-            due = now + policy.learned_wait(total, age) * spread
+            last = now if asked_at is None else min(asked_at, now)
+            due = last + policy.learned_wait(total, last - entry.created_at) * spread
         run = self._estimate(entry, now, "run")
         if run is not None and entry.task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
             # A task seen queued cannot finish before a run's worth after that, nor one running
@@ -539,7 +551,9 @@ class PollSchedule:
                 )
             else:
                 began = entry.started_at
-            if began is not None:
+            if began is not None and began + run.early > now:
+                # Not before that, and then one spacing after it, as for the total clock. One
+                # whose earliest end has passed keeps the total clock's due.
                 end = began + run.early
                 end_age = end - entry.created_at
                 floor = end + policy.learned_wait(total, end_age) * spread
@@ -680,7 +694,7 @@ class PollSchedule:
         if not entry.scout:
             self._push(key, entry, now + entry.policy.wait_cap)
             return True
-        due = self._learned_due(entry, now, first=not entry.polls)
+        due = self._learned_due(entry, now, first=not entry.polls, asked_at=entry.seen_at)
         if due is not None:
             self._push(key, entry, min(max(due, now), now + entry.policy.wait_cap))
         return True

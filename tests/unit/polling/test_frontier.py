@@ -361,3 +361,28 @@ def test_every_shape_cold_finds_each_task_within_its_own_share(shape: str) -> No
         assert max(medians) <= 0.6, (target, medians)
         assert sum(tails) / len(tails) <= 1.5, (target, tails)
         assert max(tails) <= 2.0, (target, tails)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPE_DRAWS))
+def test_a_spacing_in_seconds_holds_for_a_cold_batch_of_every_shape(shape: str) -> None:
+    # Issue 30: target_delay_seconds=S promises about S/2 on average and nearly all within S,
+    # from the first batch. Two things broke it at 5 s, each found with this test: the tasks
+    # that ended at a floor before the first scout's finish were first asked a whole spacing
+    # after the earliest finish (the first tenth 5.3 s late on average), and a scout's next
+    # query was counted from the first finish, not from its own last query (gaps of 9 s).
+    spacing = 5.0
+    policy = attrs.evolve(POLICY, target_delay_seconds=spacing)
+    for seed in range(4):
+        outcome = simulate(
+            shaped_tasks(shape, 300, scale=SHAPE_SCALES[shape], seed=seed), policy, seed=seed
+        )
+        figures = outcome.delay_figures()
+        assert figures["mean"] <= 0.55 * spacing, (seed, figures)
+        # Jitter spreads each gap by up to a tenth.
+        assert figures["max"] <= 1.2 * spacing, (seed, figures)
+        gaps = [
+            later - earlier
+            for times in outcome.asked.values()
+            for earlier, later in itertools.pairwise(times)
+        ]
+        assert max(gaps) <= 1.2 * spacing, (seed, max(gaps))
