@@ -30,6 +30,7 @@ from ._validate import check_seconds, check_task_id, check_url
 from .download import Downloader
 from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
+from .polling.hedging import HedgePolicy
 from .polling.learning import DurationLearner
 from .polling.memory import load_memory, save_memory
 from .polling.policy import POLL_PRESETS, PollPolicy
@@ -82,6 +83,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_hedging(value: HedgePolicy | bool) -> HedgePolicy | None:
+    if isinstance(value, HedgePolicy):
+        return value
+    if isinstance(value, bool):
+        return HedgePolicy() if value else None
+    raise InvalidParameterError(
+        "query_hedging",
+        f"must be True (the default), False (never hedge) or a HedgePolicy, got {value!r}",
+    )
+
+
 def _check_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     if isinstance(timeout, aiohttp.ClientTimeout):
         return timeout
@@ -115,6 +127,11 @@ class AnyIntSession:
     ``"frugal"``: each task found within 5%, 10% or 30% of its run after its end, half that on
     average, see ``POLL_PRESETS``), one ``PollPolicy`` for every route, or a dict of route to
     ``PollPolicy``.
+    ``query_hedging``: a task query still unanswered well past its provider's usual answer
+    time (a few times the 99th percentile of recent answers, at least half a second, at most
+    2 s past that percentile) is asked again on another connection, and the first answer is
+    used; the stuck request is cancelled and its connection closed. ``False`` turns it off, a
+    ``HedgePolicy`` tunes it. Creates are never hedged.
     ``duration_memory`` names a small JSON file: read here, written when the session closes,
     it carries how long each model's tasks took to the next session, whose first tasks are then
     polled like the rest of a batch (no ids, prompts or keys are written to it).
@@ -148,6 +165,7 @@ class AnyIntSession:
         callback_url: str | None = None,
         callback_secret: str | None = None,
         duration_memory: str | os.PathLike[str] | None = None,
+        query_hedging: HedgePolicy | bool = True,
     ) -> None:
         configure_from_env()
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -208,6 +226,7 @@ class AnyIntSession:
             query_rate_limits=_check_query_rate_limits(query_rate_limits),
             retry=policy,
             telemetry=self._telemetry,
+            hedging=_check_hedging(query_hedging),
         )
 
     @property

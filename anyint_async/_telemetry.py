@@ -79,6 +79,7 @@ class Telemetry:
         instruments = _instruments()
         self._queries = instruments.queries
         self._cooldowns = instruments.cooldowns
+        self._hedges = instruments.hedges
         self._billed = instruments.billed
         _LIVE.add(self)
 
@@ -133,6 +134,11 @@ class Telemetry:
         entry = self._open.get((task.route.value, task.id))
         if entry is not None:
             entry[1] += 1
+
+    def hedged(self, task: Task) -> None:
+        """A query of ``task`` was asked again while the first was still unanswered."""
+        if self.enabled:
+            self._hedges.add(1, {"anyint.route": task.route.value})
 
     def cooled_down(self) -> None:
         """A 429 paused every query."""
@@ -209,6 +215,11 @@ class _Instruments:
         meter = otel_metrics.get_meter("anyint_async", __version__)
         self.queries = meter.create_counter(
             "anyint.queries", unit="{query}", description="task queries sent by the scheduler"
+        )
+        self.hedges = meter.create_counter(
+            "anyint.queries.hedged",
+            unit="{query}",
+            description="task queries asked again while the first was still unanswered",
         )
         self.cooldowns = meter.create_counter(
             "anyint.cooldowns", unit="{cooldown}", description="429 pauses of every query"

@@ -94,6 +94,8 @@ async def _in_waves(
 
 
 SESSIONS: list[Any] = []
+#: The SDK's own counts of what it sent (``poll_stats``), read before its session closes.
+SENT: dict[str, int] = {}
 
 
 @asynccontextmanager
@@ -183,6 +185,8 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
         async for done in poller:
             seen[done.id] = time.time()
         await creator
+        sent = session.poll_stats()
+        SENT.update(polls=sent.polls, retries=sent.retries, hedges=sent.hedges)
 
 
 async def _sampling_lag(work: Awaitable[None], lags: list[float]) -> None:
@@ -399,6 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         "started": started,
         "ended": time.time(),
         "seen": seen,
+        "sent": SENT,
         "cpu_seconds": _cpu() - cpu0,
         "cpu_after_creates_seconds": _cpu() - CREATION.get("cpu", cpu0),
         "rss_base_kib": rss_base,

@@ -20,6 +20,8 @@ from .gateway import GatewayProcess, run_client
 __all__ = ["LimitScenario", "limit_scenarios", "run_limit_scenario"]
 
 DASHSCOPE_PEERS = ("official", "naive-1s", "naive-5s")
+# 2% of task queries held 90 s before any answer (a stuck relay), for every contender alike.
+HUNG = [{"kind": "hang", "routes": ["query"], "rate": 0.02, "delay": 90.0}]
 # 3% 5xx and 1% HTML error pages on task queries.
 TRANSIENT = [
     {"kind": "server_error", "routes": ["query"], "rate": 0.03, "status": 503},
@@ -120,6 +122,30 @@ def limit_scenarios(quick: bool) -> list[LimitScenario]:
             gateway_args=("--callback-lose", "0.2", "--callback-duplicate", "0.1"),
         ),
         LimitScenario(
+            name="hung-clean",
+            description="300 DashScope videos of 6-36 s at once, no query limit, no fault",
+            count=300, median=15.0, sigma=0.5, low=6.0, high=36.0,
+            contenders=("anyint", *DASHSCOPE_PEERS),
+        ),
+        LimitScenario(
+            name="hung-queries",
+            description="the same with 2% of task queries hanging 90 s before any answer",
+            count=300, median=15.0, sigma=0.5, low=6.0, high=36.0, faults=tuple(HUNG),
+            contenders=("anyint", *DASHSCOPE_PEERS),
+        ),
+        LimitScenario(
+            name="hung-clean-at-20",
+            description="300 DashScope videos of 6-36 s at DashScope's 20/s, no fault",
+            count=300, median=15.0, sigma=0.5, low=6.0, high=36.0, limits={"dashscope": 20.0},
+            contenders=("anyint",),
+        ),
+        LimitScenario(
+            name="hung-queries-at-20",
+            description="the same at 20/s with 2% of task queries hanging 90 s",
+            count=300, median=15.0, sigma=0.5, low=6.0, high=36.0, limits={"dashscope": 20.0},
+            faults=tuple(HUNG), contenders=("anyint",),
+        ),
+        LimitScenario(
             name="steady",
             description="a steady flow: 10 mixed tasks created a second for 100 s",
             count=1000, kling_count=500, waves=100, wave_gap=1.0, contenders=("anyint",),
@@ -156,11 +182,15 @@ async def _run_one(scenario: LimitScenario, contender: str, seed: int) -> dict[s
     return limit_figures(contender, client, stats)
 
 
-def _p95(values: list[float]) -> float | None:
+def _quantile(values: list[float], share: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3)
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 3)
+
+
+def _p95(values: list[float]) -> float | None:
+    return _quantile(values, 0.95)
 
 
 def limit_figures(contender: str, client: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
@@ -181,12 +211,16 @@ def limit_figures(contender: str, client: dict[str, Any], stats: dict[str, Any])
         "seen": len(seen),
         "queries_per_task": round((answered + refused) / max(1, len(finished)), 2),
         "refused_share": round(refused / max(1, answered + refused), 4),
+        "delay_mean_s": round(sum(delays.values()) / len(delays), 3) if delays else None,
+        "delay_p50_s": _quantile(list(delays.values()), 0.5),
         "delay_p95_s": _p95(list(delays.values())),
+        "delay_p99_s": _quantile(list(delays.values()), 0.99),
         "dashscope_p95_s": _p95(by_provider["dashscope"]),
         "kling_p95_s": _p95(by_provider["kling"]),
         "last_end_to_yield_s": round(seen[last] - finished[last], 3) if last in seen else None,
         "delay_max_s": round(max(delays.values()), 3) if delays else None,
         "callbacks": stats.get("callbacks", {}),
+        "hedges": client.get("sent", {}).get("hedges"),
         "wall_s": round(client["ended"] - client["started"], 1),
     }
 

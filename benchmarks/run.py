@@ -425,7 +425,7 @@ def _versions() -> dict[str, str]:
     return found
 
 
-async def run_all(quick: bool) -> dict[str, Any]:
+async def run_all(quick: bool, only: tuple[str, ...] = ()) -> dict[str, Any]:
     started = time.monotonic()
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -439,16 +439,21 @@ async def run_all(quick: bool) -> dict[str, Any]:
         "versions": _versions(),
         "scenarios": [],
     }
-    for scenario in scenarios(quick):
+
+    def chosen(name: str) -> bool:
+        return not only or name.startswith(only)
+
+    for scenario in filter(lambda s: chosen(s.name), scenarios(quick)):
         print(f"running {scenario.name} ({scenario.description})...", flush=True)
         report["scenarios"].append(await run_scenario(scenario, seed=11, quick=quick))
     report["limits"] = []
-    for limited in limit_scenarios(quick):
+    for limited in filter(lambda s: chosen(s.name), limit_scenarios(quick)):
         print(f"running {limited.name} ({limited.description})...", flush=True)
         report["limits"].append(await run_limit_scenario(limited, seed=11))
     count = 10_000 if quick else 100_000
-    print(f"running scheduler-only ({count:,} tasks)...", flush=True)
-    report["scheduler_only"] = await run_scheduler_only(count)
+    if chosen("scheduler-only"):
+        print(f"running scheduler-only ({count:,} tasks)...", flush=True)
+        report["scheduler_only"] = await run_scheduler_only(count)
     report["seconds"] = round(time.monotonic() - started, 1)
     return report
 
@@ -457,11 +462,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="a small smoke run (under a minute)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only the scenarios whose names start with one of these (comma-separated, "
+        "e.g. hung); written as results/<first>.{json,md}, not over the full run's",
+    )
     args = parser.parse_args(argv)
-    report = asyncio.run(run_all(args.quick))
+    only = tuple(filter(None, args.only.split(",")))
+    report = asyncio.run(run_all(args.quick, only))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "quick" if args.quick else "latest"
+    stem = only[0] if only else "quick" if args.quick else "latest"
     (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / f"{stem}.md").write_text(render_markdown(report, plot_name=f"{stem}.png"))
     render_plot(report, out / f"{stem}.png")

@@ -5,6 +5,7 @@
   near when they finish.
 - ``budget``: ``QueryBudget``, each provider's query rate: known, found from refusals, or none.
 - ``cooldown``: ``RateLimitCooldown``, the pause after a 429 without ``Retry-After``.
+- ``hedging``: ``HedgePolicy``, when a task query still unanswered is asked again.
 - ``schedule``: the pure core (no asyncio, no clock of its own).
 - ``scheduler``: the async driver and fan-out to consumers.
 - ``streams``: ``AsCompleted`` and ``Poller``, what consumers iterate.
@@ -14,6 +15,7 @@
 from .budget import QueryBudget
 from .cooldown import RateLimitCooldown
 from .events import EventHook, TaskEvent, TaskEventKind
+from .hedging import HedgePolicy
 from .learning import DurationEstimate, DurationLearner
 from .policy import DEFAULT_POLICIES, POLL_PRESETS, PollPolicy
 from .schedule import DEFAULT_QUERY_RATE_LIMITS, PollStats
@@ -27,6 +29,7 @@ __all__ = [
     "DurationEstimate",
     "DurationLearner",
     "EventHook",
+    "HedgePolicy",
     "PollPolicy",
     "PollStats",
     "Poller",

@@ -85,13 +85,16 @@ class PollStats:
     """What the scheduler sent: ``polls`` (queries on a task's poll curve), ``retries`` (a
     query sent again after a transient failure or a refusal), ``failed`` (transient failures:
     5xx, error pages, timeouts, dropped connections), ``refused`` (429s and Kling 1302), and
-    each provider's paced rate (queries per second; ``inf`` when not paced)."""
+    each provider's paced rate (queries per second; ``inf`` when not paced); ``hedges``
+    (a query asked again on another connection while the first was still unanswered, see
+    ``HedgePolicy``), counted apart from the others."""
 
     polls: int
     retries: int
     failed: int
     refused: int
     rates: Mapping[str, float]
+    hedges: int = 0
 
 
 @define(slots=True)
@@ -153,7 +156,7 @@ class PollSchedule:
         self._heaps: dict[str, list[tuple[float, int, Key, int]]] = {
             provider.value: [] for provider in Provider
         }
-        self._counts = {"polls": 0, "retries": 0, "failed": 0, "refused": 0}
+        self._counts = {"polls": 0, "retries": 0, "failed": 0, "refused": 0, "hedges": 0}
         # Waits before re-sending a failed query (the RetryPolicy's, growing while failures
         # repeat), kept only for tasks whose last query failed.
         self._retry_waits: dict[Key, Iterator[float]] = {}
@@ -331,6 +334,16 @@ class PollSchedule:
             if (head := self._head(provider)) is not None
         ]
         return max(min(times), self._next_send) if times else None
+
+    def hedge_ready_at(self, route: TaskRoute, now: float) -> float:
+        """The earliest time a hedge of a query on ``route`` may be sent: it spends its
+        provider's budget like any query."""
+        return self.budgets[_PROVIDER[route]].ready_at(now)
+
+    def hedged(self, route: TaskRoute, now: float) -> None:
+        """A hedge of a query on ``route`` is sent at ``now``."""
+        self._counts["hedges"] += 1
+        self.budgets[_PROVIDER[route]].spend(now)
 
     def stats(self) -> PollStats:
         """Queries sent so far, by kind, and each provider's paced rate."""

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from .._errors import (
     APIError,
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     InvalidParameterError,
@@ -31,6 +32,7 @@ from .._retry import RetryPolicy
 from .._telemetry import Telemetry
 from ..models import Task, TaskError, TaskRoute, TaskStatus
 from .events import EventHook, TaskEvent, TaskEventKind
+from .hedging import HedgePolicy, Hedging
 from .learning import DurationLearner
 from .policy import DEFAULT_POLICIES, PollPolicy
 from .schedule import DEFAULT_QUERY_RATE_LIMITS, Key, PollSchedule, PollStats, task_key
@@ -44,6 +46,13 @@ _POPS_PER_TURN = 256
 
 def _log_rate(provider: str, rate: float) -> None:
     logger.debug("%s task queries now paced at %.2f per second", provider, rate)
+
+
+def _retrieve(request: asyncio.Future[Task]) -> None:
+    """A losing request's outcome is not wanted; reading it keeps asyncio from reporting an
+    error nobody retrieved."""
+    if not request.cancelled():
+        request.exception()
 
 
 #: Put in a subscription's queue to wake a consumer that has nothing left to wait for.
@@ -80,8 +89,11 @@ class PollScheduler:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         telemetry: Telemetry | None = None,
+        hedging: HedgePolicy | None = None,
     ) -> None:
         chosen = {**DEFAULT_POLICIES, **(policies or {})}
+        # None: queries are never hedged.
+        self._hedging = None if hedging is None else Hedging(hedging)
         self._fetch = fetch
         self._clock = clock
         self._max_in_flight = max_in_flight
@@ -259,7 +271,7 @@ class PollScheduler:
     async def _query(self, task: Task) -> None:
         key = task_key(task)
         try:
-            fresh = await self._fetch(task)
+            fresh = await (self._fetch(task) if self._hedging is None else self._hedged(task))
         except (AuthenticationError, PermissionDeniedError) as exc:
             # Will not heal by waiting: every consumer learns now rather than at its timeout.
             self._telemetry.queried(task, "refused")
@@ -303,6 +315,65 @@ class PollScheduler:
                 )
         finally:
             self._nudge()
+
+    async def _timed(self, task: Task, hedging: Hedging) -> Task:
+        """One query, its answer time told to ``hedging``."""
+        sent = self._clock()
+        try:
+            fresh = await self._fetch(task)
+        except APITimeoutError:
+            raise  # no answer: its time says nothing of how long answers take
+        except APIError:
+            hedging.answered(task.route.provider.value, self._clock() - sent)
+            raise
+        hedging.answered(task.route.provider.value, self._clock() - sent)
+        return fresh
+
+    async def _hedged(self, task: Task) -> Task:
+        """Query ``task``; while no answer has come well past the provider's usual answer time,
+        ask again on another connection (see ``HedgePolicy``). The first answer is used, the
+        other requests are cancelled, which closes their connections: one that hangs is not
+        handed back to the pool."""
+        hedging = self._hedging
+        assert hedging is not None
+        provider = task.route.provider.value
+        asked = [asyncio.ensure_future(self._timed(task, hedging))]
+        try:
+            for _ in range(hedging.policy.per_query):
+                waited = hedging.delay(provider)
+                done, _ = await asyncio.wait(asked, timeout=waited)
+                if len(asked) == 1 and done:
+                    return asked[0].result()  # answered in time: the common case
+                if done:
+                    break
+                # A hedge waits for its provider's budget like any query.
+                while (ready := self._schedule.hedge_ready_at(task.route, self._clock())) > (
+                    now := self._clock()
+                ):
+                    done, _ = await asyncio.wait(asked, timeout=ready - now)
+                    if done:
+                        break
+                if done or not hedging.may_hedge(provider):
+                    break
+                hedging.hedged(provider)
+                self._schedule.hedged(task.route, self._clock())
+                self._telemetry.hedged(task)
+                logger.debug(
+                    "no answer about task %s after %.2fs: asking again on another connection",
+                    task.id,
+                    waited,
+                )
+                asked.append(asyncio.ensure_future(self._timed(task, hedging)))
+            done, _ = await asyncio.wait(asked, return_when=asyncio.FIRST_COMPLETED)
+            # Several may be done at once: prefer an answer to an error.
+            finished = [request for request in asked if request in done]
+            answered = [request for request in finished if request.exception() is None]
+            return (answered or finished)[0].result()
+        finally:
+            for request in asked:
+                if not request.done():
+                    request.cancel()
+                request.add_done_callback(_retrieve)
 
     def _nudge(self) -> None:
         """Wake the driver only if this answer changed what it is waiting for: most answers

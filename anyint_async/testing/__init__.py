@@ -20,6 +20,7 @@ from ._callbacks import CallbackFaults
 from ._faults import (
     DropConnection,
     Fault,
+    Hang,
     KlingCode,
     MalformedBody,
     RateLimited,
@@ -52,6 +53,7 @@ __all__ = [
     "Fault",
     "Fixed",
     "GatewayStats",
+    "Hang",
     "KlingCode",
     "LogNormal",
     "MalformedBody",

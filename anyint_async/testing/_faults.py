@@ -19,6 +19,7 @@ from attrs import define
 __all__ = [
     "DropConnection",
     "Fault",
+    "Hang",
     "KlingCode",
     "MalformedBody",
     "RateLimited",
@@ -93,6 +94,18 @@ class Slow(Fault):
 
 
 @define(kw_only=True)
+class Hang(Slow):
+    """Hold the request ``delay`` real seconds without a byte of answer (a stuck relay, a
+    half-open socket), then handle it normally. ``abandoned`` counts the requests whose client
+    closed the connection while held: a client that gave up on the hung request and did not
+    hand its connection back to the pool."""
+
+    kind: ClassVar[str] = "hang"
+    delay: float = 90.0
+    abandoned: int = attrs.field(default=0, init=False)
+
+
+@define(kw_only=True)
 class DropConnection(Fault):
     """Close the connection with no answer, after the work is done (the task exists)."""
 
@@ -136,6 +149,7 @@ _KINDS: Mapping[str, type[Fault]] = {
         ServerError,
         RateLimited,
         Slow,
+        Hang,
         DropConnection,
         TruncatedBody,
         MalformedBody,

@@ -30,6 +30,7 @@ from ._dashscope_wire import Rejected
 from ._faults import (
     DropConnection,
     Fault,
+    Hang,
     KlingCode,
     MalformedBody,
     RateLimited,
@@ -48,6 +49,8 @@ from ._timing import ModelProfile, default_profiles, pick_profile, request_facto
 __all__ = ["FakeGateway"]
 
 _DAY = 86_400.0
+#: How often a held request (``Hang``) looks whether its client hung up.
+_HOLD_STEP = 0.05
 _KLING_FAMILIES = {
     "kling.images": "/transtreams/kling/v1/images/generations",
     "kling.omni_image": "/transtreams/kling/v1/images/omni-image",
@@ -315,7 +318,9 @@ class FakeGateway:
                 continue  # one fault answers; the others keep their turn (and their count)
             if not fault.fires(exchange.route, kind, self.elapsed(), self._rng):
                 continue
-            if isinstance(fault, Slow):
+            if isinstance(fault, Hang):
+                await self._hold(request, fault)
+            elif isinstance(fault, Slow):
                 await asyncio.sleep(fault.delay)
             else:
                 answering = fault
@@ -330,6 +335,18 @@ class FakeGateway:
         if answering is not None:
             return self._spoil(request, exchange, answering, response)
         return response
+
+    @staticmethod
+    async def _hold(request: web.Request, fault: Hang) -> None:
+        """Hold a request for the fault's delay, watching whether its client hangs up."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + fault.delay
+        while (left := ends - loop.time()) > 0:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                fault.abandoned += 1
+                return  # no one to answer; the handler's response goes nowhere
+            await asyncio.sleep(min(_HOLD_STEP, left))
 
     def _authenticate(self, request: web.Request, exchange: _Exchange) -> None:
         header = request.headers.get("Authorization", "")
