@@ -522,7 +522,8 @@ def render_markdown(report: dict[str, Any], *, plot_name: str) -> str:
             "",
         ]
     lines += ["## Targets", "", *_verdict_lines(report)]
-    lines += ["", f"![queries per task against p95 detection delay]({plot_name})", ""]
+    if report["scenarios"]:
+        lines += ["", f"![queries per task against p95 detection delay]({plot_name})", ""]
     if report.get("limits"):
         limits_plot = plot_name.replace(".png", "-limits.png")
         lines += [f"![queries refused and p95 delay at the limit]({limits_plot})", ""]
@@ -666,6 +667,8 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
     scenarios = [
         s for s in [*report["scenarios"], *pushed] if any("error" not in r for r in s["results"])
     ]
+    if not scenarios:
+        return False  # a partial run (--only) of scenarios this plot does not show
     figure, axes = plt.subplots(1, len(scenarios), figsize=(5 * len(scenarios), 4.2), squeeze=False)
     for axis, scenario in zip(axes[0], scenarios, strict=True):
         for result in scenario["results"]:

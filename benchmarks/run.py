@@ -429,7 +429,7 @@ async def run_all(quick: bool, only: tuple[str, ...] = ()) -> dict[str, Any]:
     started = time.monotonic()
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if quick else "full",
+        "mode": ("quick" if quick else "full") + (f", only {', '.join(only)}" if only else ""),
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),

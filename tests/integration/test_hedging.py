@@ -8,7 +8,7 @@ import asyncio
 from collections import Counter
 
 from anyint_async import AnyIntSession, HedgePolicy, Task, TaskStatus
-from anyint_async.testing import FakeGateway, Hang
+from anyint_async.testing import FakeGateway, Hang, Slow
 
 from ..conftest import API_KEY, FAST_PROFILES, FAST_RETRY, NO_LIMITS
 from .helpers import QUICK
@@ -87,3 +87,21 @@ async def test_a_clean_run_sends_no_hedge() -> None:
         async with _session(gateway, True) as session:
             assert len(await _wait_all(session, 30)) == 30
             assert session.poll_stats().hedges == 0
+
+
+async def test_a_slow_but_alive_provider_is_not_hedged_once_its_pace_is_known() -> None:
+    # Every query takes 0.4 s to answer: slow, not stuck. The first queries, sent before any
+    # answer came, are hedged at the initial delay; once answers come, the learned answer
+    # time rises and no later query is hedged for being as slow as the rest. (The budget is
+    # opened wide here: only the delay may hold hedges back.)
+    policy = HedgePolicy(floor=0.05, initial=0.1, margin=0.2, max_share=1.0, burst=1000.0)
+    async with FakeGateway(seed=6, profiles=FAST_PROFILES) as gateway:
+        gateway.add_fault(Slow(routes=["query"], delay=0.4))
+        async with _session(gateway, policy) as session:
+            assert len(await _wait_all(session, 10)) == 10
+            first = session.poll_stats().hedges
+            assert first >= 1  # the initial delay was too short for this provider
+            assert len(await _wait_all(session, 20)) == 20
+            stats = session.poll_stats()
+            assert stats.hedges == first
+            assert stats.polls >= 20
