@@ -23,6 +23,7 @@ from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import attrs
 from attrs import frozen
 
 from .._errors import InvalidParameterError
@@ -38,6 +39,12 @@ __all__ = [
     "stands_before",
 ]
 
+#: Learned tasks that must have outlived an age before the stretch after it with no finish is
+#: taken as a quiet one: where none of 30 ended in it, about a tenth of such tasks at most do
+#: (the rule of three), and those are still asked about, at half the stretch left. A memory
+#: keeps 200 durations per group, so a mode of a sixth of them is enough.
+QUIET_AT_RISK = 30
+_QUIET_NEXT = 10
 #: (route, model, workload); a workload of None is the model's pooled group.
 GroupKey = tuple[TaskRoute, str, str | None]
 Clock = Literal["total", "run"]
@@ -67,6 +74,24 @@ class DurationEstimate:
     group: GroupKey
     median_guess: float | None = None
     reached: float = 0.0
+    #: Every learned duration, sorted (this session's and remembered ones), when enough are
+    #: known to speak of the stretches where none fell (``quiet_stretch``); else empty.
+    finishes: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
+
+    def quiet_stretch(self, age: float) -> float | None:
+        """Seconds from ``age`` to the next age at which a learned task finished, when that
+        stretch is a gap between modes, not the thinning of a tail: at least
+        ``QUIET_AT_RISK`` learned tasks outlived ``age`` (an empty stretch is evidence, not a
+        small sample), and the stretch is longer than the next ``_QUIET_NEXT`` of them took to
+        finish once finishes resumed. None otherwise."""
+        start = bisect.bisect_right(self.finishes, age)
+        if len(self.finishes) - start < QUIET_AT_RISK:
+            return None
+        resumes = self.finishes[start]
+        stretch = resumes - age
+        if stretch <= self.finishes[start + _QUIET_NEXT] - resumes:
+            return None
+        return stretch
 
     def expected(self, age: float) -> float:
         """The duration to size polls by: the median once known. Before that, no shape is
@@ -368,6 +393,8 @@ class DurationLearner:
             if late is None:
                 late = max(_quantile(prior, 1.0 - self._late_share), horizon)
         assert early is not None  # from this session's durations or remembered ones
+        known = len(ordered) + len(prior)
+        finishes = tuple(heapq.merge(ordered, prior)) if known >= QUIET_AT_RISK else ()
         return DurationEstimate(
             early=round(early * self._margin, 6),
             median=median,
@@ -376,6 +403,7 @@ class DurationLearner:
             group=group,
             median_guess=guess,
             reached=ordered[-1] if ordered else 0.0,
+            finishes=finishes,
         )
 
 

@@ -386,3 +386,29 @@ def test_a_spacing_in_seconds_holds_for_a_cold_batch_of_every_shape(shape: str) 
             for earlier, later in itertools.pairwise(times)
         ]
         assert max(gaps) <= 1.2 * spacing, (seed, max(gaps))
+
+
+def test_a_quiet_stretch_between_two_modes_is_crossed_sparsely_and_still_watched() -> None:
+    # Two modes in one request shape (two thirds 8-10 s, a third 32-40 s), a second batch
+    # starting from the first one's memory. No learned task ended between the modes, though a
+    # hundred outlived the first: a task crossing the 22 s between them is asked a few times
+    # (halving what is left of the stretch), not once every spacing (about 1 s, 22 times).
+    # The one that does end in the stretch (20 s) is still found within half of it.
+    policy = attrs.evolve(POLICY, target_delay=0.1)
+    for seed in range(3):
+        first = DurationLearner()
+        simulate(shaped_tasks("bimodal", 300, scale=8.0, seed=seed + 100), policy, learner=first)
+        learner = DurationLearner()
+        learner.restore(first.export())
+        tasks = shaped_tasks("bimodal", 300, scale=8.0, seed=seed)
+        odd = attrs.evolve(tasks[0], name="odd", running=20.0)
+        outcome = simulate([odd, *tasks[1:]], policy, seed=seed, learner=learner)
+        slow = [t for t in tasks[1:] if t.running > 30]
+        crossing = [sum(1 for at in outcome.asked[t.name] if 11 < at < 31) for t in slow]
+        assert max(crossing) <= 8, crossing
+        assert outcome.delays["odd"] <= (32 - 20) / 2 + 1.0
+        # The modes themselves are asked at the target's spacing: every task of both is
+        # found within it (a tenth of the group's expected duration, jitter aside).
+        fast = [t for t in tasks[1:] if t.running < 11]
+        spacing = 0.1 * 10.0 * 1.1
+        assert max(outcome.delays[t.name] for t in fast + slow) <= spacing

@@ -245,3 +245,33 @@ def test_running_tasks_keep_the_fast_finishers_from_passing_for_typical() -> Non
     assert PollPolicy(target_delay=0.1).learned_wait(censored, age=12.5) == pytest.approx(1.25)
     settled = _estimate(learner, running=[])
     assert settled is not None and settled.median == naive.median
+
+
+def _learned(durations: list[float]) -> DurationEstimate:
+    learner = DurationLearner()
+    for seconds in durations:
+        learner.observe(TaskRoute.DASHSCOPE_TASKS, "wan", seconds)
+    group = learner.group_for(TaskRoute.DASHSCOPE_TASKS, "wan", None)
+    assert group is not None
+    estimate = learner.estimate(group)
+    assert estimate is not None
+    return estimate
+
+
+def test_a_gap_between_two_modes_is_quiet_and_a_thinning_tail_is_not() -> None:
+    rng = random.Random(4)
+    two_modes = [rng.uniform(8, 10) for _ in range(130)] + [rng.uniform(32, 40) for _ in range(70)]
+    estimate = _learned(two_modes)
+    quiet = estimate.quiet_stretch(11.0)
+    assert quiet is not None and 20 < quiet < 21.5
+    assert estimate.quiet_stretch(33.0) is None  # inside a mode
+    # A heavy tail thins out: its widening gaps are where finishes grow rare, not a gap
+    # between modes, and are polled at the target's spacing (no stretch is quiet).
+    tail = [min(160.0, 8.0 * rng.paretovariate(1.5)) for _ in range(500)]
+    tailed = _learned(tail)
+    assert all(tailed.quiet_stretch(age) is None for age in range(8, 160))
+    # Too few learned tasks outlived the age: an empty stretch says nothing yet.
+    few = _learned(
+        [rng.uniform(8, 10) for _ in range(180)] + [rng.uniform(32, 40) for _ in range(20)]
+    )
+    assert few.quiet_stretch(11.0) is None
