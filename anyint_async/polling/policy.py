@@ -98,8 +98,9 @@ class PollPolicy:
       shape's durations, its age, its start, a callback), never on how late other tasks were
       found; only a task twice as old as the slowest seen finishing (likely stuck) is asked
       ever more sparsely, and one crossing a stretch where no learned task ended though many
-      outlived its start (a gap between two modes) is asked at half the stretch left. Fake clock, 300 videos cold, five shapes of durations, 0.03-0.3:
-      the median task found within 0.25-0.45 ``f`` of its run, 99% within 1.0-1.3 ``f``.
+      outlived its start (a gap between two modes) is asked at half the stretch left. Fake
+      clock, 300 videos cold, five shapes of durations, 0.03-0.3: the median task found
+      within 0.25-0.45 ``f`` of its run, 99% within 1.0-1.3 ``f``.
     - ``target_delay_seconds``: the same promise in seconds, for every task alike: found on
       average within about half of it, nearly all within it; when set it takes the place of
       ``target_delay``, and the first queries of a batch come no later than that. Where short

@@ -63,14 +63,7 @@ async def test_hung_queries_are_hedged_and_their_connections_dropped() -> None:
 async def test_without_hedging_a_hung_query_holds_its_task() -> None:
     async with FakeGateway(seed=4, profiles=FAST_PROFILES) as gateway:
         hang = gateway.add_fault(Hang(routes=["query"], delay=1.5, times=1))
-        async with AnyIntSession(
-            API_KEY,
-            base_url=gateway.url,
-            retry_policy=FAST_RETRY,
-            query_rate_limits=NO_LIMITS,
-            poll_policy=QUICK,
-            query_hedging=False,
-        ) as session:
+        async with _session(gateway, False) as session:
             task = await session.dashscope.videos.create(model="wan2.6-t2v", prompt="boat")
             started = asyncio.get_running_loop().time()
             done = await session.wait(task, timeout=10)
