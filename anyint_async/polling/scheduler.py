@@ -55,6 +55,64 @@ def _retrieve(request: asyncio.Future[Task]) -> None:
         request.exception()
 
 
+class _Race:
+    """The hedges of one query: a timer per hedge, and the first hedge to come back, which
+    interrupts the original request (by cancelling the coroutine awaiting it)."""
+
+    def __init__(self, shell: PollScheduler, task: Task, hedging: Hedging) -> None:
+        self._shell = shell
+        self._task = task
+        self._hedging = hedging
+        self._owner = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._left = hedging.policy.per_query
+        self.hedges: list[asyncio.Task[Task]] = []
+        self.winner: asyncio.Task[Task] | None = None
+        self._closed = False
+
+    def arm(self) -> None:
+        """Start the wait before the next hedge, if one is left."""
+        if self._left > 0 and self.winner is None:
+            delay = self._hedging.delay(self._task.route.provider.value)
+            self._timer = self._loop.call_later(delay, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        if self._closed or self.winner is not None:
+            return
+        ready = self._shell._hedge_ready_at(self._task)
+        now = self._shell._clock()
+        if ready > now:  # a hedge waits for its provider's budget like any query
+            self._timer = self._loop.call_later(ready - now, self._due)
+            return
+        if not self._hedging.may_hedge(self._task.route.provider.value):
+            return
+        self._left -= 1
+        hedge = self._shell._send_hedge(self._task, self._hedging)
+        hedge.add_done_callback(self._back)
+        self.hedges.append(hedge)
+        self.arm()
+
+    def _back(self, hedge: asyncio.Task[Task]) -> None:
+        # Once closed, the query is over and its coroutine has moved on: a hedge that came back
+        # meanwhile must not interrupt whatever it awaits next.
+        if self._closed or hedge.cancelled() or self.winner is not None or self._owner is None:
+            return
+        self.winner = hedge
+        self._owner.cancel()  # the original request is still out: drop it
+
+    def close(self) -> None:
+        """The query is over: no more hedges, and those still out are cancelled."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for hedge in self.hedges:
+            if not hedge.done():
+                hedge.cancel()
+            hedge.add_done_callback(_retrieve)
+
+
 #: Put in a subscription's queue to wake a consumer that has nothing left to wait for.
 END = object()
 
@@ -331,49 +389,38 @@ class PollScheduler:
 
     async def _hedged(self, task: Task) -> Task:
         """Query ``task``; while no answer has come well past the provider's usual answer time,
-        ask again on another connection (see ``HedgePolicy``). The first answer is used, the
-        other requests are cancelled, which closes their connections: one that hangs is not
-        handed back to the pool."""
+        ask again on another connection (see ``HedgePolicy``). The first to come back (an
+        answer or an error) is used; the others are cancelled, which closes their
+        connections: one that hangs is not handed back to the pool.
+
+        The first request runs in this coroutine and a timer starts each hedge, so a query
+        answered in time (nearly all) costs a timer, not a task and a wait of its own."""
         hedging = self._hedging
         assert hedging is not None
-        provider = task.route.provider.value
-        asked = [asyncio.ensure_future(self._timed(task, hedging))]
+        race = _Race(self, task, hedging)
+        race.arm()
         try:
-            for _ in range(hedging.policy.per_query):
-                waited = hedging.delay(provider)
-                done, _ = await asyncio.wait(asked, timeout=waited)
-                if len(asked) == 1 and done:
-                    return asked[0].result()  # answered in time: the common case
-                if done:
-                    break
-                # A hedge waits for its provider's budget like any query.
-                while (ready := self._schedule.hedge_ready_at(task.route, self._clock())) > (
-                    now := self._clock()
-                ):
-                    done, _ = await asyncio.wait(asked, timeout=ready - now)
-                    if done:
-                        break
-                if done or not hedging.may_hedge(provider):
-                    break
-                hedging.hedged(provider)
-                self._schedule.hedged(task.route, self._clock())
-                self._telemetry.hedged(task)
-                logger.debug(
-                    "no answer about task %s after %.2fs: asking again on another connection",
-                    task.id,
-                    waited,
-                )
-                asked.append(asyncio.ensure_future(self._timed(task, hedging)))
-            done, _ = await asyncio.wait(asked, return_when=asyncio.FIRST_COMPLETED)
-            # Several may be done at once: prefer an answer to an error.
-            finished = [request for request in asked if request in done]
-            answered = [request for request in finished if request.exception() is None]
-            return (answered or finished)[0].result()
+            return await self._timed(task, hedging)
+        except asyncio.CancelledError:
+            if race.winner is None:
+                raise
+            current = asyncio.current_task()
+            if current is not None and current.uncancel():
+                raise  # cancelled from outside too: that one counts
+            return race.winner.result()
         finally:
-            for request in asked:
-                if not request.done():
-                    request.cancel()
-                request.add_done_callback(_retrieve)
+            race.close()
+
+    def _hedge_ready_at(self, task: Task) -> float:
+        return self._schedule.hedge_ready_at(task.route, self._clock())
+
+    def _send_hedge(self, task: Task, hedging: Hedging) -> asyncio.Task[Task]:
+        """Spend the budget, count and log one hedge of ``task``, and send it."""
+        hedging.hedged(task.route.provider.value)
+        self._schedule.hedged(task.route, self._clock())
+        self._telemetry.hedged(task)
+        logger.debug("no answer about task %s yet: asking again on another connection", task.id)
+        return asyncio.get_running_loop().create_task(self._timed(task, hedging))
 
     def _nudge(self) -> None:
         """Wake the driver only if this answer changed what it is waiting for: most answers
