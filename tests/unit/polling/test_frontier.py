@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import UTC, datetime
 
 import attrs
 import pytest
@@ -16,7 +17,7 @@ from anyint_async import DurationLearner, PollPolicy, Task, TaskStatus
 from anyint_async.polling import POLL_PRESETS, schedule
 from anyint_async.polling.schedule import task_key
 
-from .simulation import ROUTE, Outcome, SimTask, lognormal_tasks, shaped_tasks, simulate
+from .simulation import ROUTE, WALL0, Outcome, SimTask, lognormal_tasks, shaped_tasks, simulate
 from .simulation import SHAPES as SHAPE_DRAWS
 
 POLICY = PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0)
@@ -412,3 +413,33 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_sparsely_and_still_watched
         fast = [t for t in tasks[1:] if t.running < 11]
         spacing = 0.1 * 10.0 * 1.1
         assert max(outcome.delays[t.name] for t in fast + slow) <= spacing
+
+
+@pytest.mark.parametrize("setting", [{"target_delay": 0.1}, {"target_delay_seconds": 5.0}])
+def test_a_task_handed_over_past_its_earliest_finish_is_asked_at_once(
+    setting: dict[str, float],
+) -> None:
+    # A resumed batch: the model's durations are known (100-120 s), and a task the provider
+    # says was created 150 s ago is handed over now. It may have ended already: its first
+    # query is due at once, not a spacing later; one created just now waits for the earliest
+    # likely finish.
+    learner = DurationLearner()
+    for seconds in range(100, 121):
+        learner.observe(ROUTE, "m", float(seconds))
+    now = 1000.0
+    core = schedule.PollSchedule(
+        policy_for=lambda route: attrs.evolve(POLICY, **setting),
+        rng=random.Random(0),
+        max_in_flight=8,
+        learner=learner,
+        wall_clock=lambda: WALL0 + now,
+        rate_limits={"dashscope": float("inf"), "kling": float("inf")},
+    )
+    # (The fresh one first: ages on a provider's clock count from its youngest recent task.)
+    for name, age in (("fresh", 0.0), ("old", 150.0)):
+        created = datetime.fromtimestamp(WALL0 + now - age, tz=UTC)
+        task = Task(id=name, status=TaskStatus.RUNNING, route=ROUTE, model="m", created_at=created)
+        core.track(task, now)
+    first = core.pop_due(now)
+    assert first is not None and first.id == "old"
+    assert core.pop_due(now) is None  # the fresh one waits for the earliest likely finish
