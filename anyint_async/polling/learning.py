@@ -399,7 +399,7 @@ class DurationLearner:
             early=round(early * self._margin, 6),
             median=median,
             late=late,
-            samples=len(ordered) + len(prior),
+            samples=known,
             group=group,
             median_guess=guess,
             reached=ordered[-1] if ordered else 0.0,
