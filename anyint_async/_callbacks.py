@@ -31,12 +31,15 @@ class CallbackOutcome(enum.StrEnum):
     """What became of one callback.
 
     ``accepted``: it named a task the session waits for, which is asked about at once;
-    ``ignored``: well formed, but no such task is waited for (kept a minute in case its create's
-    answer is still on its way); ``malformed``: not a callback body; ``bad_signature``: a
-    ``callback_secret`` is set and the signature is missing, wrong or too old.
+    ``forwarded``: this session does not wait for it, so it was passed on to the account's other
+    sessions through coordination (the one waiting asks at once); ``ignored``: well formed, but
+    no such task is waited for (kept a minute in case its create's answer is still on its way);
+    ``malformed``: not a callback body; ``bad_signature``: a ``callback_secret`` is set and the
+    signature is missing, wrong or too old.
     """
 
     ACCEPTED = "accepted"
+    FORWARDED = "forwarded"
     IGNORED = "ignored"
     MALFORMED = "malformed"
     BAD_SIGNATURE = "bad_signature"

@@ -9,7 +9,7 @@ import os
 from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import aiohttp
 import attrs
@@ -40,11 +40,18 @@ from .polling.streams import AsCompleted, Poller
 from .providers.dashscope import DEFAULT_GENERATION_TIMEOUT, DashScope
 from .providers.kling import Kling
 
+if TYPE_CHECKING:
+    from .coordination.link import Coordinator
+
 __all__ = ["DEFAULT_BASE_URL", "AnyIntSession"]
 
 DEFAULT_BASE_URL = "https://gateway.api.anyint.ai"
 API_KEY_ENV = "ANYINT_API_KEY"
 BASE_URL_ENV = "ANYINT_BASE_URL"
+COORDINATION_URL_ENV = "ANYINT_COORDINATION_URL"
+#: How long opening a session (``async with``) waits for coordination's first connection, so a
+#: fresh worker starts warm; past it the session polls alone and the link keeps trying.
+COORDINATION_START_WAIT = 1.0
 
 logger = logging.getLogger("anyint_async.callbacks")
 
@@ -135,6 +142,15 @@ class AnyIntSession:
     ``duration_memory`` names a small JSON file: read here, written when the session closes,
     it carries how long each model's tasks took to the next session, whose first tasks are then
     polled like the rest of a batch (no ids, prompts or keys are written to it).
+    ``coordination_url`` (or ``ANYINT_COORDINATION_URL``; needs ``anyint_async[redis]``): a
+    Redis shared by every session of the account (web-app workers, replicas). They then share
+    each known query limit (the whole account stays under DashScope's 20 a second), Kling
+    callbacks (one that reaches a worker not waiting for its task wakes the worker that is)
+    and learned durations (a new worker starts warm). An app that holds a
+    ``redis.asyncio.Redis`` passes it as ``coordination`` instead; it is borrowed, never
+    closed. Redis down, slow or restarted: each session polls alone and rejoins when it can;
+    no wait fails for it. Only a keyed hash of the API key, task ids, send times and durations
+    reach Redis.
 
     Examples:
         >>> async with AnyIntSession() as session:  # doctest: +SKIP
@@ -166,6 +182,8 @@ class AnyIntSession:
         callback_secret: str | None = None,
         duration_memory: str | os.PathLike[str] | None = None,
         query_hedging: HedgePolicy | bool = True,
+        coordination_url: str | None = None,
+        coordination: Any = None,
     ) -> None:
         configure_from_env()
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -228,6 +246,16 @@ class AnyIntSession:
             telemetry=self._telemetry,
             hedging=_check_hedging(query_hedging),
         )
+        self._untracked_warned = False
+        self._coordinator = _coordinator(
+            coordination_url,
+            coordination,
+            api_key=key.strip(),
+            base_url=self.base_url,
+            scheduler=self._scheduler,
+            learner=learner,
+            rate_limits=_check_query_rate_limits(query_rate_limits),
+        )
 
     @property
     def base_url(self) -> str:
@@ -265,6 +293,20 @@ class AnyIntSession:
         if self._scheduler.wake(task_id):
             logger.debug("callback for task %s: asking about it now", task_id)
             return CallbackOutcome.ACCEPTED
+        if self._coordinator is not None:
+            self._coordinator.start()
+            if self._coordinator.pass_on_callback(task_id):
+                logger.debug("callback for task %s passed on to the account's sessions", task_id)
+                return CallbackOutcome.FORWARDED
+        if not self._untracked_warned:
+            self._untracked_warned = True
+            logger.warning(
+                "a callback named task %s, which this session does not wait for. If several "
+                "workers or replicas share the callback URL, the one waiting for it polls it "
+                "late: give every session the same coordination_url (Redis) so that callbacks "
+                "reach the session that waits. (Logged once per session.)",
+                task_id,
+            )
         logger.debug("callback for task %s, which no one waits for (yet)", task_id)
         return CallbackOutcome.IGNORED
 
@@ -276,6 +318,12 @@ class AnyIntSession:
         See :meth:`receive_callback`, which also says why a callback was not accepted.
         """
         return await self.receive_callback(body, headers) is CallbackOutcome.ACCEPTED
+
+    @property
+    def coordination_state(self) -> str:
+        """``"off"`` without coordination, else where the link to Redis stands: ``"connecting"``,
+        ``"up"`` (sharing), ``"down"`` (polling alone, reconnecting) or ``"closed"``."""
+        return "off" if self._coordinator is None else self._coordinator.state.value
 
     def poll_stats(self) -> PollStats:
         """What the scheduler has sent so far: polls, retries after transient failures or
@@ -361,6 +409,7 @@ class AnyIntSession:
             >>> async for done in session.as_completed(tasks, timeout=1800):  # doctest: +SKIP
             ...     print(done.id, done.status, done.urls)
         """
+        self._start_coordination()
         return AsCompleted(
             self._scheduler, tasks, timeout=timeout, policy=policy, on_event=on_event
         )
@@ -381,6 +430,7 @@ class AnyIntSession:
             ...     async for done in poller:
             ...         print(done.urls)
         """
+        self._start_coordination()
         return Poller(self._scheduler, timeout=timeout, policy=policy, on_event=on_event)
 
     async def download(
@@ -423,12 +473,18 @@ class AnyIntSession:
     async def _poll(self, task: Task) -> Task:
         return await self._poll_getters[task.route](task.id, model=task.model)
 
+    def _start_coordination(self) -> None:
+        if self._coordinator is not None:
+            self._coordinator.start()
+
     async def close(self) -> None:
         """Stop polling and close the connection pool the session owns. Safe to call twice.
 
         Anyone still iterating over tasks gets a ``SessionClosedError`` whose ``tasks`` hold the
         last snapshots of the unfinished ones.
         """
+        if self._coordinator is not None:
+            await self._coordinator.close()
         await self._scheduler.close()
         await self._transport.close()
         self._telemetry.close()
@@ -439,6 +495,8 @@ class AnyIntSession:
     async def __aenter__(self) -> Self:
         if self.closed:
             raise SessionClosedError("this AnyIntSession is closed; create a new one")
+        if self._coordinator is not None:
+            await self._coordinator.wait_up(COORDINATION_START_WAIT)
         return self
 
     async def __aexit__(
@@ -448,6 +506,71 @@ class AnyIntSession:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _coordinator(
+    url: str | None,
+    client: Any,
+    *,
+    api_key: str,
+    base_url: str,
+    scheduler: PollScheduler,
+    learner: DurationLearner,
+    rate_limits: Mapping[str, float | None],
+) -> Coordinator | None:
+    """The link to Redis named by ``coordination_url`` (or its environment variable), or over
+    the client passed as ``coordination``; None without either."""
+    if url is not None and client is not None:
+        raise InvalidParameterError(
+            "coordination", "give coordination_url or coordination (a Redis client), not both"
+        )
+    if url is None and client is None:
+        url = os.environ.get(COORDINATION_URL_ENV) or None
+        if url is None:
+            return None
+    try:
+        import redis.asyncio
+
+        from .coordination.keys import AccountKeys, account_id
+        from .coordination.link import Coordinator, connect_url
+    except ImportError:
+        raise ConfigurationError(
+            "coordination needs the redis extra: pip install 'anyint_async[redis]'"
+        ) from None
+    if client is not None:
+        if not isinstance(client, redis.asyncio.Redis):
+            raise InvalidParameterError(
+                "coordination",
+                f"must be a redis.asyncio.Redis client, got {type(client).__name__}",
+            )
+        owned, where = False, "the Redis client given"
+    else:
+        # The URL may carry a password: errors name its scheme, never the URL.
+        scheme = URL(url.strip()).scheme if isinstance(url, str) else type(url).__name__
+        if scheme not in ("redis", "rediss", "unix"):
+            raise InvalidParameterError(
+                "coordination_url",
+                "must be a Redis URL such as redis://localhost:6379/0 (redis://, rediss:// or "
+                f"unix://), got one of scheme {scheme!r}",
+            )
+        assert isinstance(url, str)
+        try:
+            client = connect_url(url.strip())
+        except ValueError:
+            raise InvalidParameterError(
+                "coordination_url", "could not be read as a Redis URL (redis://host:port/db)"
+            ) from None
+        parsed = URL(url.strip())
+        owned, where = True, f"{parsed.scheme}://{parsed.host or ''}:{parsed.port or ''}"
+    return Coordinator(
+        client,
+        owned=owned,
+        keys=AccountKeys(account_id(api_key, base_url)),
+        scheduler=scheduler,
+        learner=learner,
+        rate_limits=rate_limits,
+        where=where,
+    )
 
 
 def _check_memory_path(value: str | os.PathLike[str] | None) -> Path | None:

@@ -41,6 +41,7 @@ MAX_BODY = 1024 * 1024
 
 _STATUS = {
     CallbackOutcome.ACCEPTED: 200,
+    CallbackOutcome.FORWARDED: 200,
     CallbackOutcome.IGNORED: 200,
     CallbackOutcome.MALFORMED: 400,
     CallbackOutcome.BAD_SIGNATURE: 401,

@@ -44,6 +44,7 @@ FAST_PROFILES = {
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("ANYINT_API_KEY", raising=False)
     monkeypatch.delenv("ANYINT_BASE_URL", raising=False)
+    monkeypatch.delenv("ANYINT_COORDINATION_URL", raising=False)
     return
 
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from .cooldown import RateLimitCooldown
 
-__all__ = ["QueryBudget"]
+__all__ = ["QueryBudget", "SharedRate"]
 
 #: Below a known limit: event-loop jitter must not push two sends into one slot.
 _MARGIN: Final = 0.95
@@ -42,6 +42,28 @@ _WINDOW: Final = 1.0
 _MEMORY: Final = 10.0  # seconds of accepted answers kept, enough to outlast a pause
 _SLOWEST: Final = 0.2  # queries per second: never paced slower, whatever was refused
 _FIRST: Final = 5.0  # queries per second where an unknown limit's slow start begins
+
+
+class SharedRate(Protocol):
+    """A query budget shared with other processes on the same account
+    (``anyint_async.coordination``). While it is not shared (no coordination, or its store
+    unreachable) ``available_at`` says None and each process paces alone."""
+
+    def available_at(self, now: float) -> float | None:
+        """When this process may send its next query; None: not shared now."""
+        ...
+
+    def want(self, now: float) -> None:
+        """A query is due and waits for the shared budget."""
+        ...
+
+    def take(self, now: float) -> None:
+        """A query is sent at ``now``."""
+        ...
+
+    def refused(self, now: float, retry_after: float | None) -> None:
+        """This process was refused for the rate: the other processes should hear of it."""
+        ...
 
 
 class QueryBudget:
@@ -77,6 +99,8 @@ class QueryBudget:
         self._refused_at: float | None = None  # a refusal whose verdict waits for its pause
         self._last_cut = -math.inf
         self._probing = 0
+        #: Set by coordination: the account's budget, shared with other processes.
+        self.shared: SharedRate | None = None
 
     @property
     def paced(self) -> bool:
@@ -85,10 +109,25 @@ class QueryBudget:
     def ready_at(self, now: float) -> float:
         """The earliest time a query may be sent (``now`` or later)."""
         self._settle(now)
-        return max(now, self._next_send, self.pause.until)
+        ready = max(now, self._next_send, self.pause.until)
+        if self.shared is not None:
+            granted = self.shared.available_at(now)
+            if granted is not None:
+                ready = max(ready, granted)
+        return ready
+
+    def ask(self, now: float) -> float:
+        """Like :meth:`ready_at`, for a query that is due now: a shared budget that holds it
+        back is asked for more."""
+        ready = self.ready_at(now)
+        if ready > now and self.shared is not None:
+            self.shared.want(now)
+        return ready
 
     def spend(self, now: float) -> None:
         """A query is sent at ``now``."""
+        if self.shared is not None:
+            self.shared.take(now)
         if self.paced:
             # A known limit is approached with a margin; a found one already has its own.
             margin = _MARGIN if self._found is None else 1.0
@@ -128,9 +167,16 @@ class QueryBudget:
             rate = min(rate, self.limit)
         self._set(rate)
 
-    def refused(self, now: float, retry_after: float | None) -> None:
-        """The provider refused a query for its rate: pause, and pace below what it accepted."""
+    def refused(self, now: float, retry_after: float | None, *, heard: bool = False) -> None:
+        """The provider refused a query for its rate: pause, and pace below what it accepted.
+
+        ``heard``: another process on the account was refused (told through coordination);
+        this one pauses and slows as if it had been, without telling the others again."""
         self.pause.throttled(now, retry_after)
+        if self.shared is not None and not heard:
+            self.shared.refused(now, retry_after)
+            if self.shared.available_at(now) is not None:
+                return  # the shared budget slows the whole account; a local cut would halve it
         if self.limit is not None and math.isinf(self.limit):
             return  # told there is no limit: honour the pause, keep the pace
         if self._refused_at is None and now - self._last_cut >= _WINDOW:

@@ -338,7 +338,7 @@ class PollSchedule:
     def hedge_ready_at(self, route: TaskRoute, now: float) -> float:
         """The earliest time a hedge of a query on ``route`` may be sent: it spends its
         provider's budget like any query."""
-        return self.budgets[_PROVIDER[route]].ready_at(now)
+        return self.budgets[_PROVIDER[route]].ask(now)
 
     def hedged(self, route: TaskRoute, now: float) -> None:
         """A hedge of a query on ``route`` is sent at ``now``."""
@@ -368,7 +368,7 @@ class PollSchedule:
             head = self._head(provider)
             if head is None or head > now + _EPSILON or head >= earliest:
                 continue
-            if self.budgets[provider].ready_at(now) <= now + _EPSILON:
+            if self.budgets[provider].ask(now) <= now + _EPSILON:
                 chosen, earliest = provider, head
         return chosen
 

@@ -31,6 +31,7 @@ from .._errors import (
 from .._retry import RetryPolicy
 from .._telemetry import Telemetry
 from ..models import Task, TaskError, TaskRoute, TaskStatus
+from .budget import SharedRate
 from .events import EventHook, TaskEvent, TaskEventKind
 from .hedging import HedgePolicy, Hedging
 from .learning import DurationLearner
@@ -194,6 +195,22 @@ class PollScheduler:
         if woken:
             self._wake.set()
         return woken
+
+    def share_budget(self, provider: str, shared: SharedRate | None) -> None:
+        """Pace ``provider``'s queries by a budget shared with other processes (None: alone)."""
+        self._schedule.budgets[provider].shared = shared
+        self._wake.set()
+
+    def heard_refusal(self, provider: str, retry_after: float | None) -> None:
+        """Another process on the account was refused for ``provider``'s rate: pause and slow
+        down as if this one had been."""
+        self._schedule.budgets[provider].refused(self._clock(), retry_after, heard=True)
+        self._wake.set()
+
+    def kick(self) -> None:
+        """Something outside the schedule changed when a query may be sent (a shared budget's
+        grant): look at the schedule again."""
+        self._wake.set()
 
     def waits_for(self, task_id: str) -> bool:
         """True if a Kling task with this id is being polled."""

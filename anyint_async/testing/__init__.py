@@ -30,6 +30,7 @@ from ._faults import (
     fault_from_json,
 )
 from ._gateway import FakeGateway
+from ._redis import LocalRedis, redis_server_binary
 from ._stats import GatewayStats, RequestRecord
 from ._timing import (
     Duration,
@@ -55,6 +56,7 @@ __all__ = [
     "GatewayStats",
     "Hang",
     "KlingCode",
+    "LocalRedis",
     "LogNormal",
     "MalformedBody",
     "Mixture",
@@ -70,5 +72,6 @@ __all__ = [
     "duration_from_json",
     "fault_from_json",
     "profiles_from_json",
+    "redis_server_binary",
     "request_factor",
 ]
