@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,8 @@ from anyint_async import PollPolicy, TaskRoute
 from anyint_async.polling import DEFAULT_POLICIES
 from anyint_async.testing import FakeGateway
 from examples.fastapi_app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -100,3 +103,75 @@ async def test_the_fastapi_app_is_woken_by_kling_callbacks(
         await serving
     assert gateway.callbacks.counts["answered"] >= 1
     assert gateway.stats.polls[task_id] <= 3  # woken by callbacks, not polled
+
+
+async def test_the_fastapi_app_under_three_uvicorn_workers_shares_callbacks_through_redis(
+    gateway: FakeGateway, tmp_path: Path
+) -> None:
+    """``uvicorn --workers 3``: three processes on one port, so a callback reaches any of them.
+    With the app's sessions coordinated through Redis every request gets its own task's video
+    within seconds; a callback landing on a worker not waiting for its task would otherwise
+    leave that task to the 60 s fallback, past this test's time."""
+    import socket
+    import subprocess
+    import sys
+
+    from anyint_async.testing import LocalRedis
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with LocalRedis() as redis_server:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ANYINT_")},
+            "ANYINT_API_KEY": "fastapi-key",
+            "ANYINT_BASE_URL": gateway.url,
+            "ANYINT_CALLBACK_URL": f"http://127.0.0.1:{port}/anyint/callback",
+            "ANYINT_COORDINATION_URL": redis_server.url,
+            "RENDERS_DIR": str(tmp_path),
+        }
+        server = subprocess.Popen(  # noqa: ASYNC220, S603 (our own command; killed below)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "examples.fastapi_app:app",
+                "--workers",
+                "3",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                for _ in range(300):  # bounded: up to 30 s for the workers to start
+                    try:
+                        if (await client.get("/openapi.json")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+                else:
+                    pytest.fail("uvicorn did not start")
+                await asyncio.sleep(2.0)  # every worker up, not only the first to answer
+                answers = await asyncio.gather(
+                    *(client.post("/video", json={"prompt": f"boat {i}"}) for i in range(9))
+                )
+        finally:
+            server.terminate()
+            try:
+                await asyncio.wait_for(asyncio.to_thread(server.wait), 20)
+            except TimeoutError:
+                server.kill()
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    ids = [a.json()["task_id"] for a in answers]
+    assert len(set(ids)) == 9
+    for answer in answers:  # each request got the video of the task it made
+        assert f"/files/{answer.json()['task_id']}/" in answer.json()["video"]
+    assert gateway.callbacks.counts["answered"] >= 9
