@@ -79,12 +79,22 @@ def test_loopback_http_and_any_https_are_accepted(url: str) -> None:
         ({"duration_memory": 5}, "duration_memory"),
         ({"duration_memory": ""}, "duration_memory"),
         ({"duration_memory": "."}, "duration_memory"),  # a folder, not a file
+        ({"coordination_url": "http://127.0.0.1:6379"}, "coordination_url"),
+        ({"coordination_url": 6379}, "coordination_url"),
+        ({"coordination": object()}, "coordination"),
+        ({"coordination": object(), "coordination_url": "redis://127.0.0.1"}, "coordination"),
     ],
 )
 def test_bad_session_arguments_name_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidParameterError) as caught:
         AnyIntSession("k", **kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
+
+
+def test_a_bad_coordination_url_never_echoes_its_password() -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        AnyIntSession("k", coordination_url="https://user:hunter2@cache.internal:6379")
+    assert "hunter2" not in str(caught.value) and "redis://" in str(caught.value)
 
 
 async def test_repr_and_errors_never_show_the_key(caplog: pytest.LogCaptureFixture) -> None:
