@@ -99,12 +99,15 @@ SENT: dict[str, int] = {}
 
 
 @asynccontextmanager
-async def _callback_receiver(contender: str) -> AsyncIterator[str | None]:
+async def _callback_receiver(contender: str, shared: str = "") -> AsyncIterator[str | None]:
     """For ``anyint-callbacks``: a loopback aiohttp app whose route feeds the session's
-    callbacks (the session is the one this process opens next)."""
+    callbacks (the session is the one this process opens next). With ``shared`` (a URL that
+    several workers receive callbacks at, as behind a load balancer), this receiver registers
+    there and the tasks are created with the shared URL."""
     if "callbacks" not in contender:
         yield None
         return
+    import aiohttp
     from aiohttp import web
 
     from anyint_async.webhooks import aiohttp_handler
@@ -114,8 +117,12 @@ async def _callback_receiver(contender: str) -> AsyncIterator[str | None]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
+    own = f"http://127.0.0.1:{runner.addresses[0][1]}/callback"
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/callback"
+        if shared:
+            async with aiohttp.ClientSession() as http:
+                await (await http.post(f"{shared}/_register", json={"url": own})).read()
+        yield shared or own
     finally:
         await runner.cleanup()
 
@@ -150,7 +157,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
     }
     shapes = [shape.split(":") for shape in args.shapes.split(",")] if args.shapes else []
     async with (
-        _callback_receiver(args.contender) as callback_url,
+        _callback_receiver(args.contender, args.callback_via) as callback_url,
         AnyIntSession(
             "bench-key",
             base_url=args.url,
@@ -182,11 +189,14 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
             poller.close()
 
         creator = asyncio.create_task(creating())
+        yielded = 0
         async for done in poller:
             seen[done.id] = time.time()
+            yielded += 1
         await creator
         sent = session.poll_stats()
-        SENT.update(polls=sent.polls, retries=sent.retries, hedges=sent.hedges)
+        SENT.update(polls=sent.polls, retries=sent.retries, hedges=sent.hedges, yielded=yielded)
+        SENT["coordination"] = session.coordination_state  # type: ignore[assignment]
 
 
 async def _sampling_lag(work: Awaitable[None], lags: list[float]) -> None:
@@ -374,6 +384,11 @@ def main(argv: list[str] | None = None) -> None:
         "--sdk-defaults",
         action="store_true",
         help="keep the SDK's default query limits though the gateway enforces none",
+    )
+    parser.add_argument(
+        "--callback-via",
+        default="",
+        help="anyint-callbacks: a callback URL shared by several workers (register there)",
     )
     parser.add_argument(
         "--sample-lag",

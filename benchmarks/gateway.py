@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +80,9 @@ class GatewayProcess:
         self._folder.cleanup()
 
 
-async def run_client(url: str, contender: str, options: list[str]) -> dict[str, Any]:
+async def run_client(
+    url: str, contender: str, options: list[str], env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Run one contender (``python -m benchmarks.client``) against ``url``; its JSON report,
     or ``{"error": ...}`` with the end of its stderr if it failed."""
     process = await asyncio.create_subprocess_exec(
@@ -91,6 +95,7 @@ async def run_client(url: str, contender: str, options: list[str]) -> dict[str, 
         *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
     )
     out, err = await process.communicate()
     if process.returncode != 0:
