@@ -6,6 +6,12 @@ Kling task is created with it: Kling POSTs there when a task starts and ends, an
 about the task at once instead of polling it (a lost callback costs at most the session's
 ``callback_fallback``). ``ANYINT_CALLBACK_SECRET`` makes the app refuse unsigned callbacks.
 
+Under several workers (``uvicorn --workers 4``, gunicorn, replicas) a callback reaches whichever
+worker the kernel or the load balancer picks, most often not the one waiting for its task: set
+``ANYINT_COORDINATION_URL=redis://...`` (``pip install "anyint_async[redis]"``) and every
+worker's session passes such callbacks on, and shares the account's query limit, through Redis.
+The tests run this app with ``uvicorn --workers 3`` that way.
+
 Run it against the simulated gateway (no key, no network)::
 
     pip install -e ".[examples]"

@@ -17,6 +17,7 @@ MODULES = [
     "anyint_async.batch.result",
     "anyint_async.download",
     "anyint_async.models",
+    "anyint_async.coordination.lease",
     "anyint_async.polling.budget",
     "anyint_async.polling.claimed_ages",
     "anyint_async.polling.cooldown",
