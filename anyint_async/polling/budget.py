@@ -173,8 +173,9 @@ class QueryBudget:
         ``heard``: another process on the account was refused (told through coordination);
         this one pauses and slows as if it had been, without telling the others again."""
         self.pause.throttled(now, retry_after)
-        if self.shared is not None and not heard:
-            self.shared.refused(now, retry_after)
+        if self.shared is not None:
+            if not heard:
+                self.shared.refused(now, retry_after)
             if self.shared.available_at(now) is not None:
                 return  # the shared budget slows the whole account; a local cut would halve it
         if self.limit is not None and math.isinf(self.limit):

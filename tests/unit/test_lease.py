@@ -60,3 +60,18 @@ def test_the_account_id_is_a_keyed_hash_that_never_holds_the_key() -> None:
     assert one == account_id(key, "https://gateway.api.anyint.ai")
     assert one != account_id(key + "x", "https://gateway.api.anyint.ai")
     assert one != account_id(key, "http://127.0.0.1:8000")
+
+
+def test_a_refusal_under_a_shared_budget_is_passed_on_and_cuts_nothing_locally() -> None:
+    told: list[tuple[str, float | None]] = []
+    lease = Lease("dashscope", shared=True, on_refused=lambda p, r: told.append((p, r)))
+    lease.active = True
+    budget = QueryBudget(20.0)
+    budget.shared = lease
+    budget.refused(1.0, 2.0)
+    budget.refused(1.5, 1.0, heard=True)  # another process's refusal: not passed on again
+    assert told == [("dashscope", 2.0)]
+    assert budget.ready_at(1.0) >= 3.0  # paused for its Retry-After all the same
+    lease.grant(3.0, count=1, first=0.0, step=0.05)
+    budget.answered(4.5)
+    assert budget.rate == 20.0  # the account's rate is cut in Redis, not here
