@@ -110,3 +110,13 @@ def test_rate_changes_are_reported() -> None:
     rates = [rate for _, rate in changes]
     assert rates[0] == 10.0  # the slow start doubles 5 a second...
     assert min(rates) < 10.0  # ...until refused, then paces below what was accepted
+
+
+def test_a_known_limit_shared_with_other_sessions_finds_its_share_and_climbs_back() -> None:
+    """Other sessions on the account leave this one 6 queries a second for 30 s, then stop:
+    without coordination, the session learns of either only from refusals."""
+    budget = QueryBudget(limit=20.0)
+    accepted, refused = _drive(budget, [(0.0, 6.0), (30.0, 20.0)], seconds=120.0)
+    assert _share(refused, accepted, after=5.0) <= 0.05  # its share found within seconds
+    assert sum(1 for t in accepted if 20.0 < t <= 30.0) >= 0.85 * 6 * 10
+    assert sum(1 for t in accepted if t > 100.0) >= 15 * 20  # and the freed rate used again
