@@ -111,6 +111,7 @@ class Coordinator:
         self._up = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[str] = asyncio.Queue(MAX_OUTBOX)
+        self._background: set[asyncio.Task[None]] = set()
         self._wanted: dict[str, asyncio.Event] = {}
         self._rates: dict[str, float] = {}
         self.leases: dict[str, Lease] = {}
@@ -228,6 +229,8 @@ class Coordinator:
         self.state = LinkState.DOWN
         for lease in self.leases.values():
             lease.stop()
+        while not self._outbox.empty():  # stale by the time Redis is back
+            self._outbox.get_nowait()
         self._scheduler.kick()
         if was is not LinkState.DOWN:
             reason = type(error).__name__ if error is not None else "an error"
@@ -326,16 +329,22 @@ class Coordinator:
         self._wanted[provider].set()
 
     def _pass_on_refusal(self, provider: str, retry_after: float | None) -> None:
+        if self.state is not LinkState.UP:
+            return
         self._post({"k": "refused", "p": provider, "ra": retry_after})
         rate = self._rates.get(provider)
-        if rate is None or self.state is not LinkState.UP:
+        if rate is None:
             return
         pause = 1.0 if retry_after is None else retry_after
         keys = [self._keys.next_send(provider), self._keys.cut(provider)]
         cut = self._refused(keys=keys, args=[rate, pause, BACK_OFF, CLIMB, SLOWEST])
-        asyncio.get_running_loop().create_task(_quietly(cut))
+        task = asyncio.get_running_loop().create_task(_quietly(cut))
+        self._background.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._background.discard)
 
     def _post(self, event: dict[str, Any]) -> bool:
+        if self.state is not LinkState.UP:
+            return False  # a hint held until Redis is back would arrive stale
         event["w"] = self._me
         try:
             self._outbox.put_nowait(json.dumps(event))
