@@ -52,6 +52,9 @@ SHARE_EVERY: Final = 15.0
 DURATIONS_TTL: Final = 7 * 24 * 3600
 #: What the account shares of durations stays small: at most this many groups.
 MAX_GROUPS: Final = 256
+#: A group is shared once this session has this many finished durations of it for each of its
+#: tasks still running (so at most a fifth of its sample is cut short).
+COMPLETE: Final = 4
 #: Messages waiting to be passed on while Redis is slow; past it they are dropped (each is a
 #: hint: a lost one costs a callback's fallback, never a task).
 MAX_OUTBOX: Final = 1024
@@ -112,6 +115,7 @@ class Coordinator:
         self._runner: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[str] = asyncio.Queue(MAX_OUTBOX)
         self._background: set[asyncio.Task[None]] = set()
+        self._pulled = False
         self._wanted: dict[str, asyncio.Event] = {}
         self._rates: dict[str, float] = {}
         self.leases: dict[str, Lease] = {}
@@ -301,26 +305,38 @@ class Coordinator:
             await asyncio.wait_for(self._share_durations_once(), COMMAND_TIMEOUT)
 
     async def _pull_durations(self) -> None:
-        raw = await self._client.get(self._keys.durations)
-        if raw is None:
+        """A session that tracks nothing yet starts from what the account learned. One that
+        is polling already never takes another's durations mid-run: theirs may be the early
+        finishes of a batch still running, which would pass for the whole of it."""
+        if self._pulled or self._scheduler.tracked:
             return
+        self._pulled = True
+        raw = await self._client.get(self._keys.durations)
         try:
-            shared = json.loads(raw)
+            shared = json.loads(raw) if raw is not None else None
         except ValueError:
-            return  # not ours, or damaged: the next share replaces it
-        taken = self._learner.restore(shared)
+            return  # damaged or foreign: the next share replaces it
+        taken = self._learner.restore(shared) if isinstance(shared, dict) else 0
         if taken:
             logger.debug("coordination: %d groups of durations taken from the account", taken)
 
     async def _share_durations_once(self) -> None:
-        """Merge what this session learned into what the account shares: take the others'
-        first (groups this session lacks), then write the union."""
-        await self._pull_durations()
+        """Merge what this session learned into what the account shares: each group of which
+        this session has finished enough, by far, against what it still polls (so a sample cut
+        short by a batch still running is not passed off as the whole), replaces the account's
+        copy of that group."""
+        running = self._scheduler.running_models()
         export = self._learner.export()
-        groups = export.get("groups", [])
-        if not groups:
+        complete = {
+            _group_key(group): group
+            for group in export.get("groups", [])
+            if len(group["seconds"]) >= COMPLETE * running[(group["route"], group["model"])]
+        }
+        if not complete:
             return
-        export["groups"] = groups[:MAX_GROUPS]
+        shared = _groups(await self._client.get(self._keys.durations))
+        shared.update(complete)
+        export["groups"] = list(shared.values())[-MAX_GROUPS:]
         await self._client.set(self._keys.durations, json.dumps(export), ex=DURATIONS_TTL)
 
     # --- what the sync side asks for ---------------------------------------------------------
@@ -351,6 +367,22 @@ class Coordinator:
         except asyncio.QueueFull:
             return False
         return True
+
+
+def _group_key(group: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(group.get(field)) for field in ("clock", "route", "model", "workload"))
+
+
+def _groups(raw: bytes | str | None) -> dict[tuple[str, ...], dict[str, Any]]:
+    """The groups of a shared export, by identity; nothing if absent, damaged or foreign."""
+    try:
+        shared = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return {}
+    groups = shared.get("groups") if isinstance(shared, dict) else None
+    if not isinstance(groups, list):
+        return {}
+    return {_group_key(g): g for g in groups if isinstance(g, dict)}
 
 
 async def _quietly(command: Awaitable[Any]) -> None:

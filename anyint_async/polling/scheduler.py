@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from .._errors import (
@@ -211,6 +212,10 @@ class PollScheduler:
         """Something outside the schedule changed when a query may be sent (a shared budget's
         grant): look at the schedule again."""
         self._wake.set()
+
+    def running_models(self) -> Counter[tuple[str, str | None]]:
+        """How many tracked tasks each (route, model) has."""
+        return Counter((t.route.value, t.model) for t in self._schedule.tasks())
 
     def waits_for(self, task_id: str) -> bool:
         """True if a Kling task with this id is being polled."""

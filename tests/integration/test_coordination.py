@@ -277,3 +277,29 @@ async def _until(condition: object, within: float = 15.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_durations_are_shared_only_once_their_batch_no_longer_cuts_them_short(
+    gateway: FakeGateway, redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Early finishes of a batch still running are its short tasks: passed off as the whole,
+    they would make another worker think its own tasks overdue. They are shared once the
+    session has finished four for each still running (here: when the batch is done)."""
+    from anyint_async.coordination import link
+
+    monkeypatch.setattr(link, "SHARE_EVERY", 0.1)
+    gateway.profiles["spread"] = ModelProfile(run=Uniform(0.2, 3.0), queue=Fixed(0.0))
+    spy = redis.Redis.from_url(redis_server.url)
+    async with _session(
+        gateway, poll_policy=EAGER, query_rate_limits=NO_LIMITS, coordination_url=redis_server.url
+    ) as session:
+        made = await _videos(session, "spread", 12, "spread")
+        shared_while_running = []
+        async for _ in session.as_completed(made, timeout=15):
+            await asyncio.sleep(0.25)  # a share cycle or two
+            shared_while_running.append(await spy.keys("*:durations"))
+        await asyncio.sleep(0.3)
+        shared_after = await spy.keys("*:durations")
+    await spy.aclose()
+    assert shared_while_running[:6] == [[]] * 6  # half the batch still running: nothing shared
+    assert len(shared_after) == 1
