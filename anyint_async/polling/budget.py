@@ -96,6 +96,7 @@ class QueryBudget:
         self._grown_at: float | None = None  # when the rate last stepped (first answer)
         self._next_send = -math.inf
         self._accepted: deque[float] = deque()
+        self._first_answer: float | None = None
         self._refused_at: float | None = None  # a refusal whose verdict waits for its pause
         self._last_cut = -math.inf
         self._probing = 0
@@ -136,6 +137,8 @@ class QueryBudget:
     def answered(self, now: float) -> None:
         """A query was answered (not refused)."""
         self.pause.succeeded()
+        if self._first_answer is None:
+            self._first_answer = now
         self._accepted.append(now)
         while self._accepted and self._accepted[0] <= now - _MEMORY:
             self._accepted.popleft()
@@ -190,6 +193,12 @@ class QueryBudget:
             return
         since = self._refused_at - _WINDOW
         found = float(sum(1 for at in self._accepted if at > since))
+        first = self._first_answer
+        if first is None or self._refused_at - first < _WINDOW:
+            # Refused before a whole second of answers: what it accepted measures no share (a
+            # worker joining an account others already use is refused at its first query, and
+            # would crawl at the slowest pace for a minute). Halve the pace instead.
+            found = max(found, 0.5 * self.rate)
         found = max(_SLOWEST, min(found, self.rate))
         self._found = found
         self._refused_at = None

@@ -120,3 +120,11 @@ def test_a_known_limit_shared_with_other_sessions_finds_its_share_and_climbs_bac
     assert _share(refused, accepted, after=5.0) <= 0.05  # its share found within seconds
     assert sum(1 for t in accepted if 20.0 < t <= 30.0) >= 0.85 * 6 * 10
     assert sum(1 for t in accepted if t > 100.0) >= 15 * 20  # and the freed rate used again
+
+
+def test_a_session_refused_at_its_first_query_still_finds_a_fair_share() -> None:
+    """Joining an account whose limit other workers already use: the first queries are refused
+    before any is accepted, which measures no share at all."""
+    budget = QueryBudget(limit=20.0)
+    accepted, _ = _drive(budget, [(0.0, 0.0), (0.2, 6.0)], seconds=40.0)
+    assert sum(1 for t in accepted if 20.0 < t <= 40.0) >= 0.8 * 6 * 20
