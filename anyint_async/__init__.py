@@ -36,6 +36,7 @@ from .batch import (
     load_requests,
 )
 from .billing import BilledTotals
+from .coordination import CoordinationStats
 from .models import (
     ImageResult,
     ImageUsage,
@@ -80,6 +81,7 @@ __all__ = [
     "BilledTotals",
     "CallbackOutcome",
     "ConfigurationError",
+    "CoordinationStats",
     "DownloadError",
     "DurationEstimate",
     "DurationLearner",

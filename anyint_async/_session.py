@@ -27,6 +27,7 @@ from ._retry import RetryPolicy
 from ._telemetry import Telemetry
 from ._transport import ConnectionPool, Transport, read_timeout
 from ._validate import check_seconds, check_task_id, check_url
+from .coordination.stats import CoordinationStats
 from .download import Downloader
 from .models import ImageResult, Task, TaskRoute
 from .polling.events import EventHook
@@ -324,6 +325,13 @@ class AnyIntSession:
         """``"off"`` without coordination, else where the link to Redis stands: ``"connecting"``,
         ``"up"`` (sharing), ``"down"`` (polling alone, reconnecting) or ``"closed"``."""
         return "off" if self._coordinator is None else self._coordinator.state.value
+
+    def coordination_stats(self) -> CoordinationStats:
+        """What the link to Redis did: its state, how often it dropped, and the callbacks and
+        refusals passed on and heard (all zero, state ``"off"``, without coordination)."""
+        if self._coordinator is None:
+            return CoordinationStats(state="off")
+        return self._coordinator.stats()
 
     def poll_stats(self) -> PollStats:
         """What the scheduler has sent so far: polls, retries after transient failures or

@@ -196,7 +196,9 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
         await creator
         sent = session.poll_stats()
         SENT.update(polls=sent.polls, retries=sent.retries, hedges=sent.hedges, yielded=yielded)
-        SENT["coordination"] = session.coordination_state  # type: ignore[assignment]
+        link = session.coordination_stats()
+        SENT.update(link_drops=link.drops, callbacks_heard=link.callbacks_heard)
+        SENT["coordination"] = link.state  # type: ignore[assignment]
 
 
 async def _sampling_lag(work: Awaitable[None], lags: list[float]) -> None:

@@ -204,6 +204,8 @@ async def run_mode(case: WorkerCase, mode: str, seed: int) -> dict[str, Any]:
     figures["mode"] = mode
     figures["yielded"] = sum(r["sent"].get("yielded", 0) for r in reports)
     figures["coordination"] = sorted({str(r["sent"].get("coordination")) for r in reports})
+    figures["link_drops"] = sum(r["sent"].get("link_drops", 0) for r in reports)
+    figures["callbacks_heard"] = sum(r["sent"].get("callbacks_heard", 0) for r in reports)
     if killed:
         figures["redis_killed_after_s"] = round(killed["at"] - merged["started"], 1)
     return figures
@@ -235,8 +237,8 @@ def render(report: dict[str, Any]) -> str:
             case["description"],
             "",
             "| mode | tasks | yielded | queries / task | refused | mean | p50 | p95 | p99 | max "
-            "| coordination |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| callbacks passed on | coordination at the end |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in case["results"]:
             if "error" in r:
@@ -246,7 +248,8 @@ def render(report: dict[str, Any]) -> str:
                 f"| {r['mode']} | {r['tasks']} | {r['yielded']} | {r['queries_per_task']} "
                 f"| {100 * r['refused_share']:.2f}% | {r['delay_mean_s']} s | {r['delay_p50_s']} s "
                 f"| {r['delay_p95_s']} s | {r['delay_p99_s']} s | {r['delay_max_s']} s "
-                f"| {', '.join(r['coordination'])}"
+                f"| {r['callbacks_heard']} | {', '.join(r['coordination'])}"
+                + (f", {r['link_drops']} drops" if r["link_drops"] else "")
                 + (
                     f" (Redis killed at {r['redis_killed_after_s']} s)"
                     if "redis_killed_after_s" in r

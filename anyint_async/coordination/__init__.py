@@ -14,6 +14,7 @@ Redis is a helper, never a single point of failure: unreachable, dropped, restar
 each session polls alone as it would without it, and rejoins when it can (``link``). Only
 hashes, task ids, send times and durations are stored or sent: never a key, prompt or URL.
 
+- ``stats``: ``CoordinationStats``, what the link did (``AnyIntSession.coordination_stats()``).
 - ``keys``: the account's keyed hash and the names of what is kept in Redis.
 - ``lease``: the sync side of a shared budget, which the scheduler's core consults.
 - ``scripts``: the Lua scripts that keep the account's send times atomically.
@@ -23,5 +24,6 @@ hashes, task ids, send times and durations are stored or sent: never a key, prom
 
 from .keys import account_id
 from .lease import Lease
+from .stats import CoordinationStats
 
-__all__ = ["Lease", "account_id"]
+__all__ = ["CoordinationStats", "Lease", "account_id"]

