@@ -197,7 +197,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
         sent = session.poll_stats()
         SENT.update(polls=sent.polls, retries=sent.retries, hedges=sent.hedges, yielded=yielded)
         link = session.coordination_stats()
-        SENT.update(link_drops=link.drops, callbacks_heard=link.callbacks_heard)
+        SENT.update(link_drops=link.drops, callbacks_passed_on=link.callbacks_passed_on)
         SENT["coordination"] = link.state  # type: ignore[assignment]
 
 

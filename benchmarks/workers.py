@@ -205,7 +205,7 @@ async def run_mode(case: WorkerCase, mode: str, seed: int) -> dict[str, Any]:
     figures["yielded"] = sum(r["sent"].get("yielded", 0) for r in reports)
     figures["coordination"] = sorted({str(r["sent"].get("coordination")) for r in reports})
     figures["link_drops"] = sum(r["sent"].get("link_drops", 0) for r in reports)
-    figures["callbacks_heard"] = sum(r["sent"].get("callbacks_heard", 0) for r in reports)
+    figures["callbacks_passed_on"] = sum(r["sent"].get("callbacks_passed_on", 0) for r in reports)
     if killed:
         figures["redis_killed_after_s"] = round(killed["at"] - merged["started"], 1)
     return figures
@@ -248,7 +248,7 @@ def render(report: dict[str, Any]) -> str:
                 f"| {r['mode']} | {r['tasks']} | {r['yielded']} | {r['queries_per_task']} "
                 f"| {100 * r['refused_share']:.2f}% | {r['delay_mean_s']} s | {r['delay_p50_s']} s "
                 f"| {r['delay_p95_s']} s | {r['delay_p99_s']} s | {r['delay_max_s']} s "
-                f"| {r['callbacks_heard']} | {', '.join(r['coordination'])}"
+                f"| {r['callbacks_passed_on']} | {', '.join(r['coordination'])}"
                 + (f", {r['link_drops']} drops" if r["link_drops"] else "")
                 + (
                     f" (Redis killed at {r['redis_killed_after_s']} s)"
