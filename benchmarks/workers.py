@@ -129,13 +129,18 @@ async def callback_router(seed: int) -> AsyncIterator[str]:
 
     async def forward(request: web.Request) -> web.Response:
         body = await request.read()
-        if not receivers:
-            return web.json_response({"outcome": "ignored"})
-        target = pick.choice(receivers)
         headers = {k: v for k, v in request.headers.items() if k.lower().startswith("webhook-")}
         headers["Content-Type"] = "application/json"
-        async with http.post(target, data=body, headers=headers) as answer:
-            return web.Response(status=answer.status, body=await answer.read())
+        # A worker whose batch is done has exited: like a load balancer, pass over a worker
+        # that refuses the connection and try another.
+        while receivers:
+            target = pick.choice(receivers)
+            try:
+                async with http.post(target, data=body, headers=headers) as answer:
+                    return web.Response(status=answer.status, body=await answer.read())
+            except aiohttp.ClientConnectorError:
+                receivers.remove(target)
+        return web.json_response({"outcome": "ignored"})
 
     app = web.Application()
     app.router.add_post("/callback/_register", register)
