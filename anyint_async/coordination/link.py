@@ -60,6 +60,7 @@ COMPLETE: Final = 4
 #: hint: a lost one costs a callback's fallback, never a task).
 MAX_OUTBOX: Final = 1024
 _RECONNECT_MAX: Final = 30.0
+_CLOSE_TRIES: Final = 10
 
 _ERRORS = (RedisError, OSError, TimeoutError)
 
@@ -180,8 +181,17 @@ class Coordinator:
         self.state = LinkState.CLOSED
         runner, self._runner = self._runner, None
         if runner is not None:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+            # Bounded: a cancellation swallowed inside the Redis client must not hang close();
+            # the loop also ends by itself once it sees the link closed.
+            for _ in range(_CLOSE_TRIES):
+                runner.cancel()
+                done, _ = await asyncio.wait({runner}, timeout=0.5)
+                if done:
+                    break
+            else:
+                logger.warning(
+                    "coordination: the link did not stop within %.0f s", _CLOSE_TRIES / 2
+                )
         for provider, lease in self.leases.items():
             lease.stop()
             self._scheduler.share_budget(provider, None)
@@ -193,7 +203,7 @@ class Coordinator:
 
     async def _run(self) -> None:
         waits = _reconnect_waits()
-        while True:
+        while self.state is not LinkState.CLOSED:
             try:
                 await self._connected(on_up=lambda: _reset(waits))
             except asyncio.CancelledError:
@@ -230,6 +240,8 @@ class Coordinator:
 
     def _went_up(self) -> None:
         was = self.state
+        if was is LinkState.CLOSED:
+            raise asyncio.CancelledError  # closed while connecting: stop here
         self.state = LinkState.UP
         for lease in self.leases.values():
             lease.active = True
@@ -242,6 +254,8 @@ class Coordinator:
 
     def _went_down(self, error: BaseException | None) -> None:
         was = self.state
+        if was is LinkState.CLOSED:
+            return
         self.state = LinkState.DOWN
         for lease in self.leases.values():
             lease.stop()
