@@ -17,7 +17,13 @@ from attrs import frozen
 
 from .gateway import GatewayProcess, run_client
 
-__all__ = ["LimitScenario", "limit_scenarios", "run_limit_scenario"]
+__all__ = [
+    "LimitScenario",
+    "limit_figures",
+    "limit_scenarios",
+    "lognormal_profiles",
+    "run_limit_scenario",
+]
 
 DASHSCOPE_PEERS = ("official", "naive-1s", "naive-5s")
 # 2% of task queries held 90 s before any answer (a stuck relay), for every contender alike.
@@ -50,15 +56,15 @@ class LimitScenario:
     sdk_defaults: bool = False
 
     def profiles(self) -> dict[str, Any]:
-        run = {
-            "kind": "lognormal",
-            "median": self.median,
-            "sigma": self.sigma,
-            "low": self.low,
-            "high": self.high,
-        }
-        fixed = {"kind": "fixed", "seconds": 0.0}
-        return {name: {"run": run, "queue": fixed} for name in ("bench-video", "kling.omni_video")}
+        return lognormal_profiles(self.median, self.sigma, self.low, self.high)
+
+
+def lognormal_profiles(median: float, sigma: float, low: float, high: float) -> dict[str, Any]:
+    """The gateway's profiles for the benchmark's DashScope and Kling videos: a clipped
+    log-normal run, no queue."""
+    run = {"kind": "lognormal", "median": median, "sigma": sigma, "low": low, "high": high}
+    fixed = {"kind": "fixed", "seconds": 0.0}
+    return {name: {"run": run, "queue": fixed} for name in ("bench-video", "kling.omni_video")}
 
 
 def limit_scenarios(quick: bool) -> list[LimitScenario]:

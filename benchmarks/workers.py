@@ -34,7 +34,7 @@ from attrs import frozen
 from anyint_async.testing import LocalRedis
 
 from .gateway import GatewayProcess, run_client
-from .limits import limit_figures
+from .limits import limit_figures, lognormal_profiles
 
 __all__ = ["WorkerCase", "main", "worker_cases"]
 
@@ -58,15 +58,7 @@ class WorkerCase:
     kill_at: float = 25.0  # seconds into the run, in the "Redis killed" mode
 
     def profiles(self) -> dict[str, Any]:
-        run = {
-            "kind": "lognormal",
-            "median": self.median,
-            "sigma": self.sigma,
-            "low": self.low,
-            "high": self.high,
-        }
-        fixed = {"kind": "fixed", "seconds": 0.0}
-        return {name: {"run": run, "queue": fixed} for name in ("bench-video", "kling.omni_video")}
+        return lognormal_profiles(self.median, self.sigma, self.low, self.high)
 
 
 def worker_cases(quick: bool) -> list[WorkerCase]:
