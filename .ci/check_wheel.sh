@@ -30,11 +30,22 @@ modules = [
     for info in pkgutil.walk_packages(anyint_async.__path__, "anyint_async.")
     if info.name != "anyint_async.__main__"
 ]
+# Modules that need an optional extra, and the package it brings: without it, they alone may
+# fail to import, and only for want of that package.
+OPTIONAL = {"anyint_async.coordination.link": "redis"}
 for name in modules:
-    importlib.import_module(name)
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if OPTIONAL.get(name) != (error.name or "").split(".")[0]:
+            raise
 assert (location.parent / "py.typed").exists(), "the wheel carries py.typed"
 print(f"wheel: anyint_async {anyint_async.__version__}, {len(modules)} modules import")
 PY
 COLUMNS=200 "$work/venv/bin/anyint" demo --count 20 --out "$work/demo" > "$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
 grep -q "API key seen by the file host: 0" "$work/demo.log" || { cat "$work/demo.log"; exit 1; }
 echo "wheel: anyint demo --count 20 ran from the installed wheel"
+# With the redis extra's package, the coordination link imports too.
+"$work/venv/bin/python" -m pip install --quiet "redis>=5.0.1"
+"$work/venv/bin/python" -c "import anyint_async.coordination.link"
+echo "wheel: the coordination link imports with the redis extra"
