@@ -183,6 +183,8 @@ class QueryBudget:
                 return  # the shared budget slows the whole account; a local cut would halve it
         if self.limit is not None and math.isinf(self.limit):
             return  # told there is no limit: honour the pause, keep the pace
+        if heard and not (self._accepted and self._accepted[-1] > now - _WINDOW):
+            return  # sending nothing now: it has no share to measure, only the pause to keep
         if self._refused_at is None and now - self._last_cut >= _WINDOW:
             self._refused_at = now
 

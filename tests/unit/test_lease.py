@@ -75,3 +75,18 @@ def test_a_refusal_under_a_shared_budget_is_passed_on_and_cuts_nothing_locally()
     lease.grant(3.0, count=1, first=0.0, step=0.05)
     budget.answered(4.5)
     assert budget.rate == 20.0  # the account's rate is cut in Redis, not here
+
+
+def test_an_idle_session_that_hears_of_a_refusal_pauses_without_slowing() -> None:
+    """Kling's limit is found per process: a refusal told by another process slows one that
+    is sending too, but one sending nothing has no share to measure (it would measure none)."""
+    idle, busy = QueryBudget(None), QueryBudget(None)
+    for budget in (idle, busy):
+        budget.shared = Lease("kling", shared=False)
+    busy.answered(9.5)
+    for budget in (idle, busy):
+        budget.refused(10.0, 1.0, heard=True)
+        assert budget.ready_at(10.0) >= 11.0  # both pause
+        budget.answered(11.5)
+    assert idle.rate == 5.0  # the slow start's pace, unchanged
+    assert busy.rate < 5.0
