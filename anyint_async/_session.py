@@ -301,12 +301,19 @@ class AnyIntSession:
                 return CallbackOutcome.FORWARDED
         if not self._untracked_warned:
             self._untracked_warned = True
+            advice = (
+                "give every session the same coordination_url (Redis) so that callbacks "
+                "reach the session that waits"
+                if self._coordinator is None
+                else "coordination_url is set but Redis is not reachable now, so it was not "
+                "passed on"
+            )
             logger.warning(
                 "a callback named task %s, which this session does not wait for. If several "
                 "workers or replicas share the callback URL, the one waiting for it polls it "
-                "late: give every session the same coordination_url (Redis) so that callbacks "
-                "reach the session that waits. (Logged once per session.)",
+                "late: %s. (Logged once per session.)",
                 task_id,
+                advice,
             )
         logger.debug("callback for task %s, which no one waits for (yet)", task_id)
         return CallbackOutcome.IGNORED
