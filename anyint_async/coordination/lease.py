@@ -17,8 +17,10 @@ from typing import Final
 __all__ = ["Lease"]
 
 #: A granted send time missed by more than this is dropped: sent late, it would bunch up with
-#: the sends granted to other processes after it.
-GRACE: Final = 0.25
+#: the sends granted to other processes after it. With the account's sends spaced 1/18.4 s
+#: apart (``link.MARGIN``), 21 fit in one second only if one is sent 87 ms late: this leaves
+#: the rest of that to the send path's own jitter.
+GRACE: Final = 0.05
 #: With nothing granted, look again this soon (a grant also wakes the scheduler at once).
 RECHECK: Final = 0.05
 #: At most this many send times are asked for at once; the batch grows while all are used and

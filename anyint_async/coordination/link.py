@@ -41,8 +41,9 @@ logger = logging.getLogger("anyint_async.coordination")
 COMMAND_TIMEOUT: Final = 1.0
 #: Granted send times reach this far ahead (seconds): a few sends per ask at 20 a second.
 HORIZON: Final = 0.25
-#: Below a known limit, as a process alone paces (``QueryBudget``).
-MARGIN: Final = 0.95
+#: Below a known limit, a little more than a process alone paces (0.95, ``QueryBudget``):
+#: several event loops' lateness adds up where one loop's does not (see ``lease.GRACE``).
+MARGIN: Final = 0.92
 #: After a refusal the account's rate is cut to this share, then climbs this share a second.
 BACK_OFF: Final = 0.9
 CLIMB: Final = 0.02

@@ -72,8 +72,10 @@ async def test_sessions_with_redis_share_the_accounts_query_limit(
         await _batch_of_workers(gateway, 4, 15, coordination_url=redis_server.url)
         queries = sum(gateway.stats.polls.values())
         refused = gateway.stats.queries_refused["dashscope"]
-    # Four sessions each paced at 19 a second alone would be refused again and again.
-    assert refused <= 0.01 * queries, (refused, queries)
+    # Four sessions each paced at 19 a second alone are refused again and again (12 of 89
+    # queries in one run). Shared, none should be; one is allowed for a loaded machine, whose
+    # event loops may each send a granted query late.
+    assert refused <= 1, (refused, queries)
 
 
 async def test_sessions_without_redis_still_find_their_share_of_the_limit() -> None:
