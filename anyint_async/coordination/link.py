@@ -26,6 +26,7 @@ import backoff
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from ..models import TaskRoute
 from ..polling.learning import DurationLearner
 from ..polling.scheduler import PollScheduler
 from .keys import AccountKeys
@@ -360,7 +361,7 @@ class Coordinator:
         complete = {
             _group_key(group): group
             for group in export.get("groups", [])
-            if len(group["seconds"]) >= COMPLETE * running[(group["route"], group["model"])]
+            if self._finished(group) >= COMPLETE * running[(group["route"], group["model"])]
         }
         if not complete:
             return
@@ -368,6 +369,16 @@ class Coordinator:
         shared.update(complete)
         export["groups"] = list(shared.values())[-MAX_GROUPS:]
         await self._client.set(self._keys.durations, json.dumps(export), ex=DURATIONS_TTL)
+
+    def _finished(self, group: Mapping[str, Any]) -> int:
+        """How many of the group's model's tasks this session saw finish itself (the export
+        keeps at most 200 quantiles however many finished, and fills them with remembered
+        ones)."""
+        try:
+            route = TaskRoute(group["route"])
+        except ValueError:
+            return 0
+        return self._learner.samples(route, group["model"], remembered=False)
 
     # --- what the sync side asks for ---------------------------------------------------------
 

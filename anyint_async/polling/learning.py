@@ -306,13 +306,20 @@ class DurationLearner:
         model: str | None,
         workload: str | None = None,
         clock: Clock = "total",
+        *,
+        remembered: bool = True,
     ) -> int:
-        """How many durations are known for this group (the model's pooled group by default)."""
+        """How many durations are known for this group (the model's pooled group by default);
+        with ``remembered=False``, only those seen finishing in this session."""
+
+        def count(found: _Samples) -> int:
+            return len(found) if remembered else len(found.ordered)
+
         if workload is None:
             shapes = self._shapes.get((clock, route, model or ""), ())
-            return sum(len(found) for found in shapes)
+            return sum(count(found) for found in shapes)
         found = self._samples.get((clock, (route, model or "", workload)))
-        return len(found) if found else 0
+        return count(found) if found else 0
 
     def group_for(
         self,

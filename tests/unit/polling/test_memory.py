@@ -173,3 +173,13 @@ def test_a_file_that_cannot_be_written_is_logged_not_raised(
     with caplog.at_level(logging.WARNING, logger="anyint_async.polling"):
         save_memory(blocker / "durations.json", _learned(count=10))
     assert "not written" in caplog.text
+
+
+def test_the_durations_seen_in_this_session_are_counted_apart_from_remembered_ones() -> None:
+    learner = DurationLearner()
+    learner.restore(_learned().export())
+    assert learner.samples(ROUTE, "wan") == REMEMBERED_PER_GROUP
+    assert learner.samples(ROUTE, "wan", remembered=False) == 0
+    learner.observe(ROUTE, "wan", 50.0, workload=SHAPE)
+    assert learner.samples(ROUTE, "wan", remembered=False) == 1
+    assert learner.samples(ROUTE, "wan", SHAPE, remembered=False) == 1
