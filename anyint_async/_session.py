@@ -561,7 +561,8 @@ def _coordinator(
         owned, where = False, "the Redis client given"
     else:
         # The URL may carry a password: errors name its scheme, never the URL.
-        scheme = URL(url.strip()).scheme if isinstance(url, str) else type(url).__name__
+        parsed = URL(url.strip()) if isinstance(url, str) else None
+        scheme = parsed.scheme if parsed is not None else type(url).__name__
         if scheme not in ("redis", "rediss", "unix"):
             raise InvalidParameterError(
                 "coordination_url",
@@ -569,13 +570,13 @@ def _coordinator(
                 f"unix://), got one of scheme {scheme!r}",
             )
         assert isinstance(url, str)
+        assert parsed is not None
         try:
             client = connect_url(url.strip())
         except ValueError:
             raise InvalidParameterError(
                 "coordination_url", "could not be read as a Redis URL (redis://host:port/db)"
             ) from None
-        parsed = URL(url.strip())
         owned, where = True, f"{parsed.scheme}://{parsed.host or ''}:{parsed.port or ''}"
     return Coordinator(
         client,

@@ -207,18 +207,20 @@ class Coordinator:
         waits = _reconnect_waits()
         while self.state is not LinkState.CLOSED:
             try:
-                await self._connected(on_up=lambda: _reset(waits))
+                await self._connected()
             except asyncio.CancelledError:
                 raise
             except _ERRORS as error:
+                if self.state is LinkState.UP:
+                    waits = _reconnect_waits()  # a drop after being up starts short again
                 self._went_down(error)
             except Exception:  # a bug here must not stop polling: stay down, log it
                 logger.exception("coordination stopped on an unexpected error")
                 self._went_down(None)
                 return
-            await asyncio.sleep(next(waits[0]))
+            await asyncio.sleep(next(waits))
 
-    async def _connected(self, on_up: Callable[[], None]) -> None:
+    async def _connected(self) -> None:
         client = self._client
         await asyncio.wait_for(client.ping(), COMMAND_TIMEOUT)
         pubsub = client.pubsub()
@@ -226,7 +228,6 @@ class Coordinator:
             await asyncio.wait_for(pubsub.subscribe(self._keys.channel), COMMAND_TIMEOUT)
             await asyncio.wait_for(self._pull_durations(), COMMAND_TIMEOUT)
             self._went_up()
-            on_up()
             loops: list[Awaitable[None]] = [
                 self._listen(pubsub),
                 self._publish(),
@@ -235,8 +236,6 @@ class Coordinator:
             ]
             await _first_error(loops)
         finally:
-            for lease in self.leases.values():
-                lease.stop()
             with contextlib.suppress(*_ERRORS):
                 await asyncio.wait_for(pubsub.aclose(), COMMAND_TIMEOUT)
 
@@ -342,12 +341,8 @@ class Coordinator:
         if self._pulled or self._scheduler.tracked:
             return
         self._pulled = True
-        raw = await self._client.get(self._keys.durations)
-        try:
-            shared = json.loads(raw) if raw is not None else None
-        except ValueError:
-            return  # damaged or foreign: the next share replaces it
-        taken = self._learner.restore(shared) if isinstance(shared, dict) else 0
+        shared = _export(await self._client.get(self._keys.durations))
+        taken = self._learner.restore(shared) if shared is not None else 0
         if taken:
             logger.debug("coordination: %d groups of durations taken from the account", taken)
 
@@ -414,13 +409,20 @@ def _group_key(group: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(group.get(field)) for field in ("clock", "route", "model", "workload"))
 
 
-def _groups(raw: bytes | str | None) -> dict[tuple[str, ...], dict[str, Any]]:
-    """The groups of a shared export, by identity; nothing if absent, damaged or foreign."""
+def _export(raw: bytes | str | None) -> dict[str, Any] | None:
+    """The account's shared export; None if absent, damaged or foreign (the next share
+    replaces it)."""
     try:
         shared = json.loads(raw) if raw is not None else None
     except ValueError:
-        return {}
-    groups = shared.get("groups") if isinstance(shared, dict) else None
+        return None
+    return shared if isinstance(shared, dict) else None
+
+
+def _groups(raw: bytes | str | None) -> dict[tuple[str, ...], dict[str, Any]]:
+    """The groups of a shared export, by identity; nothing if absent, damaged or foreign."""
+    shared = _export(raw)
+    groups = shared.get("groups") if shared is not None else None
     if not isinstance(groups, list):
         return {}
     return {_group_key(g): g for g in groups if isinstance(g, dict)}
@@ -447,14 +449,8 @@ async def _first_error(loops: list[Awaitable[None]]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _reconnect_waits() -> list[Iterator[float]]:
-    waits: list[Iterator[float]] = [iter(())]
-    _reset(waits)
-    return waits
-
-
-def _reset(waits: list[Iterator[float]]) -> None:
-    """Fresh waits after a connection: the next drop starts from a short wait again."""
+def _reconnect_waits() -> Iterator[float]:
+    """Jittered exponential waits between attempts to connect: 0.05 s to 30 s."""
     expo = backoff.expo(base=2, factor=0.25, max_value=_RECONNECT_MAX)
     next(expo)  # backoff's generators yield once before the first value
-    waits[0] = (backoff.full_jitter(wait) + 0.05 for wait in expo)
+    return (backoff.full_jitter(wait) + 0.05 for wait in expo)
