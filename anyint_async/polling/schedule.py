@@ -31,7 +31,10 @@ from .survivors import Survivors
 
 __all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Settled", "task_key"]
 
-Key = tuple[TaskRoute, str]
+#: (route family's value, task id): plain strings, so the tuple and every heap item holding it
+#: are left untracked by the garbage collector (an enum member in it would keep 100,000
+#: tuples tracked at 20,000 tasks, and each full collection walked them: 150 ms held loops).
+Key = tuple[str, str]
 #: Whose scouts a task waits for: (route, model, None) for a model nothing is known of,
 #: (route, model, workload) for a request shape nothing is known of.
 _Pool = tuple[TaskRoute, str, str | None]
@@ -54,8 +57,10 @@ SHAPE_SCOUTS: Final = 8
 #: (the shell yields between them), each slice holds it a few milliseconds.
 _SLICE: Final = 256
 
-_PROVIDER: Final = {route: route.provider.value for route in TaskRoute}
-_KLING_ROUTES: Final = tuple(route for route in TaskRoute if route.provider is Provider.KLING)
+_PROVIDER: Final[Mapping[str, str]] = {route.value: route.provider.value for route in TaskRoute}
+_KLING_ROUTES: Final = tuple(
+    route.value for route in TaskRoute if route.provider is Provider.KLING
+)
 #: A callback that names a task not handed over yet (its create's answer is still on its way)
 #: is kept this long, and at most this many such ids at once.
 EARLY_CALLBACK_TTL: Final = 60.0
@@ -68,7 +73,7 @@ DEFAULT_QUERY_RATE_LIMITS: Final[Mapping[str, float | None]] = {"dashscope": 20.
 
 def task_key(task: Task) -> Key:
     """Tasks are the same task when route family and id agree (ids are per family on Kling)."""
-    return (task.route, task.id)
+    return (task.route.value, task.id)
 
 
 @frozen
@@ -181,6 +186,9 @@ class PollSchedule:
         # Per model or request shape nothing is known of: its tasks that are not scouts,
         # waiting for them.
         self._unscouted: dict[_Pool, list[Key]] = {}
+        # One tuple per pool, shared by its tasks' entries: a tuple each is an object each for
+        # every full garbage collection to walk (it holds an enum member, so it stays tracked).
+        self._pools: dict[_Pool, _Pool] = {}
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -632,7 +640,7 @@ class PollSchedule:
         if found is None:
             return
         pool, scouts = found
-        entry.pool = pool
+        pool = entry.pool = self._pools.setdefault(pool, pool)
         if self._scouts.get(pool, 0) < scouts:
             self._scouts[pool] = self._scouts.get(pool, 0) + 1
         else:

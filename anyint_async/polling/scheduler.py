@@ -126,6 +126,9 @@ class Subscription:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.waiting: dict[Key, Task] = {}
         self.on_event = on_event
+        # The watchers of a task only this consumer waits for: one tuple shared by all of them,
+        # not one each (20,000 tracked tasks made 20,000 tuples for each full GC to walk).
+        self.alone: tuple[Subscription, ...] = (self,)
 
     def emit(self, kind: TaskEventKind, task: Task) -> None:
         if self.on_event is not None:
@@ -250,7 +253,9 @@ class PollScheduler:
             snapshot = self._schedule.snapshot(key) or task
             subscription.waiting[key] = snapshot
             watchers = self._watchers.get(key, ())
-            if subscription not in watchers:
+            if not watchers:
+                self._watchers[key] = subscription.alone
+            elif subscription not in watchers:
                 self._watchers[key] = (*watchers, subscription)
             subscription.emit(TaskEventKind.CREATED, snapshot)
         self._ensure_driver()

@@ -18,7 +18,7 @@ from .learning import Order, stands_before
 
 __all__ = ["Survivors"]
 
-Key = tuple[TaskRoute, str]
+Key = tuple[str, str]  # the schedule's key: plain strings, left untracked by the GC
 Shape = tuple[TaskRoute, str, str | None]
 Clock = Literal["total", "run"]
 
@@ -47,6 +47,9 @@ class Survivors:
         # The workloads seen per (route, model): a pooled estimate reads them all.
         self._workloads: dict[tuple[TaskRoute, str], set[str | None]] = {}
         self._shape_of: dict[Key, Shape] = {}
+        # One tuple per shape, shared by its tasks: a tuple each (it holds an enum member, so it
+        # stays tracked) is an object each for every full garbage collection to walk.
+        self._shapes: dict[Shape, Shape] = {}
 
     def __len__(self) -> int:
         return len(self._shape_of)
@@ -62,6 +65,7 @@ class Survivors:
         task_id: str,
     ) -> None:
         """An answer showed the task unfinished at ``seen_at``."""
+        shape = self._shapes.setdefault(shape, shape)
         previous = self._shape_of.get(key)
         if previous is not None and previous != shape:
             self.gone(key)  # its model or workload became known since
