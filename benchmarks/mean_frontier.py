@@ -28,7 +28,14 @@ from typing import Any
 
 from .informed import queries_at
 
-__all__ = ["known_sample", "mean_efficiency", "mean_frontier", "undominated"]
+__all__ = [
+    "known_sample",
+    "mean_efficiency",
+    "mean_frontier",
+    "own_run_frontier",
+    "own_run_quantile",
+    "undominated",
+]
 
 _GRID = 800
 _LAMBDAS = tuple(10 ** (step / 12) for step in range(-24, 61))  # 0.01 to 100,000
@@ -61,8 +68,14 @@ def _equal(known: Sequence[float], gap: float) -> list[float]:
     return [start + gap * i for i in range(steps + 1)]
 
 
-def _optimised(known: Sequence[float], weight: float) -> list[float]:
-    """The query times minimising E[queries] + ``weight`` x E[delay] on a quantile grid."""
+def _optimised(known: Sequence[float], weight: float, own_cap: float | None = None) -> list[float]:
+    """The query times minimising E[queries] + ``weight`` x E[delay] on a quantile grid.
+
+    With ``own_cap`` c, only plans that find every task but the shortest 1% within c of its
+    own run: after a query at t the next comes by t (1 + c), since a task still running at t
+    ran at least t (and the first by the 1% quantile's (1 + c)). That is the p99 of each
+    task's delay over its own duration held to c, at the fewest queries it allows.
+    """
     import numpy as np
 
     values = np.asarray(known, dtype=float)
@@ -73,19 +86,60 @@ def _optimised(known: Sequence[float], weight: float) -> list[float]:
     cumulative = np.concatenate(([0.0], np.cumsum(values)))
     moment = cumulative[np.searchsorted(values, grid, side="right")] / len(values)
     running = 1.0 - ended
+    shortest = float(values[len(values) // 100])
     value = np.zeros(count)
     choice = np.full(count, count - 1)
     for i in range(count - 2, -1, -1):
         later = np.arange(i + 1, count)
+        if own_cap is not None:
+            reach = max(float(grid[i]), shortest) * (1 + own_cap)
+            later = later[(grid[later] <= reach) | (later == i + 1)]
         waited = grid[later] * (ended[later] - ended[i]) - (moment[later] - moment[i])
         costs = running[i] + weight * waited + value[later]
         best = int(np.argmin(costs))
         value[i], choice[i] = costs[best], later[best]
     first = 1.0 + weight * (grid * ended - moment) + value
+    if own_cap is not None:
+        first = np.where(grid <= shortest * (1 + own_cap), first, np.inf)
     path = [int(np.argmin(first))]
     while path[-1] != count - 1:
         path.append(int(choice[path[-1]]))
     return [float(grid[j]) for j in path]
+
+
+def own_run_quantile(times: Sequence[float], durations: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of each task's delay over its own duration under the query
+    ``times`` (tasks past the plan left out)."""
+    ratios = sorted(
+        (times[index] - duration) / duration
+        for duration in durations
+        if (index := bisect.bisect_left(times, duration)) < len(times)
+    )
+    return ratios[int(q * (len(ratios) - 1))]
+
+
+def own_run_frontier(
+    known: Sequence[float], durations: Sequence[float], own_cap: float | None
+) -> list[dict[str, float]]:
+    """The informed client's (queries per task, mean delay) points when it must also find 99%
+    of tasks within ``own_cap`` of their own run (None: planned for the mean alone), replayed
+    on ``durations``; each point carries that p99 (``own_p99``) as replayed."""
+    points = []
+    seen: set[tuple[float, ...]] = set()
+    for weight in _LAMBDAS:
+        plan = _optimised(known, weight, own_cap)
+        if tuple(plan) in seen:
+            continue
+        seen.add(tuple(plan))
+        queries, mean = _replay(plan, durations)
+        points.append(
+            {
+                "queries_per_task": round(queries, 4),
+                "delay_mean_s": round(mean, 4),
+                "own_p99": round(own_run_quantile(plan, durations, 0.99), 4),
+            }
+        )
+    return sorted(points, key=lambda point: point["delay_mean_s"])
 
 
 def mean_frontier(

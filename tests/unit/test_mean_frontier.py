@@ -11,7 +11,13 @@ pytest.importorskip("numpy")  # the bench extra's; the optimum is solved with it
 
 from anyint_async.testing import Mixture, Uniform, duration_from_json
 from benchmarks.informed import queries_at
-from benchmarks.mean_frontier import known_sample, mean_efficiency, mean_frontier, undominated
+from benchmarks.mean_frontier import (
+    known_sample,
+    mean_efficiency,
+    mean_frontier,
+    own_run_frontier,
+    undominated,
+)
 
 
 def _run(draw: object, count: int = 2000, seed: int = 3) -> list[float]:
@@ -73,3 +79,20 @@ def test_the_gateway_reads_every_shape_of_durations_from_json() -> None:
     assert 0.6 < sum(d <= 10 for d in drawn) / len(drawn) < 0.73
     with pytest.raises(ValueError, match="mixture"):
         duration_from_json({"kind": "gamma"})
+
+
+def test_holding_the_own_run_tail_costs_queries_even_when_the_durations_are_known() -> None:
+    # 6-36 s at the default's mean (0.1 x 21 s / 2): planned for the mean alone, the short
+    # tasks wait a spacing sized for the rest; held to 1.5 f of their own run, 99% of tasks
+    # are, and the same mean needs more queries.
+    draw, cap, mean = Uniform(6.0, 36.0), 0.15, 1.05
+    known, run = known_sample(draw, count=5000), _run(draw)
+    free = own_run_frontier(known, run, None)
+    capped = own_run_frontier(known, run, cap)
+    assert all(point["own_p99"] <= cap * 1.02 for point in capped)
+    nearest = min(free, key=lambda point: abs(point["delay_mean_s"] - mean))
+    assert nearest["own_p99"] > 2 * cap
+    free_queries = queries_at(undominated(free), "delay_mean_s", mean)
+    capped_queries = queries_at(undominated(capped), "delay_mean_s", mean)
+    assert free_queries is not None and capped_queries is not None
+    assert free_queries / capped_queries < 0.9
