@@ -505,7 +505,8 @@ class PollSchedule:
             # steps found a batch's first finishes seconds late, and with them every task
             # that ended before the first finish was seen (fake clock, 6-36 s at 0.03: the
             # first tenth found 1.5-3.9 s late, against 1 s for a loop asking every second).
-            wait = policy.spread(policy.unlearned_spacing(now - entry.created_at), self._rng)
+            spacing = max(policy.unlearned_spacing(now - entry.created_at), _EPSILON)
+            wait = spacing * policy.target_spread(self._rng)
         else:
             wait = policy.wait(entry.step, self._rng)
         entry.step += 1
@@ -542,7 +543,7 @@ class PollSchedule:
         if total is None:
             return None
         policy = entry.policy
-        spread = self._rng.uniform(1 - policy.jitter, 1 + policy.jitter)
+        spread = policy.target_spread(self._rng)
         age = now - entry.created_at
         first_age = policy.learned_first_age(total)
         # Never asked, and past the earliest likely finish. With a spacing in seconds it is

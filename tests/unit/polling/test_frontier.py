@@ -379,14 +379,15 @@ def test_a_spacing_in_seconds_holds_for_a_cold_batch_of_every_shape(shape: str) 
         )
         figures = outcome.delay_figures()
         assert figures["mean"] <= 0.55 * spacing, (seed, figures)
-        # Jitter spreads each gap by up to a tenth.
-        assert figures["max"] <= 1.2 * spacing, (seed, figures)
+        # Jitter draws a wait earlier, never past the spacing: a wait of up to 1.1 S found a
+        # task ending just after a query up to 5.5 s late (real time, floored: p95 4.96 s).
+        assert figures["max"] <= spacing + 1e-6, (seed, figures)
         gaps = [
             later - earlier
             for times in outcome.asked.values()
             for earlier, later in itertools.pairwise(times)
         ]
-        assert max(gaps) <= 1.2 * spacing, (seed, max(gaps))
+        assert max(gaps) <= spacing + 1e-6, (seed, max(gaps))
 
 
 def test_a_quiet_stretch_between_two_modes_is_crossed_sparsely_and_still_watched() -> None:
