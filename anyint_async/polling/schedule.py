@@ -58,9 +58,7 @@ SHAPE_SCOUTS: Final = 8
 _SLICE: Final = 256
 
 _PROVIDER: Final[Mapping[str, str]] = {route.value: route.provider.value for route in TaskRoute}
-_KLING_ROUTES: Final = tuple(
-    route.value for route in TaskRoute if route.provider is Provider.KLING
-)
+_KLING_ROUTES: Final = tuple(route.value for route in TaskRoute if route.provider is Provider.KLING)
 #: A callback that names a task not handed over yet (its create's answer is still on its way)
 #: is kept this long, and at most this many such ids at once.
 EARLY_CALLBACK_TTL: Final = 60.0
