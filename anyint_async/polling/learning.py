@@ -41,7 +41,7 @@ __all__ = [
 
 #: Learned tasks that must have outlived an age before the stretch after it with no finish is
 #: taken as a quiet one: where none of 30 ended in it, about a tenth of such tasks at most do
-#: (the rule of three), and those are still asked about, at half the stretch left. A memory
+#: (the rule of three), and those are still found where finishes resume. A memory
 #: keeps 200 durations per group, so a mode of a sixth of them is enough.
 QUIET_AT_RISK = 30
 _QUIET_NEXT = 10
@@ -77,6 +77,9 @@ class DurationEstimate:
     #: Every learned duration, sorted (this session's and remembered ones), when enough are
     #: known to speak of the stretches where none fell (``quiet_stretch``); else empty.
     finishes: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
+    #: The oldest age at which ``QUIET_AT_RISK`` tasks (weighted as ``estimate``'s
+    #: ``running``) were each last seen still running; 0 when fewer are running.
+    seen_running_to: float = 0.0
 
     def quiet_stretch(self, age: float) -> float | None:
         """Seconds from ``age`` to the next age at which a learned task finished, when that
@@ -90,6 +93,21 @@ class DurationEstimate:
         resumes = self.finishes[start]
         stretch = resumes - age
         if stretch <= self.finishes[start + _QUIET_NEXT] - resumes:
+            return None
+        return stretch
+
+    def quiet_past_every_finish(self) -> float | None:
+        """Seconds past the longest learned duration in which no learned task ended though
+        ``QUIET_AT_RISK`` were seen still running at its end (so far a quiet stretch, as
+        between two modes of a cold batch), when that is longer than the last
+        ``_QUIET_NEXT`` learned tasks took to finish; None otherwise. Only what was seen
+        counts: tasks that ended since their last query say nothing yet, and a lull among
+        finishes coming thick and fast is no quiet."""
+        if len(self.finishes) <= _QUIET_NEXT:
+            return None
+        longest = self.finishes[-1]
+        stretch = self.seen_running_to - longest
+        if stretch <= longest - self.finishes[-1 - _QUIET_NEXT]:
             return None
         return stretch
 
@@ -402,6 +420,8 @@ class DurationLearner:
         assert early is not None  # from this session's durations or remembered ones
         known = len(ordered) + len(prior)
         finishes = tuple(heapq.merge(ordered, prior)) if known >= QUIET_AT_RISK else ()
+        at_risk = math.ceil(QUIET_AT_RISK / running_weight)
+        seen_running_to = running[-at_risk] if len(running) >= at_risk else 0.0
         return DurationEstimate(
             early=round(early * self._margin, 6),
             median=median,
@@ -411,6 +431,7 @@ class DurationLearner:
             median_guess=guess,
             reached=ordered[-1] if ordered else 0.0,
             finishes=finishes,
+            seen_running_to=seen_running_to,
         )
 
 

@@ -7,6 +7,7 @@ Each test compares runs of the same tasks (same durations, same seed) that diffe
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from datetime import UTC, datetime
 
@@ -373,7 +374,13 @@ def test_every_shape_cold_finds_each_task_within_its_own_share(shape: str) -> No
                 outcome.delays[t.name] / t.running for t in tasks if t.ends >= first_seen
             )
             assert after[int(0.99 * (len(after) - 1))] <= 1.5 * target, (target, seed)
-        assert max(medians) <= 0.6, (target, medians)
+        # Two modes at 0.3 come nearest: the fast mode (8-10 s) is narrower than a spacing,
+        # its one query lands a spacing past the earliest finish (medians 0.58-0.75 f), and
+        # the slow third, polled by its own age across the gap, no longer pulls the median
+        # down (0.27-0.57 f, where the learned median's spacing gave it 0.11-0.15 f for a
+        # third more queries): 0.53 f on average, 0.61 f at most.
+        assert sum(medians) / len(medians) <= 0.6, (target, medians)
+        assert max(medians) <= 0.65, (target, medians)
         assert sum(tails) / len(tails) <= 1.5, (target, tails)
 
 
@@ -406,12 +413,12 @@ def test_a_spacing_in_seconds_holds_for_a_cold_batch_of_every_shape(shape: str) 
         assert max(gaps) <= spacing + 1e-6, (seed, max(gaps))
 
 
-def test_a_quiet_stretch_between_two_modes_is_crossed_sparsely_and_still_watched() -> None:
+def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched() -> None:
     # Two modes in one request shape (two thirds 8-10 s, a third 32-40 s), a second batch
-    # starting from the first one's memory. No learned task ended between the modes, though a
-    # hundred outlived the first: a task crossing the 22 s between them is asked a few times
-    # (halving what is left of the stretch), not once every spacing (about 1 s, 22 times).
-    # The one that does end in the stretch (20 s) is still found within half of it.
+    # starting from the first one's memory. No learned task ended between the modes, though
+    # dozens outlived the first: a task crossing the 22 s between them is asked next a spacing
+    # after finishes resume, as at the batch's start, not once every spacing (about 1 s, 22
+    # times). The one that does end in the stretch (20 s) is found then.
     policy = attrs.evolve(POLICY, target_delay=0.1)
     for seed in range(3):
         first = DurationLearner()
@@ -423,13 +430,32 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_sparsely_and_still_watched
         outcome = simulate([odd, *tasks[1:]], policy, seed=seed, learner=learner)
         slow = [t for t in tasks[1:] if t.running > 30]
         crossing = [sum(1 for at in outcome.asked[t.name] if 11 < at < 31) for t in slow]
-        assert max(crossing) <= 8, crossing
-        assert outcome.delays["odd"] <= (32 - 20) / 2 + 1.0
+        assert max(crossing) <= 1, crossing
+        assert outcome.delays["odd"] <= (32 - 20) + 1.5
         # The modes themselves are asked at the target's spacing: every task of both is
         # found within it (a tenth of the group's expected duration, jitter aside).
         fast = [t for t in tasks[1:] if t.running < 11]
         spacing = 0.1 * 10.0 * 1.1
         assert max(outcome.delays[t.name] for t in fast + slow) <= spacing
+
+
+@pytest.mark.parametrize("target", [0.03, 0.1, 0.3])
+def test_a_cold_batch_crosses_a_quiet_stretch_at_the_pace_of_its_own_age(target: float) -> None:
+    # Two modes, the first batch: nothing is learned past the fast mode (8-10 s) while a
+    # third of the batch keeps running. The learned median (about 9.5 s) spoke for those
+    # tasks as if they were typical, and a task crossing to the slow mode (32-40 s) was asked
+    # every tenth of it, 22 times at 0.1. All that is known of such a task is that it takes
+    # at least its age: asked every ``target`` of that, each still found within ``target``
+    # of its own run, with half the queries.
+    policy = attrs.evolve(POLICY, target_delay=target)
+    bound = math.ceil(math.log(31 / 11) / math.log(1 + target)) + 2
+    for seed in range(2):
+        tasks = shaped_tasks("bimodal", 300, scale=8.0, seed=seed)
+        outcome = simulate(tasks, policy, seed=seed)
+        slow = [t for t in tasks if t.running > 30]
+        crossing = [sum(1 for at in outcome.asked[t.name] if 11 < at < 31) for t in slow]
+        assert max(crossing) <= bound, (seed, max(crossing), bound)
+        assert max(outcome.delays[t.name] / t.running for t in slow) <= target, seed
 
 
 @pytest.mark.parametrize("setting", [{"target_delay": 0.1}, {"target_delay_seconds": 5.0}])

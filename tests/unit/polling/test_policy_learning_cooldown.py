@@ -275,3 +275,25 @@ def test_a_gap_between_two_modes_is_quiet_and_a_thinning_tail_is_not() -> None:
         [rng.uniform(8, 10) for _ in range(180)] + [rng.uniform(32, 40) for _ in range(20)]
     )
     assert few.quiet_stretch(11.0) is None
+
+
+def test_a_cold_batch_is_quiet_past_every_finish_only_where_dozens_were_seen_running() -> None:
+    rng = random.Random(5)
+    learner = DurationLearner()
+    for _ in range(200):
+        learner.observe(TaskRoute.DASHSCOPE_TASKS, "wan", rng.uniform(8, 10))
+    group = learner.group_for(TaskRoute.DASHSCOPE_TASKS, "wan", None)
+    assert group is not None
+
+    def quiet(running: list[float]) -> float | None:
+        estimate = learner.estimate(group, running)
+        assert estimate is not None
+        return estimate.quiet_past_every_finish()
+
+    # A hundred tasks last seen at 15 s, none ended past 10 s: quiet for about 5 s so far.
+    found = quiet([15.0] * 100)
+    assert found is not None and 4.9 < found < 7.1
+    # Seen only just past the last finish: their ends may not be known yet; no quiet.
+    assert quiet([10.05] * 100) is None
+    # Too few seen running past it: an empty stretch says nothing yet.
+    assert quiet([15.0] * 29 + [9.0] * 71) is None
