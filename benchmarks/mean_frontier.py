@@ -125,12 +125,7 @@ def own_run_frontier(
     of tasks within ``own_cap`` of their own run (None: planned for the mean alone), replayed
     on ``durations``; each point carries that p99 (``own_p99``) as replayed."""
     points = []
-    seen: set[tuple[float, ...]] = set()
-    for weight in _LAMBDAS:
-        plan = _optimised(known, weight, own_cap)
-        if tuple(plan) in seen:
-            continue
-        seen.add(tuple(plan))
+    for plan in _optimised_plans(known, own_cap):
         queries, mean = _replay(plan, durations)
         points.append(
             {
@@ -140,6 +135,15 @@ def own_run_frontier(
             }
         )
     return sorted(points, key=lambda point: point["delay_mean_s"])
+
+
+def _optimised_plans(known: Sequence[float], own_cap: float | None = None) -> list[list[float]]:
+    """The distinct optimised plans along the sweep of weights, in the order first found."""
+    plans: dict[tuple[float, ...], list[float]] = {}
+    for weight in _LAMBDAS:
+        plan = _optimised(known, weight, own_cap)
+        plans.setdefault(tuple(plan), plan)
+    return list(plans.values())
 
 
 def mean_frontier(
@@ -154,12 +158,7 @@ def mean_frontier(
         found["equal"].append(
             {"queries_per_task": round(queries, 4), "delay_mean_s": round(mean, 4)}
         )
-    seen: set[tuple[float, ...]] = set()
-    for weight in _LAMBDAS:
-        plan = _optimised(known, weight)
-        if tuple(plan) in seen:
-            continue
-        seen.add(tuple(plan))
+    for plan in _optimised_plans(known):
         queries, mean = _replay(plan, durations)
         found["optimised"].append(
             {"queries_per_task": round(queries, 4), "delay_mean_s": round(mean, 4)}

@@ -12,7 +12,8 @@ mean. For each shape (``benchmarks.shapes``) and setting f, at the mean the knob
 median task (f x median / 2): the informed queries planned for the mean alone and that plan's
 own-run p99, the informed queries when every task but the shortest 1% must be found within
 1.5 f of its own run (the plain way to hold that p99), and their ratio: the most efficiency at
-equal mean a client held to that can reach. Planned on 20,000 draws, replayed on 3,000 others. Writes ``own-run.json`` and ``own-run.md``.
+equal mean a client held to that can reach. Planned on 20,000 draws, replayed on 3,000
+others. Writes ``own-run.json`` and ``own-run.md``.
 """
 
 from __future__ import annotations

@@ -271,10 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def render_readme_table(report: dict[str, Any]) -> str:
     """One small table for the README: per shape, the default against the loops and the
     official SDK, and the knob's range (queries per task, mean / p95 delay in seconds)."""
@@ -302,3 +298,7 @@ def render_readme_table(report: dict[str, Any]) -> str:
             f"| {cell(got.get('naive-5s'))} | {cell(got.get('official'))} |"
         )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
