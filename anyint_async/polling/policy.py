@@ -194,8 +194,9 @@ class PollPolicy:
         target for it."""
         return estimate.early + self.learned_wait(estimate, estimate.early)
 
-    def learned_wait(self, estimate: DurationEstimate, age: float) -> float:
-        """The wait before the next query of a task ``age`` seconds old, before jitter.
+    def learned_wait(self, estimate: DurationEstimate, age: float, spread: float = 1.0) -> float:
+        """The wait before the next query of a task ``age`` seconds old, its spacing times
+        ``spread`` (the jitter factor, ``target_spread``; 1: before jitter).
 
         Every finish between two queries is detected at the second, so a spacing of
         ``target_delay`` times the expected duration (or ``target_delay_seconds``) finds each
@@ -218,20 +219,23 @@ class PollPolicy:
             # third crossed the gap with 12 queries, not 23).
             spacing = max(spacing, self.target_delay * age)
         quiet = estimate.quiet_stretch(age)
+        ahead = 0.0
         if quiet is not None and quiet > _QUIET_SPACINGS * spacing:
             # No learned task ended in the stretch ahead, though many outlived this age (two
             # modes in one request shape: a gap between them). As at a batch's start, no query
             # before the earliest likely finish, then one a spacing after it: where finishes
             # resume. A task crossing a 22 s gap is asked once, not 22 times (nor 5, halving
-            # the stretch left: fake clock, a second batch at 0.1, 5.8 -> 4.1 queries a task
+            # the stretch left: fake clock, a second batch at 0.1, 5.8 -> 3.9 queries a task
             # at the same mean delay). One that does end in the stretch, as none of the 30 or
             # more learned tasks that outlived its start did, is found where finishes resume.
-            spacing = max(spacing, quiet + spacing)
+            # Only the spacing is jittered: a tenth off the whole wait landed the query in
+            # the gap, one more for nothing.
+            ahead = quiet
         if estimate.late is not None:
             stuck_from = _STUCK_AFTER * estimate.late
             if age > stuck_from:
                 spacing += _TAIL_PACE * (age - stuck_from)
-        return max(spacing, _EPSILON_WAIT)
+        return max(ahead + spacing * spread, _EPSILON_WAIT)
 
     def target_spacing(self, estimate: DurationEstimate, age: float) -> float:
         """The spacing between queries the target asks of a task ``age`` seconds old:

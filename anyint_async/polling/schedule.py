@@ -559,7 +559,7 @@ class PollSchedule:
             due = now
         else:
             last = now if asked_at is None else min(asked_at, now)
-            due = last + policy.learned_wait(total, last - entry.created_at) * spread
+            due = last + policy.learned_wait(total, last - entry.created_at, spread)
         run = self._estimate(entry, now, "run")
         if run is not None and entry.task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
             # A task seen queued cannot finish before a run's worth after that, nor one running
@@ -576,7 +576,7 @@ class PollSchedule:
                 # whose earliest end has passed keeps the total clock's due.
                 end = began + run.early
                 end_age = end - entry.created_at
-                floor = end + policy.learned_wait(total, end_age) * spread
+                floor = end + policy.learned_wait(total, end_age, spread)
                 due = max(due, floor)
         return due
 

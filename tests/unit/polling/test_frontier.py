@@ -418,7 +418,8 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched(
     # starting from the first one's memory. No learned task ended between the modes, though
     # dozens outlived the first: a task crossing the 22 s between them is asked next a spacing
     # after finishes resume, as at the batch's start, not once every spacing (about 1 s, 22
-    # times). The one that does end in the stretch (20 s) is found then.
+    # times), and never inside the gap (a jitter of a tenth on the whole 22 s wait landed
+    # some queries there). The one that does end in the stretch (20 s) is found then.
     policy = attrs.evolve(POLICY, target_delay=0.1)
     for seed in range(3):
         first = DurationLearner()
@@ -430,7 +431,7 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched(
         outcome = simulate([odd, *tasks[1:]], policy, seed=seed, learner=learner)
         slow = [t for t in tasks[1:] if t.running > 30]
         crossing = [sum(1 for at in outcome.asked[t.name] if 11 < at < 31) for t in slow]
-        assert max(crossing) <= 1, crossing
+        assert max(crossing) == 0, crossing
         assert outcome.delays["odd"] <= (32 - 20) + 1.5
         # The modes themselves are asked at the target's spacing: every task of both is
         # found within it (a tenth of the group's expected duration, jitter aside).
