@@ -96,14 +96,16 @@ class DurationEstimate:
             return None
         return stretch
 
-    def quiet_past_every_finish(self) -> float | None:
-        """Seconds past the longest learned duration in which no learned task ended though
-        ``QUIET_AT_RISK`` were seen still running at its end (so far a quiet stretch, as
-        between two modes of a cold batch), when that is longer than the last
-        ``_QUIET_NEXT`` learned tasks took to finish; None otherwise. Only what was seen
-        counts: tasks that ended since their last query say nothing yet, and a lull among
-        finishes coming thick and fast is no quiet."""
-        if len(self.finishes) <= _QUIET_NEXT:
+    def quiet_past_every_finish(self, age: float) -> float | None:
+        """For a task ``age`` seconds old that outlived every learned duration: seconds past
+        the longest one in which no learned task ended though ``QUIET_AT_RISK`` were seen
+        still running at its end (so far a quiet stretch, as between two modes of a cold
+        batch), when that is longer than the last ``_QUIET_NEXT`` learned tasks took to
+        finish; None otherwise. Only what was seen counts: tasks that ended since their last
+        query say nothing yet, and a lull among finishes coming thick and fast is no quiet.
+        A task younger than the longest learned duration is spoken for by what was learned,
+        however many others are still running past it (a few dozen stuck ones, say)."""
+        if len(self.finishes) <= _QUIET_NEXT or age <= self.finishes[-1]:
             return None
         longest = self.finishes[-1]
         stretch = self.seen_running_to - longest

@@ -105,10 +105,10 @@ class PollPolicy:
       found; only a task twice as old as the slowest seen finishing (likely stuck) is asked
       ever more sparsely; one facing a stretch where no learned task ended though many
       outlived its start (a gap between two modes) is asked next a spacing after finishes
-      resume, and one seen with dozens of others well past every learned finish is asked
-      every ``f`` of its age again (nothing learned speaks for it). Fake clock, 300 videos
-      cold, five shapes of durations, 0.03-0.3: the median task found within 0.27-0.53
-      ``f`` of its run on average over seeds, 99% within 1.0-1.3 ``f``.
+      resume, and one older than every learned finish, with dozens of others seen well past
+      them, is asked every ``f`` of its age again (nothing learned speaks for it). Fake
+      clock, 300 videos cold, five shapes of durations, 0.03-0.3: the median task found
+      within 0.27-0.53 ``f`` of its run on average over seeds, 99% within 1.0-1.3 ``f``.
     - ``target_delay_seconds``: the same promise in seconds, for every task alike: found on
       average within about half of it, nearly all within it; when set it takes the place of
       ``target_delay``, and the first queries of a batch come no later than that. Where short
@@ -205,7 +205,7 @@ class PollPolicy:
         that long, so it is likely stuck, and its waits grow with its overtime.
         """
         spacing = self.target_spacing(estimate, age)
-        past = estimate.quiet_past_every_finish()
+        past = estimate.quiet_past_every_finish(age)
         if (
             self.target_delay_seconds is None
             and past is not None

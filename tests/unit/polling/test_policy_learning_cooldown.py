@@ -285,15 +285,18 @@ def test_a_cold_batch_is_quiet_past_every_finish_only_where_dozens_were_seen_run
     group = learner.group_for(TaskRoute.DASHSCOPE_TASKS, "wan", None)
     assert group is not None
 
-    def quiet(running: list[float]) -> float | None:
+    def quiet(running: list[float], age: float = 15.0) -> float | None:
         estimate = learner.estimate(group, running)
         assert estimate is not None
-        return estimate.quiet_past_every_finish()
+        return estimate.quiet_past_every_finish(age)
 
     # A hundred tasks last seen at 15 s, none ended past 10 s: quiet for about 5 s so far.
     found = quiet([15.0] * 100)
     assert found is not None and 4.9 < found < 7.1
+    # A task younger than every learned finish is spoken for by them, quiet or not (a
+    # web app's fresh task beside dozens stuck for minutes).
+    assert quiet([300.0] * 40, age=9.0) is None
     # Seen only just past the last finish: their ends may not be known yet; no quiet.
-    assert quiet([10.05] * 100) is None
+    assert quiet([10.05] * 100, age=10.05) is None
     # Too few seen running past it: an empty stretch says nothing yet.
     assert quiet([15.0] * 29 + [9.0] * 71) is None
