@@ -170,8 +170,7 @@ class PollPolicy:
         learned, and a batch whose first tasks end before ``first_poll`` would find them up to
         that late."""
         if self.learn and self.target_delay_seconds is not None:
-            first = max(min(self.first_poll, self.target_delay_seconds), _EPSILON_WAIT)
-            return first * self.target_spread(rng)
+            return self.target_wait(min(self.first_poll, self.target_delay_seconds), rng)
         return self.wait(0, rng)
 
     def unlearned_spacing(self, age: float) -> float:
@@ -250,6 +249,11 @@ class PollPolicy:
         if not self.jitter:
             return float(wait)
         return wait * rng.uniform(1 - self.jitter, 1 + self.jitter)
+
+    def target_wait(self, spacing: float, rng: random.Random) -> float:
+        """``spacing`` jittered as the target allows (``target_spread``), never under a
+        millisecond."""
+        return max(spacing, _EPSILON_WAIT) * self.target_spread(rng)
 
     def target_spread(self, rng: random.Random) -> float:
         """The jitter factor of a wait the target sets: drawn like ``spread``'s, but never

@@ -503,8 +503,7 @@ class PollSchedule:
             # steps found a batch's first finishes seconds late, and with them every task
             # that ended before the first finish was seen (fake clock, 6-36 s at 0.03: the
             # first tenth found 1.5-3.9 s late, against 1 s for a loop asking every second).
-            spacing = max(policy.unlearned_spacing(now - entry.created_at), _EPSILON)
-            wait = spacing * policy.target_spread(self._rng)
+            wait = policy.target_wait(policy.unlearned_spacing(now - entry.created_at), self._rng)
         else:
             wait = policy.wait(entry.step, self._rng)
         entry.step += 1

@@ -63,6 +63,12 @@ class Outcome:
         kept = ending[int(after_first * len(ending)) :]
         return sorted(self.delays[t.name] / (t.ends - t.created) for t in kept)
 
+    def ending_after_first_seen(self) -> list[SimTask]:
+        """The tasks that ended once some finish had been seen (before it, nothing was
+        learned and no task but a scout was asked)."""
+        first_seen = min(t.ends + self.delays[t.name] for t in self.tasks)
+        return [t for t in self.tasks if t.ends >= first_seen]
+
     def delay_figures(self) -> dict[str, float]:
         """What users wait through: mean, p50, p95, p99 and max detection delay (seconds)."""
         delays = sorted(self.delays.values())

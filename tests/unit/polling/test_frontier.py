@@ -369,9 +369,8 @@ def test_every_shape_cold_finds_each_task_within_its_own_share(shape: str) -> No
             ratios = outcome.own_ratios(after_first=0.1)
             medians.append(ratios[len(ratios) // 2] / target)
             tails.append(ratios[int(0.99 * (len(ratios) - 1))] / target)
-            first_seen = min(t.ends + outcome.delays[t.name] for t in tasks)
             after = sorted(
-                outcome.delays[t.name] / t.running for t in tasks if t.ends >= first_seen
+                outcome.delays[t.name] / t.running for t in outcome.ending_after_first_seen()
             )
             assert after[int(0.99 * (len(after) - 1))] <= 1.5 * target, (target, seed)
         # Two modes at 0.3 come nearest: the fast mode (8-10 s) is narrower than a spacing,
@@ -402,8 +401,7 @@ def test_a_spacing_in_seconds_holds_for_a_cold_batch_of_every_shape(shape: str) 
         # task ending just after a query up to 5.5 s late (real time, floored: p95 4.96 s).
         # Only tasks ending before any scout's finish is seen, while nothing is learned, may
         # wait longer (the log-normal's fastest 1%, seed 1: up to 5.8 s late).
-        first_seen = min(t.ends + outcome.delays[t.name] for t in tasks)
-        after = [outcome.delays[t.name] for t in tasks if t.ends >= first_seen]
+        after = [outcome.delays[t.name] for t in outcome.ending_after_first_seen()]
         assert max(after) <= spacing + 1e-6, (seed, figures)
         gaps = [
             later - earlier
