@@ -4,8 +4,9 @@ No asyncio and no clock inside: every call is told ``now``. That keeps the timin
 with a fake clock (property tests drive it through thousands of events in milliseconds), and the
 async shell in ``scheduler.py`` only moves tasks between this core and the network.
 
-One heap of (due time, sequence, key, generation) drives every tracked task; rescheduling pushes
-a new item and bumps the entry's generation, so stale heap items are skipped when they surface.
+One heap of (due time, sequence number, key) drives every tracked task; rescheduling pushes a new
+item and the entry remembers only its newest item's number, so stale items are skipped when they
+surface.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 import random
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +40,10 @@ Key = tuple[str, str]
 #: Whose scouts a task waits for: (route, model, None) for a model nothing is known of,
 #: (route, model, workload) for a request shape nothing is known of.
 _Pool = tuple[TaskRoute, str, str | None]
+#: A heap item: (due time, sequence number, key); the number breaks ties in order of pushing.
+_Item = tuple[float, int, Key]
+_SEQ_OF_ITEM: Final = operator.itemgetter(1)
+_SEQ_OF_ENTRY: Final = operator.attrgetter("seq")
 _EPSILON: Final = 1e-3
 #: A provider's heap is swept of stale items when it holds more than this many per tracked task
 #: (plus the slack, so small schedules never sweep).
@@ -109,7 +115,7 @@ class _Entry:
     scout: bool = True
     pool: _Pool | None = None  # the pool it scouts or waits for, while that is unknown
     step: int = 0  # the next wait's step on the policy's curve
-    generation: int = 0
+    seq: int = -1  # the sequence number of its one live heap item
     polls: int = 0
     flying: bool = False
     retrying: bool = False
@@ -156,9 +162,7 @@ class PollSchedule:
             )
             for provider in Provider
         }
-        self._heaps: dict[str, list[tuple[float, int, Key, int]]] = {
-            provider.value: [] for provider in Provider
-        }
+        self._heaps: dict[str, list[_Item]] = {provider.value: [] for provider in Provider}
         self._counts = {"polls": 0, "retries": 0, "failed": 0, "refused": 0, "hedges": 0}
         # Waits before re-sending a failed query (the RetryPolicy's, growing while failures
         # repeat), kept only for tasks whose last query failed.
@@ -477,21 +481,24 @@ class PollSchedule:
     # --- internals ---------------------------------------------------------------------------
 
     def _push(self, key: Key, entry: _Entry, due: float) -> None:
-        entry.generation += 1
+        entry.seq = next(self._sequence)
         heap = self._heaps[_PROVIDER[entry.task.route]]
-        heapq.heappush(heap, (due, next(self._sequence), key, entry.generation))
+        heapq.heappush(heap, (due, entry.seq, key))
         if len(heap) > _STALE_FACTOR * len(self._entries) + _STALE_SLACK:
             # Rescheduling leaves the old item behind until it surfaces, which for a task
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
-            # outweigh the tasks themselves. Amortised, a sweep costs a push or two.
-            heap[:] = [item for item in heap if self._live_entry(item) is not None]
+            # outweigh the tasks themselves. Amortised, a sweep costs a push or two. It runs in
+            # one go, so it keeps to C-level passes: a Python call per item held the event
+            # loop 70 ms at 20,000 tasks (40,000 items), now a few.
+            live = set(map(_SEQ_OF_ENTRY, self._entries.values()))
+            heap[:] = itertools.compress(heap, map(live.__contains__, map(_SEQ_OF_ITEM, heap)))
             heapq.heapify(heap)
 
-    def _live_entry(self, item: tuple[float, int, Key, int]) -> _Entry | None:
+    def _live_entry(self, item: _Item) -> _Entry | None:
         """The tracked entry a heap item schedules, or None if the item went stale (the task
         left or was pushed again since)."""
         entry = self._entries.get(item[2])
-        return entry if entry is not None and entry.generation == item[3] else None
+        return entry if entry is not None and entry.seq == item[1] else None
 
     def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
         policy = entry.policy

@@ -101,3 +101,30 @@ def test_the_first_finish_of_a_batch_does_not_pull_tasks_that_will_call_back() -
     assert core.pop_due(2.0) is None  # nobody else is asked: their callbacks will come
     wake = core.next_wake(2.0)
     assert wake is not None and wake > 60.0
+
+
+def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> None:
+    # Each wake leaves the task's older heap item behind; past two per task they are swept out
+    # in one go, which must keep each task's newest item and drop every other.
+    core = PollSchedule(
+        policy_for=lambda route: POLICY,
+        rng=random.Random(0),
+        max_in_flight=10_000,
+        rate_limits={"dashscope": math.inf, "kling": math.inf},
+    )
+    names = [str(i) for i in range(1500)]
+    for name in names:
+        core.track(_task(name), 0.0)
+    # Sweeps run at the 2,525th push, then in the fourth round, where the tasks woken before
+    # it are pushed no more: an item of theirs swept by mistake would lose them.
+    for now in (1.0, 2.0, 3.0, 4.0):
+        assert all(core.wake(name, now) for name in names)
+    asked = []
+    for _ in range(10_000):  # pop_due hands out a slice at a time
+        task = core.pop_due(4.0)
+        if task is not None:
+            asked.append(task.id)
+        elif core.next_wake(4.0) != 4.0:
+            break
+    assert sorted(asked) == sorted(names)
+    assert core.next_wake(4.0) is None  # every task in flight, nothing stale left due
