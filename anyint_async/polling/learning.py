@@ -65,6 +65,8 @@ class DurationEstimate:
     - ``late``: few tasks (``late_share``) take longer; None until the data can tell.
     - ``samples``: finished durations behind the estimate; ``group``: whose they are.
     - ``reached``: the longest duration seen finished (what the data can speak for so far).
+    - ``fastest``: one task in a hundred finishes sooner (with fewer than a hundred samples,
+      a little under the fastest seen); None where not computed.
     """
 
     early: float
@@ -80,6 +82,7 @@ class DurationEstimate:
     #: The oldest age at which ``QUIET_AT_RISK`` tasks (weighted as ``estimate``'s
     #: ``running``) were each last seen still running; 0 when fewer are running.
     seen_running_to: float = 0.0
+    fastest: float | None = None
 
     def quiet_stretch(self, age: float) -> float | None:
         """Seconds from ``age`` to the next age at which a learned task finished, when that
@@ -394,13 +397,14 @@ class DurationLearner:
         if not ordered and not prior:
             return None
         running = sorted(running)
+        fastest: float | None = None
         early: float | None = None
         tenth = median = late = guess = None
         if ordered:
-            early, tenth, median, late = _kaplan_meier_quantiles(
+            fastest, early, tenth, median, late = _kaplan_meier_quantiles(
                 ordered,
                 running,
-                (self._early_share, _GUESS_QUANTILE, 0.5, 1.0 - self._late_share),
+                (_FASTEST_SHARE, self._early_share, _GUESS_QUANTILE, 0.5, 1.0 - self._late_share),
                 running_weight,
             )
         if median is None and tenth and prior and len(ordered) >= _GUESS_SAMPLES:
@@ -410,16 +414,23 @@ class DurationLearner:
             guess = _quantile(prior, 0.5) * tenth / _quantile(prior, _GUESS_QUANTILE)
         if early is None and ordered:
             early = ordered[0]
+        if fastest is None and ordered:
+            fastest = ordered[0]
         if prior:
             horizon = running[-1] if running else 0.0
             if early is None or len(ordered) * self._early_share < 1:
                 remembered = _quantile(prior, self._early_share)
                 early = remembered if early is None else min(early, remembered)
+            if fastest is None or len(ordered) * _FASTEST_SHARE < 1:
+                remembered = _quantile(prior, _FASTEST_SHARE)
+                fastest = remembered if fastest is None else min(fastest, remembered)
             if median is None and guess is None:
                 median = max(_quantile(prior, 0.5), horizon)
             if late is None:
                 late = max(_quantile(prior, 1.0 - self._late_share), horizon)
-        assert early is not None  # from this session's durations or remembered ones
+        # Both from this session's durations or remembered ones.
+        assert early is not None
+        assert fastest is not None
         known = len(ordered) + len(prior)
         finishes = tuple(heapq.merge(ordered, prior)) if known >= QUIET_AT_RISK else ()
         at_risk = math.ceil(QUIET_AT_RISK / running_weight)
@@ -434,6 +445,7 @@ class DurationLearner:
             reached=ordered[-1] if ordered else 0.0,
             finishes=finishes,
             seen_running_to=seen_running_to,
+            fastest=round(min(fastest, early) * self._margin, 6),
         )
 
 
@@ -476,6 +488,9 @@ def _remembered(group: Any) -> tuple[Clock, GroupKey, list[float]] | None:
 
 
 _GUESS_QUANTILE = 0.10
+#: The share of a group's tasks that finish sooner than its ``fastest``: a promise about the
+#: 99th percentile of delays is a promise about them too.
+_FASTEST_SHARE = 0.01
 _GUESS_SAMPLES = 10
 
 

@@ -558,9 +558,11 @@ class PollSchedule:
         # the same shift moves every later query of the task earlier: at 0.3 it cost a fifth
         # more queries for a mean 1-9% lower, and that task keeps the spacing after it.
         ask_now = first and policy.target_delay_seconds is not None
-        if age < total.early or (first and not ask_now and age < first_age):
-            # Not asked since the earliest likely finish: ask one spacing after it.
-            due = entry.created_at + total.early + (first_age - total.early) * spread
+        if age < min(total.early, first_age) or (first and not ask_now and age < first_age):
+            # Not asked since the earliest likely finish: ask one spacing after it (or sooner,
+            # for the fastest few: learned_first_age), the jitter drawing it earlier only.
+            jittered = total.early + (first_age - total.early) * spread
+            due = entry.created_at + min(jittered, first_age)
         elif first:
             due = now
         else:
@@ -583,7 +585,7 @@ class PollSchedule:
                 end = began + run.early
                 end_age = end - entry.created_at
                 floor = end + policy.learned_wait(total, end_age, spread)
-                due = max(due, floor)
+                due = max(due, min(floor, began + policy.first_query_by(run.fastest)))
         return due
 
     def _estimate(self, entry: _Entry, now: float, clock: Clock) -> DurationEstimate | None:

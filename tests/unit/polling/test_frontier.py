@@ -411,6 +411,28 @@ def test_a_spacing_in_seconds_holds_for_a_cold_batch_of_every_shape(shape: str) 
         assert max(gaps) <= spacing + 1e-6, (seed, max(gaps))
 
 
+@pytest.mark.parametrize("shape", ["uniform", "lognormal"])
+def test_a_spacing_in_seconds_finds_a_learned_batchs_fastest_tasks_within_one_and_a_half(
+    shape: str,
+) -> None:
+    # A second batch's first queries came one spacing past the earliest likely finish, which 4
+    # in 100 beat: at 1 s on the log-normal those few waited up to two spacings (p99 2.1 s,
+    # real time 2.0 s). The first query now comes no later than 1.5 spacings past the fastest
+    # 1 in 100, so the p99 holds at 1.5 S (4 seeds; one alone may miss: a promise about 3 tasks
+    # of 300, learned from 3 of another 300). The other shapes' fastest 4 in 100 end within
+    # half a spacing of each other, and met it before.
+    spacing = 1.0
+    policy = attrs.evolve(POLICY, target_delay_seconds=spacing)
+    tails = []
+    for seed in range(4):
+        learner = DurationLearner()
+        scale = SHAPE_SCALES[shape]
+        simulate(shaped_tasks(shape, 300, scale=scale, seed=seed), policy, learner=learner)
+        second = shaped_tasks(shape, 300, scale=scale, seed=seed + 100)
+        tails.append(simulate(second, policy, seed=seed, learner=learner).delay_figures()["p99"])
+    assert sum(tails) / len(tails) <= 1.5 * spacing, tails
+
+
 def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched() -> None:
     # Two modes in one request shape (two thirds 8-10 s, a third 32-40 s), a second batch
     # starting from the first one's memory. No learned task ended between the modes, though

@@ -6,6 +6,7 @@ import math
 import random
 import statistics
 
+import attrs
 import pytest
 
 from anyint_async import (
@@ -186,6 +187,12 @@ def test_a_target_in_seconds_spaces_queries_alike_whatever_the_duration() -> Non
     assert policy.learned_wait(short, age=90.0) == pytest.approx(7.0)
     assert policy.learned_wait(long, age=350.0) == pytest.approx(7.0)
     assert policy.learned_first_age(long) == pytest.approx(327.0)
+    # No later than 1.5 spacings past the fastest 1 in 100: those that end before the first
+    # query wait no longer than that. A fraction's spacing leaves it alone.
+    sooner = attrs.evolve(long, fastest=310.0)
+    assert policy.learned_first_age(sooner) == pytest.approx(310.0 + 1.5 * 7.0)
+    assert policy.learned_first_age(attrs.evolve(long, fastest=319.0)) == pytest.approx(327.0)
+    assert PollPolicy(target_delay=0.1).learned_first_age(sooner) == pytest.approx(360.0)
     # A task twice as old as the slowest learned (late: 200 s) is likely stuck: it backs off.
     assert policy.learned_wait(short, age=300.0) == pytest.approx(7.0)
     assert policy.learned_wait(short, age=500.0) == pytest.approx(7.0 + 0.25 * 100.0)
@@ -256,6 +263,22 @@ def _learned(durations: list[float]) -> DurationEstimate:
     estimate = learner.estimate(group)
     assert estimate is not None
     return estimate
+
+
+def test_the_fastest_is_what_one_in_a_hundred_beat() -> None:
+    learner = DurationLearner()
+    for seconds in range(1, 201):
+        learner.observe(ROUTE, "m", float(seconds))
+    estimate = learner.estimate(learner.group_for(ROUTE, "m", None))
+    assert estimate is not None
+    assert estimate.fastest == pytest.approx(2.0 * 0.97)  # the second of 200, less the margin
+    assert estimate.early == pytest.approx(8.0 * 0.97)  # 4 in 100
+    few = DurationLearner()
+    for seconds in (100.0, 120.0, 110.0):
+        few.observe(ROUTE, "m", seconds)
+    estimate = few.estimate(few.group_for(ROUTE, "m", None))
+    assert estimate is not None
+    assert estimate.fastest == estimate.early == pytest.approx(97.0)  # the fastest seen
 
 
 def test_a_gap_between_two_modes_is_quiet_and_a_thinning_tail_is_not() -> None:
