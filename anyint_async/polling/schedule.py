@@ -489,7 +489,7 @@ class PollSchedule:
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
             # outweigh the tasks themselves. Amortised, a sweep costs a push or two. It runs in
             # one go, so it keeps to C-level passes: a Python call per item held the event
-            # loop 70 ms at 20,000 tasks (40,000 items), now a few.
+            # loop 72 ms at 20,000 tasks (40,000 items), 21 ms now (lag-20000, one run each).
             live = set(map(_SEQ_OF_ENTRY, self._entries.values()))
             heap[:] = itertools.compress(heap, map(live.__contains__, map(_SEQ_OF_ITEM, heap)))
             heapq.heapify(heap)
