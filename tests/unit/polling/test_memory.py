@@ -183,3 +183,29 @@ def test_the_durations_seen_in_this_session_are_counted_apart_from_remembered_on
     learner.observe(ROUTE, "wan", 50.0, workload=SHAPE)
     assert learner.samples(ROUTE, "wan", remembered=False) == 1
     assert learner.samples(ROUTE, "wan", SHAPE, remembered=False) == 1
+
+
+def _fastest(learner: DurationLearner) -> float:
+    group = learner.group_for(ROUTE, "wan", SHAPE)
+    assert group is not None
+    estimate = learner.estimate(group)
+    assert estimate is not None
+    assert estimate.fastest is not None
+    return estimate.fastest
+
+
+def test_the_fastest_few_are_remembered_until_a_hundred_of_this_sessions_tell() -> None:
+    # A delay in seconds asks a learned task first by its shape's fastest 1 in 100 finishes:
+    # a warm session must know them before its own fastest have shown.
+    original = _learned()
+    restored = DurationLearner()
+    restored.restore(original.export())
+    remembered = _fastest(restored)
+    assert remembered == pytest.approx(_fastest(original), rel=0.1)
+    rng = random.Random(3)
+    for _ in range(50):  # a few slower ones of this session do not lift it
+        restored.observe(ROUTE, "wan", rng.lognormvariate(4.0, 0.4) * 2.0, workload=SHAPE)
+    assert _fastest(restored) == pytest.approx(remembered)
+    for _ in range(150):  # past a hundred, this session's speak alone
+        restored.observe(ROUTE, "wan", rng.lognormvariate(4.0, 0.4) * 2.0, workload=SHAPE)
+    assert _fastest(restored) > 1.5 * remembered
