@@ -412,25 +412,14 @@ class DurationLearner:
             # far steadier than a shape read off a few dozen fresh finishes, and a provider
             # that got uniformly faster or slower still shows.
             guess = _quantile(prior, 0.5) * tenth / _quantile(prior, _GUESS_QUANTILE)
-        if early is None and ordered:
-            early = ordered[0]
-        if fastest is None and ordered:
-            fastest = ordered[0]
+        early = _low_quantile(early, self._early_share, ordered, prior)
+        fastest = _low_quantile(fastest, _FASTEST_SHARE, ordered, prior)
         if prior:
             horizon = running[-1] if running else 0.0
-            if early is None or len(ordered) * self._early_share < 1:
-                remembered = _quantile(prior, self._early_share)
-                early = remembered if early is None else min(early, remembered)
-            if fastest is None or len(ordered) * _FASTEST_SHARE < 1:
-                remembered = _quantile(prior, _FASTEST_SHARE)
-                fastest = remembered if fastest is None else min(fastest, remembered)
             if median is None and guess is None:
                 median = max(_quantile(prior, 0.5), horizon)
             if late is None:
                 late = max(_quantile(prior, 1.0 - self._late_share), horizon)
-        # Both from this session's durations or remembered ones.
-        assert early is not None
-        assert fastest is not None
         known = len(ordered) + len(prior)
         finishes = tuple(heapq.merge(ordered, prior)) if known >= QUIET_AT_RISK else ()
         at_risk = math.ceil(QUIET_AT_RISK / running_weight)
@@ -485,6 +474,21 @@ def _remembered(group: Any) -> tuple[Clock, GroupKey, list[float]] | None:
         return None
     checked: Clock = "total" if clock == "total" else "run"
     return checked, (route, model, workload), [float(x) for x in seconds]
+
+
+def _low_quantile(
+    found: float | None, share: float, ordered: Sequence[float], prior: Sequence[float]
+) -> float:
+    """A low quantile (``share``): this session's estimate ``found``, or its fastest duration
+    where the estimate cannot tell yet, and the remembered durations' where this session has
+    too few to speak for that share; the lower of the two."""
+    if found is None and ordered:
+        found = ordered[0]
+    if prior and (found is None or len(ordered) * share < 1):
+        remembered = _quantile(prior, share)
+        found = remembered if found is None else min(found, remembered)
+    assert found is not None  # the learner estimates only groups with some durations
+    return found
 
 
 _GUESS_QUANTILE = 0.10
