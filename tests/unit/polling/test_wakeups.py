@@ -104,8 +104,9 @@ def test_the_first_finish_of_a_batch_does_not_pull_tasks_that_will_call_back() -
 
 
 def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> None:
-    # Each wake leaves the task's older heap item behind; past two per task they are swept out
-    # in one go, which must keep each task's newest item and drop every other.
+    # Each wake leaves the task's older heap item behind; past one per task they are swept out
+    # in one go at the next pop_due, which must keep each task's newest item and drop every
+    # other, whichever round pushed it.
     core = PollSchedule(
         policy_for=lambda route: POLICY,
         rng=random.Random(0),
@@ -115,10 +116,13 @@ def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> N
     names = [str(i) for i in range(1500)]
     for name in names:
         core.track(_task(name), 0.0)
-    # Sweeps run at the 2,525th push, then in the fourth round, where the tasks woken before
-    # it are pushed no more: an item of theirs swept by mistake would lose them.
-    for now in (1.0, 2.0, 3.0, 4.0):
-        assert all(core.wake(name, now) for name in names)
+    # All woken once, the first half twice more, the first third once more still. A sweep
+    # comes after the first round and after the third, where the second half's newest items
+    # are the first round's: swept by mistake, those tasks would never be asked.
+    rounds = ((1.0, names), (2.0, names[:750]), (3.0, names[:750]), (4.0, names[:500]))
+    for now, woken in rounds:
+        assert all(core.wake(name, now) for name in woken)
+        assert core.pop_due(0.5) is None  # nothing is due yet: the turn a sweep takes
     asked = []
     for _ in range(10_000):  # pop_due hands out a slice at a time
         task = core.pop_due(4.0)
