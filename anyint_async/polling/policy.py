@@ -196,8 +196,14 @@ class PollPolicy:
         """The age of a task's first query once its group's durations are known: one spacing
         after the earliest likely finish (``early``, which a few in a hundred beat), and with
         a spacing in seconds no later than :meth:`first_query_by` the fastest."""
-        after_early = estimate.early + self.learned_wait(estimate, estimate.early)
-        return min(after_early, self.first_query_by(estimate.fastest))
+        wait = self.learned_wait(estimate, estimate.early)
+        return self.first_query_age(estimate.early, wait, estimate.fastest)
+
+    def first_query_age(self, early: float, wait: float, fastest: float | None) -> float:
+        """The age of a task's first query on one clock (from its creation, or from the
+        start of its run): ``wait`` after the earliest likely finish ``early``, and no later
+        than :meth:`first_query_by` the ``fastest``."""
+        return min(early + wait, self.first_query_by(fastest))
 
     def first_query_by(self, fastest: float | None) -> float:
         """With ``target_delay_seconds``, the latest age of a first query that finds the

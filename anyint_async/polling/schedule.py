@@ -598,10 +598,9 @@ class PollSchedule:
             if began is not None and began + run.early > now:
                 # Not before that, and then one spacing after it, as for the total clock. One
                 # whose earliest end has passed keeps the total clock's due.
-                end = began + run.early
-                end_age = end - entry.created_at
-                floor = end + policy.learned_wait(total, end_age, spread)
-                due = max(due, min(floor, began + policy.first_query_by(run.fastest)))
+                end_age = began + run.early - entry.created_at
+                wait = policy.learned_wait(total, end_age, spread)
+                due = max(due, began + policy.first_query_age(run.early, wait, run.fastest))
         return due
 
     def _estimate(self, entry: _Entry, now: float, clock: Clock) -> DurationEstimate | None:

@@ -193,6 +193,10 @@ def test_a_target_in_seconds_spaces_queries_alike_whatever_the_duration() -> Non
     assert policy.learned_first_age(sooner) == pytest.approx(310.0 + 1.5 * 7.0)
     assert policy.learned_first_age(attrs.evolve(long, fastest=319.0)) == pytest.approx(327.0)
     assert PollPolicy(target_delay=0.1).learned_first_age(sooner) == pytest.approx(360.0)
+    # The same bound on a run's clock (ages from its start): early 20 s, spacing 7 s.
+    assert policy.first_query_age(20.0, 7.0, fastest=15.0) == pytest.approx(25.5)
+    assert policy.first_query_age(20.0, 7.0, fastest=19.0) == pytest.approx(27.0)
+    assert PollPolicy().first_query_age(20.0, 7.0, fastest=5.0) == pytest.approx(27.0)
     # A task twice as old as the slowest learned (late: 200 s) is likely stuck: it backs off.
     assert policy.learned_wait(short, age=300.0) == pytest.approx(7.0)
     assert policy.learned_wait(short, age=500.0) == pytest.approx(7.0 + 0.25 * 100.0)
