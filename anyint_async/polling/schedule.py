@@ -46,9 +46,11 @@ _SEQ_OF_ITEM: Final = operator.itemgetter(1)
 _SEQ_OF_ENTRY: Final = operator.attrgetter("seq")
 _EPSILON: Final = 1e-3
 #: A provider's heap is swept of stale items when it holds more than this many per tracked task
-#: (plus the slack, so small schedules never sweep). One, not two: a sweep's hold of the event
-#: loop grows with the heap it walks, and at two it walked three items a task.
-_STALE_FACTOR: Final = 1
+#: (plus the slack, so small schedules never sweep): once stale items outnumber the tasks, so a
+#: sweep costs a push or two, amortised. Lower, sweeps are shorter but far more frequent: at 1
+#: one came every 1,024 stale items, a walk over every task each time (78 sweeps and 4.5 s of
+#: CPU in the 100,000-task scheduler benchmark, none at 2).
+_STALE_FACTOR: Final = 2
 _STALE_SLACK: Final = 1024
 #: Tasks of a model nothing is known of that are polled on the policy's curve; the rest of its
 #: batch waits (up to the policy's wait cap) until the first of these finishes and says when
@@ -498,13 +500,13 @@ class PollSchedule:
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
             # outweigh the tasks themselves. Not here: a push comes amid a slice of tasks
             # pulled forward or an answer's settling, and the sweep's hold added to theirs
-            # (26 ms at 20,000 tasks); pop_due gives it a turn of its own.
+            # (34 ms at 20,000 tasks in one run); pop_due gives it a turn of its own.
             self._sweeps.add(provider)
 
     def _sweep(self, provider: str) -> None:
-        """Drop the provider's stale heap items. Amortised it costs a push or two; it runs in
-        one go, so it keeps to C-level passes: a Python call per item held the event loop 72
-        ms at 20,000 tasks, this 18 ms (lag-20000, one run each)."""
+        """Drop the provider's stale heap items. It runs in one go, so it keeps to C-level
+        passes: a Python call per item held the event loop 72 ms at 20,000 tasks, this 21-22
+        ms (lag-20000, one sweep in a run)."""
         heap = self._heaps[provider]
         live = set(map(_SEQ_OF_ENTRY, self._entries.values()))
         heap[:] = itertools.compress(heap, map(live.__contains__, map(_SEQ_OF_ITEM, heap)))

@@ -104,9 +104,9 @@ def test_the_first_finish_of_a_batch_does_not_pull_tasks_that_will_call_back() -
 
 
 def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> None:
-    # Each wake leaves the task's older heap item behind; past one per task they are swept out
-    # in one go at the next pop_due, which must keep each task's newest item and drop every
-    # other, whichever round pushed it.
+    # Each wake leaves the task's older heap item behind; once they outnumber the tasks they
+    # are swept out in one go at the next pop_due, which must keep each task's newest item and
+    # drop every other, whichever round pushed it.
     core = PollSchedule(
         policy_for=lambda route: POLICY,
         rng=random.Random(0),
@@ -116,9 +116,9 @@ def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> N
     names = [str(i) for i in range(1500)]
     for name in names:
         core.track(_task(name), 0.0)
-    # All woken once, the first half twice more, the first third once more still. A sweep
-    # comes after the first round and after the third, where the second half's newest items
-    # are the first round's: swept by mistake, those tasks would never be asked.
+    # All woken once, the first half twice more, the first third once more still. The sweep
+    # comes after the third round, where the second half's newest items are the first
+    # round's: swept by mistake, those tasks would never be asked.
     rounds = ((1.0, names), (2.0, names[:750]), (3.0, names[:750]), (4.0, names[:500]))
     for now, woken in rounds:
         assert all(core.wake(name, now) for name in woken)
