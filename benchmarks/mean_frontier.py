@@ -8,7 +8,7 @@ schedule of query times after a task's creation, used for every task:
 - ``equal``: the first query at the shortest duration, then one every ``gap`` (its mean delay
   is about half the gap).
 - ``optimised``: the schedule of least expected queries for its mean delay, found exactly on a
-  grid by dynamic programming: each query time t_i to the next t_j costs one query for every
+  grid (the distribution's quantiles and evenly spaced times) by dynamic programming: each query time t_i to the next t_j costs one query for every
   task still running at t_i, and a delay of t_j - T for each task ending at T in between.
   Minimising queries + lambda x delay for a sweep of lambda traces the whole convex frontier.
 
@@ -79,7 +79,18 @@ def _optimised(known: Sequence[float], weight: float, own_cap: float | None = No
     import numpy as np
 
     values = np.asarray(known, dtype=float)
-    grid = np.unique(np.quantile(values, np.linspace(0.0, 1.0, _GRID)))
+    # Quantiles put the grid where tasks end, but leave the tail's points tens of seconds apart
+    # (a log-normal with a median of 17 s: its last thousandth spans 100-180 s), where no plan
+    # could ask often: the optimum came out 20% dearer than it is at the default's mean.
+    # Evenly spaced times fill the tail in.
+    grid = np.unique(
+        np.concatenate(
+            (
+                np.quantile(values, np.linspace(0.0, 1.0, _GRID)),
+                np.linspace(values[0], values[-1], _GRID),
+            )
+        )
+    )
     count = len(grid)
     # F(t): share ended by t; M(t): E[T; T <= t]; S(t): share still running after t.
     ended = np.searchsorted(values, grid, side="right") / len(values)
