@@ -69,11 +69,11 @@ def _equal(known: Sequence[float], gap: float) -> list[float]:
 
 
 def _optimised(known: Sequence[float], weight: float, own_cap: float | None = None) -> list[float]:
-    """The query times minimising E[queries] + ``weight`` x E[delay] on a quantile grid.
+    """The query times minimising E[queries] + ``weight`` x E[delay] on a grid of times.
 
     With ``own_cap`` c, only plans that find every task but the shortest 1% within c of its
-    own run: after a query at t the next comes by t (1 + c), since a task still running at t
-    ran at least t (and the first by the 1% quantile's (1 + c)). That is the p99 of each
+    own run: after a query at t the next comes by (1 + c) times the first duration past t, the
+    soonest a task still running at t can end (and the first by the 1% quantile's (1 + c)). That is the p99 of each
     task's delay over its own duration held to c, at the fewest queries it allows.
     """
     import numpy as np
@@ -98,12 +98,17 @@ def _optimised(known: Sequence[float], weight: float, own_cap: float | None = No
     moment = cumulative[np.searchsorted(values, grid, side="right")] / len(values)
     running = 1.0 - ended
     shortest = float(values[len(values) // 100])
+    # The first duration past each grid point: a task still running there ends no sooner, so
+    # the next query may wait until (1 + c) times that. Taking the point itself instead would
+    # make a plan ask all through a gap where nothing ends, now that the grid has points there.
+    after = np.searchsorted(values, grid, side="right")
+    next_end = np.where(after < len(values), values[np.minimum(after, len(values) - 1)], np.inf)
     value = np.zeros(count)
     choice = np.full(count, count - 1)
     for i in range(count - 2, -1, -1):
         later = np.arange(i + 1, count)
         if own_cap is not None:
-            reach = max(float(grid[i]), shortest) * (1 + own_cap)
+            reach = max(float(next_end[i]), shortest) * (1 + own_cap)
             later = later[(grid[later] <= reach) | (later == i + 1)]
         waited = grid[later] * (ended[later] - ended[i]) - (moment[later] - moment[i])
         costs = running[i] + weight * waited + value[later]

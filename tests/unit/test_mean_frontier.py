@@ -58,6 +58,19 @@ def test_a_long_tail_does_not_hold_the_informed_client_back() -> None:
     assert best is not None and best <= 1.03 * 9.65
 
 
+def test_holding_the_own_run_tail_asks_nothing_in_a_gap_where_no_task_ends() -> None:
+    # Two modes: no task ends between 10 and 32 s, so a client that knows it keeps every task
+    # within its share without a query there, and holding the tail costs it nothing. A next
+    # query bounded by the last query's time (not by the soonest end after it) asked all
+    # through the gap: 1.9x the queries.
+    draw = Mixture(((2.0, Uniform(8.0, 10.0)), (1.0, Uniform(32.0, 40.0))))
+    known, run = known_sample(draw, count=5000), _run(draw)
+    free = queries_at(undominated(own_run_frontier(known, run, None)), "delay_mean_s", 0.47)
+    held = queries_at(undominated(own_run_frontier(known, run, 0.15)), "delay_mean_s", 0.47)
+    assert free is not None and held is not None
+    assert held <= 1.05 * free
+
+
 def test_efficiency_is_the_informed_queries_over_the_contenders() -> None:
     points = [
         {"queries_per_task": 10.0, "delay_mean_s": 1.0},
