@@ -8,9 +8,10 @@ schedule of query times after a task's creation, used for every task:
 - ``equal``: the first query at the shortest duration, then one every ``gap`` (its mean delay
   is about half the gap).
 - ``optimised``: the schedule of least expected queries for its mean delay, found exactly on a
-  grid (the distribution's quantiles and evenly spaced times) by dynamic programming: each query time t_i to the next t_j costs one query for every
-  task still running at t_i, and a delay of t_j - T for each task ending at T in between.
-  Minimising queries + lambda x delay for a sweep of lambda traces the whole convex frontier.
+  grid (the distribution's quantiles and evenly spaced times) by dynamic programming: each
+  query time t_i to the next t_j costs one query for every task still running at t_i, and a
+  delay of t_j - T for each task ending at T in between. Minimising queries + lambda x delay
+  for a sweep of lambda traces the whole convex frontier.
 
 Both are replayed on the durations the gateway drew in the run, so their points sit on the same
 tasks as every contender's. Efficiency is the informed queries at a contender's mean delay
@@ -73,8 +74,9 @@ def _optimised(known: Sequence[float], weight: float, own_cap: float | None = No
 
     With ``own_cap`` c, only plans that find every task but the shortest 1% within c of its
     own run: after a query at t the next comes by (1 + c) times the first duration past t, the
-    soonest a task still running at t can end (and the first by the 1% quantile's (1 + c)). That is the p99 of each
-    task's delay over its own duration held to c, at the fewest queries it allows.
+    soonest a task still running at t can end (and the first by the 1% quantile's (1 + c)).
+    That is the p99 of each task's delay over its own duration held to c, at the fewest
+    queries it allows.
     """
     import numpy as np
 
