@@ -94,16 +94,17 @@ def _optimised(known: Sequence[float], weight: float, own_cap: float | None = No
         )
     )
     count = len(grid)
-    # F(t): share ended by t; M(t): E[T; T <= t]; S(t): share still running after t.
-    ended = np.searchsorted(values, grid, side="right") / len(values)
+    # How many known durations end by each grid point; F(t): share ended by t;
+    # M(t): E[T; T <= t]; S(t): share still running after t.
+    after = np.searchsorted(values, grid, side="right")
+    ended = after / len(values)
     cumulative = np.concatenate(([0.0], np.cumsum(values)))
-    moment = cumulative[np.searchsorted(values, grid, side="right")] / len(values)
+    moment = cumulative[after] / len(values)
     running = 1.0 - ended
     shortest = float(values[len(values) // 100])
     # The first duration past each grid point: a task still running there ends no sooner, so
     # the next query may wait until (1 + c) times that. Taking the point itself instead would
     # make a plan ask all through a gap where nothing ends, now that the grid has points there.
-    after = np.searchsorted(values, grid, side="right")
     next_end = np.where(after < len(values), values[np.minimum(after, len(values) - 1)], np.inf)
     value = np.zeros(count)
     choice = np.full(count, count - 1)
