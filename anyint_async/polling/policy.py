@@ -110,7 +110,8 @@ class PollPolicy:
       found; only a task twice as old as the slowest seen finishing (likely stuck) is asked
       ever more sparsely; one facing a stretch where no learned task ended though many
       outlived its start (a gap between two modes) is asked next a spacing after finishes
-      resume, and one older than every learned finish, with dozens of others seen well past
+      resume, and a query that would land in such a stretch comes instead just after the
+      finishes before it end (the same queries, none found later); one older than every learned finish, with dozens of others seen well past
       them, is asked every ``f`` of its age again (nothing learned speaks for it). Fake
       clock, 300 videos cold, five shapes of durations, 0.03-0.3: the median task found
       within 0.27-0.53 ``f`` of its run on average over seeds, 99% within 1.0-1.3 ``f``.
@@ -256,7 +257,18 @@ class PollPolicy:
             stuck_from = _STUCK_AFTER * estimate.late
             if age > stuck_from:
                 spacing += _TAIL_PACE * (age - stuck_from)
-        return max(ahead + spacing * spread, _EPSILON_WAIT)
+        wait = ahead + spacing * spread
+        if not ahead:
+            cluster = estimate.cluster_end(age, age + wait)
+            if cluster is not None and cluster[1] > _QUIET_SPACINGS * spacing:
+                # The query would land in a quiet stretch: it comes where the cluster of
+                # finishes before the stretch ends instead. It finds every task the later
+                # one would and those ending in between sooner, and costs no more: the next
+                # query crosses the stretch either way (fake clock, a second batch of two
+                # modes, 8 seeds: the same queries, mean 0.48 -> 0.43 s at 0.1 and
+                # 1.63 -> 1.20 s at 0.3).
+                wait = cluster[0] - age
+        return max(wait, _EPSILON_WAIT)
 
     def target_spacing(self, estimate: DurationEstimate, age: float) -> float:
         """The spacing between queries the target asks of a task ``age`` seconds old:

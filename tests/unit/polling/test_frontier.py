@@ -454,10 +454,48 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched(
         assert max(crossing) == 0, crossing
         assert outcome.delays["odd"] <= (32 - 20) + 1.5
         # The modes themselves are asked at the target's spacing: every task of both is
-        # found within it (a tenth of the group's expected duration, jitter aside).
+        # found within it (a tenth of the group's expected duration, jitter aside), those
+        # ending before the slow mode's first learned finish within it after that finish.
         fast = [t for t in tasks[1:] if t.running < 11]
         spacing = 0.1 * 10.0 * 1.1
-        assert max(outcome.delays[t.name] for t in fast + slow) <= spacing
+        (memory,) = [g for g in first.export()["groups"] if g["clock"] == "total"]
+        resumes = min(seconds for seconds in memory["seconds"] if seconds > 20)
+        late = [
+            outcome.delays[t.name] - max(0.0, resumes - t.running) - spacing for t in fast + slow
+        ]
+        assert max(late) <= 0, (seed, max(late))
+
+
+@pytest.mark.parametrize("setting", [{"target_delay": 0.1}, {"target_delay": 0.3}])
+def test_the_last_query_before_a_quiet_stretch_comes_where_its_mode_ends(
+    setting: dict[str, float],
+) -> None:
+    # Two modes, a second batch: the fast mode (8-10 s) is asked a spacing apart (about 1 s
+    # at 0.1, 3 s at 0.3), and the query that would fall past its end, in the quiet stretch
+    # before the slow mode, comes just after its last learned finish instead. Every task of
+    # the fast mode is found by then, none asked more often for it: a query landing a
+    # spacing later found the last ones up to that late, for no task found sooner.
+    policy = attrs.evolve(POLICY, **setting)
+    for seed in range(3):
+        learner = DurationLearner()
+        simulate(shaped_tasks("bimodal", 300, scale=8.0, seed=seed + 100), policy, learner=learner)
+        longest = max(
+            t.running
+            for t in shaped_tasks("bimodal", 300, scale=8.0, seed=seed + 100)
+            if t.running < 11
+        )
+        tasks = shaped_tasks("bimodal", 300, scale=8.0, seed=seed)
+        # A sample's longest finish falls short of its mode's end: one just past it is
+        # found at once too, not after the quiet stretch.
+        past = attrs.evolve(tasks[0], name="past", running=longest + 0.02)
+        tasks = [past, *tasks[1:]]
+        outcome = simulate(tasks, policy, seed=seed, learner=learner)
+        fast = [t for t in tasks if t.running < 11]
+        spacing = policy.target_delay * 10.0
+        assert outcome.delays["past"] <= spacing, (seed, outcome.delays["past"])
+        found = [t.running + outcome.delays[t.name] for t in fast if t.running <= longest]
+        assert max(found) <= longest + 0.25, (seed, max(found), longest)
+        assert max(len(outcome.asked[t.name]) for t in fast) <= math.ceil(2.25 / spacing) + 1
 
 
 @pytest.mark.parametrize("target", [0.03, 0.1, 0.3])
