@@ -102,19 +102,19 @@ class PollPolicy:
       6-36 s videos at 0.1: the median task within 0.5 ``f`` of its run, 95% within 2.1
       ``f``, the 6-10 s ones up to 4.8 ``f``). Smaller is faster and costs more queries;
       the scheduler spends as few as it can to keep it: no query before the earliest likely
-      finish of such tasks, then one every ``f`` of their expected duration. Before anything
-      is learned, a task is asked every
-      ``f`` times its age (it takes at least that long), and no shape of durations is
-      assumed. A task's queries depend only on what is known of its own end (its request
-      shape's durations, its age, its start, a callback), never on how late other tasks were
-      found; only a task twice as old as the slowest seen finishing (likely stuck) is asked
-      ever more sparsely; one facing a stretch where no learned task ended though many
-      outlived its start (a gap between two modes) is asked next a spacing after finishes
-      resume, and a query that would land in such a stretch comes instead just after the
-      finishes before it end (the same queries, none found later); one older than every learned finish, with dozens of others seen well past
-      them, is asked every ``f`` of its age again (nothing learned speaks for it). Fake
-      clock, 300 videos cold, five shapes of durations, 0.03-0.3: the median task found
-      within 0.27-0.53 ``f`` of its run on average over seeds, 99% within 1.0-1.3 ``f``.
+      finish of such tasks, then one every ``f`` of their expected duration. Before anything is
+      learned, a task is asked every ``f`` times its age (it takes at least that long), and no
+      shape of durations is assumed. A task's queries depend only on what is known of its own
+      end (its request shape's durations, its age, its start, a callback), never on how late
+      other tasks were found; only a task twice as old as the slowest seen finishing (likely
+      stuck) is asked ever more sparsely; one facing a stretch where no learned task ended
+      though many outlived its start (a gap between two modes) is asked next a spacing after
+      finishes resume, and a query that would land in such a stretch comes instead just after
+      the finishes before it end (the same queries, none found later); one older than every
+      learned finish, with dozens of others seen well past them, is asked every ``f`` of its age
+      again (nothing learned speaks for it). Fake clock, 300 videos cold, five shapes of
+      durations, 0.03-0.3: the median task found within 0.27-0.53 ``f`` of its run on average
+      over seeds, 99% within 1.0-1.3 ``f``.
     - ``target_delay_seconds``: the same promise in seconds, for every task alike: found on
       average within about half of it, nearly all within it; when set it takes the place of
       ``target_delay``, and the first queries of a batch come no later than that. Where short
