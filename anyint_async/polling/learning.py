@@ -119,7 +119,9 @@ class DurationEstimate:
         if quiet is None or longest + quiet <= due:
             return None
         end = 2 * longest - self.finishes[last - _QUIET_NEXT]
-        return (end, quiet) if end < due else None
+        # Ten equal durations (whole seconds, say) say nothing of how far past them the
+        # mode reaches: no margin can be read, so no query is moved.
+        return (end, quiet) if longest < end < due else None
 
     def quiet_past_every_finish(self, age: float) -> float | None:
         """For a task ``age`` seconds old that outlived every learned duration: seconds past

@@ -110,10 +110,10 @@ class PollPolicy:
       stuck) is asked ever more sparsely; one facing a stretch where no learned task ended
       though many outlived its start (a gap between two modes) is asked next a spacing after
       finishes resume, and a query that would land in such a stretch comes instead just after
-      the finishes before it end (the same queries, none found later); one older than every
-      learned finish, with dozens of others seen well past them, is asked every ``f`` of its age
-      again (nothing learned speaks for it). Fake clock, 300 videos cold, five shapes of
-      durations, 0.03-0.3: the median task found within 0.27-0.53 ``f`` of its run on average
+      the finishes before it end (the same queries, the last of those found sooner); one older
+      than every learned finish, with dozens of others seen well past them, is asked every ``f``
+      of its age again (nothing learned speaks for it). Fake clock, 300 videos cold, five shapes
+      of durations, 0.03-0.3: the median task found within 0.27-0.53 ``f`` of its run on average
       over seeds, 99% within 1.0-1.3 ``f``.
     - ``target_delay_seconds``: the same promise in seconds, for every task alike: found on
       average within about half of it, nearly all within it; when set it takes the place of

@@ -304,6 +304,27 @@ def test_a_gap_between_two_modes_is_quiet_and_a_thinning_tail_is_not() -> None:
     assert few.quiet_stretch(11.0) is None
 
 
+def test_a_query_due_in_a_quiet_stretch_is_moved_to_where_the_mode_before_it_ends() -> None:
+    rng = random.Random(6)
+    fast = [rng.uniform(8, 10) for _ in range(130)]
+    estimate = _learned(fast + [rng.uniform(32, 40) for _ in range(70)])
+    longest, tenth_last = sorted(fast)[-1], sorted(fast)[-11]
+    # Due in the gap: moved to just past the fast mode's longest finish, by as long as its
+    # last ten took (a sample's longest falls short of its mode's end).
+    found = estimate.cluster_end(9.5, 11.0)
+    assert found is not None
+    end, quiet = found
+    assert end == pytest.approx(2 * longest - tenth_last)
+    assert longest < end < longest + 0.5 and 20 < quiet < 22.5
+    # Due inside a mode, past the gap, or for a task already past the mode: not moved.
+    assert estimate.cluster_end(8.5, 9.0) is None
+    assert estimate.cluster_end(9.5, 33.0) is None
+    assert estimate.cluster_end(10.5, 12.0) is None
+    # Durations in whole seconds: ten equal ones give no margin to read, so none is moved.
+    whole = _learned([9.0] * 130 + [float(rng.randint(32, 40)) for _ in range(70)])
+    assert whole.cluster_end(8.5, 11.0) is None
+
+
 def test_a_cold_batch_is_quiet_past_every_finish_only_where_dozens_were_seen_running() -> None:
     rng = random.Random(5)
     learner = DurationLearner()
