@@ -478,12 +478,9 @@ def test_the_last_query_before_a_quiet_stretch_comes_where_its_mode_ends(
     policy = attrs.evolve(POLICY, **setting)
     for seed in range(3):
         learner = DurationLearner()
-        simulate(shaped_tasks("bimodal", 300, scale=8.0, seed=seed + 100), policy, learner=learner)
-        longest = max(
-            t.running
-            for t in shaped_tasks("bimodal", 300, scale=8.0, seed=seed + 100)
-            if t.running < 11
-        )
+        learned = shaped_tasks("bimodal", 300, scale=8.0, seed=seed + 100)
+        simulate(learned, policy, learner=learner)
+        longest = max(t.running for t in learned if t.running < 11)
         tasks = shaped_tasks("bimodal", 300, scale=8.0, seed=seed)
         # A sample's longest finish falls short of its mode's end: one just past it is
         # found at once too, not after the quiet stretch.
