@@ -348,3 +348,53 @@ def test_a_cold_batch_is_quiet_past_every_finish_only_where_dozens_were_seen_run
     assert quiet([10.05] * 100, age=10.05) is None
     # Too few seen running past it: an empty stretch says nothing yet.
     assert quiet([15.0] * 29 + [9.0] * 71) is None
+
+
+def test_the_chance_of_ending_soon_is_read_off_the_durations_past_an_age() -> None:
+    rng = random.Random(8)
+    # Uniform over 6-36 s: the hazard is 1 / (36 - age), rising as the end nears.
+    uniform = _learned([rng.uniform(6, 36) for _ in range(400)])
+    early, late = uniform.ending_rate(10.0), uniform.ending_rate(30.0)
+    assert early is not None and late is not None
+    assert early == pytest.approx(1 / 26, rel=0.35) and late == pytest.approx(1 / 6, rel=0.35)
+    # A Pareto (alpha 1.5) past 8 s: alpha / age, falling; past the last twenty durations,
+    # read from all that are left, and none past the longest.
+    pareto = _learned([8 * rng.paretovariate(1.5) for _ in range(400)])
+    assert pareto.ending_rate(10.0) == pytest.approx(1.5 / 10, rel=0.35)
+    assert pareto.ending_rate(40.0) == pytest.approx(1.5 / 40, rel=0.5)
+    assert pareto.ending_rate(pareto.complete[-5]) is not None
+    assert pareto.ending_rate(pareto.complete[-1]) is None
+    assert pareto.typical_rate == pareto.ending_rate(pareto.median or 0.0)
+
+
+def test_a_learned_spacing_follows_the_chance_of_ending_within_the_promise() -> None:
+    rng = random.Random(9)
+    policy = PollPolicy(target_delay=0.1)
+    pareto = _learned([8 * rng.paretovariate(1.5) for _ in range(400)])
+    assert pareto.median is not None
+    tenth = 0.1 * pareto.median
+    # Near the floor, where most tasks end, queries come closer than the median's tenth, but
+    # never under half of it; past the median, wider, but never wider than a tenth of the
+    # task's own age (what the knob promises its own run).
+    assert 0.5 * tenth <= policy.target_spacing(pareto, 8.5) < 0.9 * tenth
+    assert 1.5 * tenth < policy.target_spacing(pareto, 4 * pareto.median) <= 0.4 * pareto.median
+    # Uniform: a task younger than the median, where few end, is not spaced wider than the
+    # median's tenth (its own run is the shorter); one near the end, where many do, closer.
+    uniform = _learned([rng.uniform(6, 36) for _ in range(400)])
+    assert uniform.median is not None
+    assert policy.target_spacing(uniform, 8.0) == pytest.approx(0.1 * uniform.median)
+    assert policy.target_spacing(uniform, 33.0) < 0.7 * 0.1 * uniform.median
+    # Just before a spike of finishes (a third of tasks cut off at 20 s, a provider's limit),
+    # the chance of ending soon is near certain: half the tenth, not a query a moment apart.
+    spiked = _learned([rng.uniform(6, 20) for _ in range(260)] + [20.0] * 140)
+    assert spiked.median is not None
+    assert policy.target_spacing(spiked, 19.9) == pytest.approx(0.05 * spiked.median)
+    # Past the median, where a slow mode spreads thin after a dense fast one, the root of the
+    # ratio asks for more than ten times the tenth: a tenth of the task's own age bounds it.
+    modes = _learned(
+        [rng.uniform(9, 10) for _ in range(240)] + [rng.uniform(12, 200) for _ in range(160)]
+    )
+    assert modes.median is not None and modes.median < 12
+    assert policy.target_spacing(modes, 12.5) == pytest.approx(1.25)
+    # In seconds, the spacing is the one asked for, wherever tasks end.
+    assert attrs.evolve(policy, target_delay_seconds=2.0).target_spacing(pareto, 8.5) == 2.0
