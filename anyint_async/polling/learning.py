@@ -45,14 +45,17 @@ __all__ = [
 #: keeps 200 durations per group, so a mode of a sixth of them is enough.
 QUIET_AT_RISK = 30
 _QUIET_NEXT = 10
-#: How many learned finishes past an age its chance of ending soon is read from. Fewer and the
-#: rate is noisy enough to cost queries (fake clock, a second batch at 0.1, 8 seeds: the next 10
-#: left a Pareto's efficiency where constant spacing had it, 20 lifted it by 0.05). More were
-#: steadier on log-normals (a fixed 30, or a quarter of those left: 0.95 -> 0.96-0.97 at a
-#: sigma of 0.5) but read the median's rate across the gap between two modes, where a few of
-#: the fast mode are left past it, and the whole fast mode was asked twice as often (two modes
-#: 0.92 -> 0.88 with 30; a test's seed in three with a quarter).
+#: How many learned finishes past an age its chance of ending soon is read from: a quarter of
+#: those left, and no fewer than 20. Fewer and the rate is noisy enough to cost queries (fake
+#: clock, a second batch at 0.1, 8 seeds: the next 10 left a Pareto's efficiency where constant
+#: spacing had it); a fixed 20 was noisier on log-normals (sigma 0.5: 0.95 against 0.96).
 _RATE_NEXT = 20
+_RATE_SHARE = 4
+#: Where a typical task's rate is read: the middle of the rates at these shares of the learned
+#: durations. Read at the median alone, a window of a quarter crossed the gap between two modes
+#: where only a few of the fast one were left past it, and the whole fast mode was asked twice
+#: as often (a test's seed in three).
+_TYPICAL_SHARES = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: (route, model, workload); a workload of None is the model's pooled group.
 GroupKey = tuple[TaskRoute, str, str | None]
 Clock = Literal["total", "run"]
@@ -94,14 +97,15 @@ class DurationEstimate:
     #: The durations ``ending_rate`` reads, sorted: remembered ones where any (a finished
     #: batch's, none still running), else this session's; empty when too few are known.
     complete: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
-    #: ``ending_rate`` at the median: how soon a typical task is likely to end.
+    #: How soon a typical task is likely to end: the middle of ``ending_rate`` at 30-70% of
+    #: the durations ``complete`` holds.
     typical_rate: float | None = None
 
     def ending_rate(self, age: float) -> float | None:
         """The chance per second that a task still running at ``age`` ends soon (its hazard),
-        read off the learned durations past ``age``: from the next ``_RATE_NEXT`` of them, or
-        where fewer are left, from all of them (how many there are over the seconds they ran
-        past ``age``). None where none is left.
+        read off the learned durations past ``age``: from the next quarter of them (at least
+        ``_RATE_NEXT``), or where fewer are left, from all of them (how many there are over the
+        seconds they ran past ``age``). None where none is left.
 
         Remembered durations are read where there are any (``complete``): a batch still
         running has finished only its shorter tasks, and mixed with them a memory's durations
@@ -177,13 +181,26 @@ class DurationEstimate:
 def _ending_rate(durations: Sequence[float], age: float) -> float | None:
     start = bisect.bisect_right(durations, age)
     left = len(durations) - start
-    if left > _RATE_NEXT:
-        span = durations[start + _RATE_NEXT - 1] - age
-        # Of ``left`` tasks alive at ``age``, ``_RATE_NEXT`` ended within ``span``.
-        return -math.log1p(-_RATE_NEXT / left) / span
+    ahead = max(_RATE_NEXT, left // _RATE_SHARE)
+    if left > ahead:
+        span = durations[start + ahead - 1] - age
+        # Of ``left`` tasks alive at ``age``, ``ahead`` ended within ``span``.
+        return -math.log1p(-ahead / left) / span
     if not left:
         return None
     return left / math.fsum(seconds - age for seconds in durations[start:])
+
+
+def _typical_rate(durations: Sequence[float]) -> float | None:
+    if not durations:
+        return None
+    last = len(durations) - 1
+    rates = sorted(
+        rate
+        for share in _TYPICAL_SHARES
+        if (rate := _ending_rate(durations, durations[round(share * last)])) is not None
+    )
+    return rates[len(rates) // 2] if rates else None
 
 
 #: Where a finished task stands in creation order: when it was created, then a rank drawn
@@ -497,7 +514,7 @@ class DurationLearner:
             seen_running_to=seen_running_to,
             fastest=round(min(fastest, early) * self._margin, 6),
             complete=complete,
-            typical_rate=None if median is None else _ending_rate(complete, median),
+            typical_rate=_typical_rate(complete),
         )
 
 

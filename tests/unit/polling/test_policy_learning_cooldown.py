@@ -364,7 +364,15 @@ def test_the_chance_of_ending_soon_is_read_off_the_durations_past_an_age() -> No
     assert pareto.ending_rate(40.0) == pytest.approx(1.5 / 40, rel=0.5)
     assert pareto.ending_rate(pareto.complete[-5]) is not None
     assert pareto.ending_rate(pareto.complete[-1]) is None
-    assert pareto.typical_rate == pareto.ending_rate(pareto.median or 0.0)
+    # A typical task's: the middle of the rates read at 30-70% of the durations, near the
+    # median's on a Pareto; on two modes the fast one's, not the slow one's past the gap.
+    assert pareto.typical_rate == pytest.approx(1.5 / (pareto.median or 0.0), rel=0.35)
+    modes = _learned(
+        [rng.uniform(8, 10) for _ in range(200)] + [rng.uniform(32, 40) for _ in range(100)]
+    )
+    fast, slow = modes.ending_rate(8.5), modes.ending_rate(33.0)
+    assert fast is not None and slow is not None and modes.typical_rate is not None
+    assert modes.typical_rate > 2 * slow and modes.typical_rate == pytest.approx(fast, rel=0.5)
 
 
 def test_a_learned_spacing_follows_the_chance_of_ending_within_the_promise() -> None:
