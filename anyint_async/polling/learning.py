@@ -194,11 +194,10 @@ def _ending_rate(durations: Sequence[float], age: float) -> float | None:
 def _typical_rate(durations: Sequence[float]) -> float | None:
     if not durations:
         return None
-    last = len(durations) - 1
     rates = sorted(
         rate
         for share in _TYPICAL_SHARES
-        if (rate := _ending_rate(durations, durations[round(share * last)])) is not None
+        if (rate := _ending_rate(durations, _quantile(durations, share))) is not None
     )
     return rates[len(rates) // 2] if rates else None
 
