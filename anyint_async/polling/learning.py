@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import math
 import zlib
 from array import array
@@ -98,8 +99,23 @@ class DurationEstimate:
     #: batch's, none still running), else this session's; empty when too few are known.
     complete: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
     #: How soon a typical task is likely to end: the middle of ``ending_rate`` at 30-70% of
-    #: the durations ``complete`` holds.
+    #: the durations ``complete`` holds (with ``running``, at those shares of the distribution
+    #: both say). Computed from them when not given, once the median is known.
     typical_rate: float | None = None
+    #: When ``complete`` holds this session's finishes: the ages at which the group's tasks
+    #: still running were last seen, sorted, each standing for ``running_weight`` tasks.
+    #: Empty for a memory's durations (a finished batch's, none still running).
+    running: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
+    running_weight: float = 1.0
+    _at_risk: _AtRisk | None = attrs.field(init=False, default=None, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.running and self.complete:
+            object.__setattr__(
+                self, "_at_risk", _AtRisk(self.complete, self.running, self.running_weight)
+            )
+        if self.typical_rate is None and self.median is not None and self.complete:
+            object.__setattr__(self, "typical_rate", self._typical_rate())
 
     def ending_rate(self, age: float) -> float | None:
         """The chance per second that a task still running at ``age`` ends soon (its hazard),
@@ -109,8 +125,27 @@ class DurationEstimate:
 
         Remembered durations are read where there are any (``complete``): a batch still
         running has finished only its shorter tasks, and mixed with them a memory's durations
-        would look as if more ended soon after the median than did."""
+        would look as if more ended soon after the median than did. Where this session's own
+        are read, the tasks still running past ``age`` (``running``) are at risk of ending
+        too, as in the median's Kaplan-Meier estimate: left out, a batch created over some
+        seconds, or a stream of tasks, looked as if its young tasks were about to end, and
+        they were asked too often (fake clock, 0.1, a first batch created over 10 s, 6 seeds:
+        Pareto 12.3 queries a task for a mean of 0.56 s, 9.2 for 0.70 s with them counted,
+        efficiency at equal mean 0.82 -> 0.90; uniform 0.82 -> 0.84)."""
+        if self._at_risk is not None:
+            return self._at_risk.rate(self.complete, age)
         return _ending_rate(self.complete, age)
+
+    def _typical_rate(self) -> float | None:
+        if self._at_risk is None:
+            ages = [_quantile(self.complete, share) for share in _TYPICAL_SHARES]
+        else:
+            found = _kaplan_meier_quantiles(
+                self.complete, self.running, _TYPICAL_SHARES, self.running_weight
+            )
+            ages = [age for age in found if age is not None]
+        rates = sorted(rate for age in ages if (rate := self.ending_rate(age)) is not None)
+        return rates[len(rates) // 2] if rates else None
 
     def quiet_stretch(self, age: float) -> float | None:
         """Seconds from ``age`` to the next age at which a learned task finished, when that
@@ -191,15 +226,45 @@ def _ending_rate(durations: Sequence[float], age: float) -> float | None:
     return left / math.fsum(seconds - age for seconds in durations[start:])
 
 
-def _typical_rate(durations: Sequence[float]) -> float | None:
-    if not durations:
-        return None
-    rates = sorted(
-        rate
-        for share in _TYPICAL_SHARES
-        if (rate := _ending_rate(durations, _quantile(durations, share))) is not None
-    )
-    return rates[len(rates) // 2] if rates else None
+class _AtRisk:
+    """Durations finished with tasks still running beside them (censored at the ages they
+    were last seen): the log of the Kaplan-Meier survival at each finish and running sums of
+    the running ages, so that each task's rate costs two bisects, not a walk."""
+
+    __slots__ = ("logs", "running", "sums", "weight")
+
+    def __init__(self, durations: Sequence[float], running: Sequence[float], weight: float):
+        self.running = running
+        self.weight = weight
+        self.sums = [0.0, *itertools.accumulate(running)]
+        logs = [0.0]
+        passed = 0
+        for index, duration in enumerate(durations):
+            while passed < len(running) and running[passed] < duration:
+                passed += 1
+            at_risk = len(durations) - index + weight * (len(running) - passed)
+            # (The last finish with none running past it ends the curve: its log is
+            # infinite, and no window reaches it.)
+            logs.append(logs[-1] - math.log1p(-1.0 / at_risk) if at_risk > 1 else math.inf)
+        self.logs = logs
+
+    def rate(self, durations: Sequence[float], age: float) -> float | None:
+        """``_ending_rate`` with the running tasks at risk: over the window, the fall of the
+        log survival over its span; past the last window, the finishes over the seconds every
+        task at risk ran past ``age``."""
+        start = bisect.bisect_right(durations, age)
+        left = len(durations) - start
+        ahead = max(_RATE_NEXT, left // _RATE_SHARE)
+        if left > ahead:
+            span = durations[start + ahead - 1] - age
+            return (self.logs[start + ahead] - self.logs[start]) / span
+        if not left:
+            return None
+        first = bisect.bisect_right(self.running, age)
+        still = self.sums[-1] - self.sums[first] - (len(self.running) - first) * age
+        return left / (
+            math.fsum(seconds - age for seconds in durations[start:]) + self.weight * still
+        )
 
 
 #: Where a finished task stands in creation order: when it was created, then a rank drawn
@@ -513,7 +578,8 @@ class DurationLearner:
             seen_running_to=seen_running_to,
             fastest=round(min(fastest, early) * self._margin, 6),
             complete=complete,
-            typical_rate=_typical_rate(complete),
+            running=tuple(running) if complete and not prior else (),
+            running_weight=running_weight,
         )
 
 

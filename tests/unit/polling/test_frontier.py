@@ -17,6 +17,7 @@ import pytest
 from anyint_async import DurationLearner, PollPolicy, Task, TaskStatus
 from anyint_async.polling import POLL_PRESETS, schedule
 from anyint_async.polling.schedule import task_key
+from anyint_async.testing import Pareto
 
 from .simulation import ROUTE, WALL0, Outcome, SimTask, lognormal_tasks, shaped_tasks, simulate
 from .simulation import SHAPES as SHAPE_DRAWS
@@ -583,3 +584,26 @@ def test_queries_go_where_tasks_end_and_each_keeps_its_own_promise() -> None:
             median = sorted(t.running for t in tasks)[len(tasks) // 2]
             old = [t for t in tasks if t.running > 1.5 * median]
             assert all(outcome.delays[t.name] <= 0.1 * t.running for t in old), seed
+
+
+def test_a_batch_created_over_seconds_learns_from_its_tasks_still_running() -> None:
+    # 300 tasks of a heavy tail (Pareto past 8 s, cut at 80 s), cold, created over 10 s:
+    # the older tasks' finishes speak for the younger ones, and so do the older tasks still
+    # running. Left out, the finishes alone (the short ones so far) said a young task was
+    # about to end, and it was asked more often than it was worth: against a client that
+    # knew the distribution, 0.79 of its queries at the same mean on these seeds, 0.91 now.
+    pytest.importorskip("numpy")  # the informed client's optimum is solved with it
+    from benchmarks.mean_frontier import known_sample, mean_efficiency, mean_frontier
+
+    draw = Pareto(low=8.0, alpha=1.5, high=80.0)
+    known = known_sample(draw)
+    policy = attrs.evolve(POLICY, target_delay=0.1)
+    found = []
+    for seed in range(3):
+        rng = random.Random(seed)
+        tasks = [SimTask(f"t{i}", i / 30, 0.0, draw.sample(rng)) for i in range(300)]
+        outcome = simulate(tasks, policy, seed=seed)
+        mean = sum(outcome.delays.values()) / len(tasks)
+        frontier = mean_frontier(known, [t.running for t in tasks])["optimised"]
+        found.append(mean_efficiency(frontier, outcome.per_task, mean) or 0.0)
+    assert sum(found) / len(found) >= 0.86, found

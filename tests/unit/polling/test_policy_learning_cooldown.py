@@ -375,6 +375,32 @@ def test_the_chance_of_ending_soon_is_read_off_the_durations_past_an_age() -> No
     assert modes.typical_rate > 2 * slow and modes.typical_rate == pytest.approx(fast, rel=0.5)
 
 
+def test_tasks_still_running_past_an_age_count_in_its_chance_of_ending_soon() -> None:
+    # 400 tasks of 6-36 s seen at 24 s: those that ended, and the rest still running at 24 s.
+    # The finishes alone (6-24 s) say a task of 10 s ends within 14 s; counted with the tasks
+    # still running, at 1 / 26 a second, as the whole spread does.
+    rng = random.Random(10)
+    durations = [rng.uniform(6, 36) for _ in range(400)]
+    learner = DurationLearner()
+    for seconds in durations:
+        if seconds < 24:
+            learner.observe(TaskRoute.DASHSCOPE_TASKS, "wan", seconds)
+    group = learner.group_for(TaskRoute.DASHSCOPE_TASKS, "wan", None)
+    assert group is not None
+    seen = learner.estimate(group, [24.0] * sum(1 for d in durations if d >= 24))
+    finished_only = learner.estimate(group)
+    assert seen is not None and finished_only is not None and seen.median is not None
+    early, alone = seen.ending_rate(10.0), finished_only.ending_rate(10.0)
+    assert early is not None and alone is not None
+    assert early == pytest.approx(1 / 26, rel=0.35) and alone > 1.5 * early
+    # Past the last window, the few finishes left over the seconds that every task at risk
+    # ran past the age, the running ones' included: 1 / 13 a second at 23 s.
+    assert seen.ending_rate(23.0) == pytest.approx(1 / 13, rel=0.5)
+    # A typical task's, read off the same: the finishes alone say twice as soon or more.
+    assert seen.typical_rate == pytest.approx(1 / 17, rel=0.35)
+    assert (finished_only.typical_rate or 0.0) > 1.5 * seen.typical_rate
+
+
 def test_a_learned_spacing_follows_the_chance_of_ending_within_the_promise() -> None:
     rng = random.Random(9)
     policy = PollPolicy(target_delay=0.1)
