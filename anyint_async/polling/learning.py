@@ -98,24 +98,26 @@ class DurationEstimate:
     #: The durations ``ending_rate`` reads, sorted: remembered ones where any (a finished
     #: batch's, none still running), else this session's; empty when too few are known.
     complete: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
-    #: How soon a typical task is likely to end: the middle of ``ending_rate`` at 30-70% of
-    #: the durations ``complete`` holds (with ``running``, at those shares of the distribution
-    #: both say). Computed from them when not given, once the median is known.
-    typical_rate: float | None = None
     #: When ``complete`` holds this session's finishes: the ages at which the group's tasks
     #: still running were last seen, sorted, each standing for ``running_weight`` tasks.
     #: Empty for a memory's durations (a finished batch's, none still running).
     running: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
     running_weight: float = 1.0
+    # Both read only when asked: the run clock's estimate, recomputed as often, never is.
     _at_risk: _AtRisk | None = attrs.field(init=False, default=None, repr=False, eq=False)
+    _typical: tuple[float | None] | None = attrs.field(
+        init=False, default=None, repr=False, eq=False
+    )
 
-    def __attrs_post_init__(self) -> None:
-        if self.running and self.complete:
-            object.__setattr__(
-                self, "_at_risk", _AtRisk(self.complete, self.running, self.running_weight)
-            )
-        if self.typical_rate is None and self.median is not None and self.complete:
-            object.__setattr__(self, "typical_rate", self._typical_rate())
+    @property
+    def typical_rate(self) -> float | None:
+        """How soon a typical task is likely to end: the middle of ``ending_rate`` at 30-70%
+        of the durations ``complete`` holds (with ``running``, at those shares of the
+        distribution both say); None when none are held."""
+        if self._typical is None:
+            object.__setattr__(self, "_typical", (self._typical_rate(),))
+        assert self._typical is not None
+        return self._typical[0]
 
     def ending_rate(self, age: float) -> float | None:
         """The chance per second that a task still running at ``age`` ends soon (its hazard),
@@ -132,20 +134,29 @@ class DurationEstimate:
         they were asked too often (fake clock, 0.1, a first batch created over 10 s, 6 seeds:
         Pareto 12.3 queries a task for a mean of 0.56 s, 9.2 for 0.70 s with them counted,
         efficiency at equal mean 0.82 -> 0.90; uniform 0.82 -> 0.84)."""
-        if self._at_risk is not None:
-            return self._at_risk.rate(self.complete, age)
-        return _ending_rate(self.complete, age)
+        if not self.running:
+            return _ending_rate(self.complete, age)
+        return self._rates().rate(self.complete, age)
+
+    def _rates(self) -> _AtRisk:
+        if self._at_risk is None:
+            object.__setattr__(
+                self, "_at_risk", _AtRisk(self.complete, self.running, self.running_weight)
+            )
+        assert self._at_risk is not None
+        return self._at_risk
 
     def _typical_rate(self) -> float | None:
-        if self._at_risk is None:
+        if not self.complete:
+            return None
+        if not self.running:
             ages = [_quantile(self.complete, share) for share in _TYPICAL_SHARES]
         else:
-            found = _kaplan_meier_quantiles(
-                self.complete, self.running, _TYPICAL_SHARES, self.running_weight
-            )
+            rates = self._rates()
+            found = (rates.quantile(self.complete, share) for share in _TYPICAL_SHARES)
             ages = [age for age in found if age is not None]
-        rates = sorted(rate for age in ages if (rate := self.ending_rate(age)) is not None)
-        return rates[len(rates) // 2] if rates else None
+        rates_at = sorted(rate for age in ages if (rate := self.ending_rate(age)) is not None)
+        return rates_at[len(rates_at) // 2] if rates_at else None
 
     def quiet_stretch(self, age: float) -> float | None:
         """Seconds from ``age`` to the next age at which a learned task finished, when that
@@ -247,6 +258,12 @@ class _AtRisk:
             # infinite, and no window reaches it.)
             logs.append(logs[-1] - math.log1p(-1.0 / at_risk) if at_risk > 1 else math.inf)
         self.logs = logs
+
+    def quantile(self, durations: Sequence[float], share: float) -> float | None:
+        """The finish by which ``share`` of the tasks ended (Kaplan-Meier); None past the
+        data."""
+        index = bisect.bisect_left(self.logs, -math.log1p(-share) - 1e-9, 1)
+        return durations[index - 1] if index <= len(durations) else None
 
     def rate(self, durations: Sequence[float], age: float) -> float | None:
         """``_ending_rate`` with the running tasks at risk: over the window, the fall of the
