@@ -16,6 +16,7 @@ lengthens when the account is busy and so varies less.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 import math
@@ -103,21 +104,27 @@ class DurationEstimate:
     #: Empty for a memory's durations (a finished batch's, none still running).
     running: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
     running_weight: float = 1.0
-    # Both read only when asked: the run clock's estimate, recomputed as often, never is.
-    _at_risk: _AtRisk | None = attrs.field(init=False, default=None, repr=False, eq=False)
-    _typical: tuple[float | None] | None = attrs.field(
-        init=False, default=None, repr=False, eq=False
-    )
 
-    @property
+    # Both worked out when first read: the run clock's estimate, recomputed as often, never is.
+    @functools.cached_property
     def typical_rate(self) -> float | None:
         """How soon a typical task is likely to end: the middle of ``ending_rate`` at 30-70%
         of the durations ``complete`` holds (with ``running``, at those shares of the
         distribution both say); None when none are held."""
-        if self._typical is None:
-            object.__setattr__(self, "_typical", (self._typical_rate(),))
-        assert self._typical is not None
-        return self._typical[0]
+        if not self.complete:
+            return None
+        at_risk = self._at_risk
+        if at_risk is None:
+            ages = [_quantile(self.complete, share) for share in _TYPICAL_SHARES]
+        else:
+            found = (at_risk.quantile(self.complete, share) for share in _TYPICAL_SHARES)
+            ages = [age for age in found if age is not None]
+        rates = sorted(rate for age in ages if (rate := self.ending_rate(age)) is not None)
+        return rates[len(rates) // 2] if rates else None
+
+    @functools.cached_property
+    def _at_risk(self) -> _AtRisk | None:
+        return _AtRisk(self.complete, self.running, self.running_weight) if self.running else None
 
     def ending_rate(self, age: float) -> float | None:
         """The chance per second that a task still running at ``age`` ends soon (its hazard),
@@ -134,29 +141,7 @@ class DurationEstimate:
         they were asked too often (fake clock, 0.1, a first batch created over 10 s, 6 seeds:
         Pareto 12.3 queries a task for a mean of 0.56 s, 9.2 for 0.70 s with them counted,
         efficiency at equal mean 0.82 -> 0.90; uniform 0.82 -> 0.84)."""
-        if not self.running:
-            return _ending_rate(self.complete, age)
-        return self._rates().rate(self.complete, age)
-
-    def _rates(self) -> _AtRisk:
-        if self._at_risk is None:
-            object.__setattr__(
-                self, "_at_risk", _AtRisk(self.complete, self.running, self.running_weight)
-            )
-        assert self._at_risk is not None
-        return self._at_risk
-
-    def _typical_rate(self) -> float | None:
-        if not self.complete:
-            return None
-        if not self.running:
-            ages = [_quantile(self.complete, share) for share in _TYPICAL_SHARES]
-        else:
-            rates = self._rates()
-            found = (rates.quantile(self.complete, share) for share in _TYPICAL_SHARES)
-            ages = [age for age in found if age is not None]
-        rates_at = sorted(rate for age in ages if (rate := self.ending_rate(age)) is not None)
-        return rates_at[len(rates_at) // 2] if rates_at else None
+        return _ending_rate(self.complete, age, self._at_risk)
 
     def quiet_stretch(self, age: float) -> float | None:
         """Seconds from ``age`` to the next age at which a learned task finished, when that
@@ -224,23 +209,34 @@ class DurationEstimate:
         return max(age, self.median_guess or self.reached, self.early)
 
 
-def _ending_rate(durations: Sequence[float], age: float) -> float | None:
+def _ending_rate(
+    durations: Sequence[float], age: float, at_risk: _AtRisk | None = None
+) -> float | None:
+    """``DurationEstimate.ending_rate``; ``at_risk``: the tasks still running beside
+    ``durations``, when there are any."""
     start = bisect.bisect_right(durations, age)
     left = len(durations) - start
     ahead = max(_RATE_NEXT, left // _RATE_SHARE)
     if left > ahead:
         span = durations[start + ahead - 1] - age
-        # Of ``left`` tasks alive at ``age``, ``ahead`` ended within ``span``.
-        return -math.log1p(-ahead / left) / span
+        if at_risk is None:
+            # Of ``left`` tasks alive at ``age``, ``ahead`` ended within ``span``.
+            return -math.log1p(-ahead / left) / span
+        # The fall of the log survival over the window, the running tasks at risk in it.
+        return (at_risk.logs[start + ahead] - at_risk.logs[start]) / span
     if not left:
         return None
-    return left / math.fsum(seconds - age for seconds in durations[start:])
+    # Past the last window: the finishes over the seconds every task at risk ran past ``age``.
+    exposure = math.fsum(seconds - age for seconds in durations[start:])
+    if at_risk is not None:
+        exposure += at_risk.weight * at_risk.seconds_past(age)
+    return left / exposure
 
 
 class _AtRisk:
     """Durations finished with tasks still running beside them (censored at the ages they
     were last seen): the log of the Kaplan-Meier survival at each finish and running sums of
-    the running ages, so that each task's rate costs two bisects, not a walk."""
+    the running ages, so that each task's rate (``_ending_rate``) costs two bisects, not a walk."""
 
     __slots__ = ("logs", "running", "sums", "weight")
 
@@ -265,23 +261,10 @@ class _AtRisk:
         index = bisect.bisect_left(self.logs, -math.log1p(-share) - 1e-9, 1)
         return durations[index - 1] if index <= len(durations) else None
 
-    def rate(self, durations: Sequence[float], age: float) -> float | None:
-        """``_ending_rate`` with the running tasks at risk: over the window, the fall of the
-        log survival over its span; past the last window, the finishes over the seconds every
-        task at risk ran past ``age``."""
-        start = bisect.bisect_right(durations, age)
-        left = len(durations) - start
-        ahead = max(_RATE_NEXT, left // _RATE_SHARE)
-        if left > ahead:
-            span = durations[start + ahead - 1] - age
-            return (self.logs[start + ahead] - self.logs[start]) / span
-        if not left:
-            return None
+    def seconds_past(self, age: float) -> float:
+        """The seconds the running tasks older than ``age`` ran past it, one each."""
         first = bisect.bisect_right(self.running, age)
-        still = self.sums[-1] - self.sums[first] - (len(self.running) - first) * age
-        return left / (
-            math.fsum(seconds - age for seconds in durations[start:]) + self.weight * still
-        )
+        return self.sums[-1] - self.sums[first] - (len(self.running) - first) * age
 
 
 #: Where a finished task stands in creation order: when it was created, then a rank drawn
