@@ -432,3 +432,62 @@ def test_a_learned_spacing_follows_the_chance_of_ending_within_the_promise() -> 
     assert policy.target_spacing(modes, 12.5) == pytest.approx(1.25)
     # In seconds, the spacing is the one asked for, wherever tasks end.
     assert attrs.evolve(policy, target_delay_seconds=2.0).target_spacing(pareto, 8.5) == 2.0
+
+
+def _seen_at(
+    durations: list[float], age: float, last_seen: float | None = None
+) -> DurationEstimate:
+    """A batch created at once, seen at ``age``: its finishes so far, and the rest still
+    running, each last seen at ``last_seen`` (default: ``age``)."""
+    learner = DurationLearner()
+    for seconds in durations:
+        if seconds < (last_seen or age):
+            learner.observe(TaskRoute.DASHSCOPE_TASKS, "wan", seconds)
+    group = learner.group_for(TaskRoute.DASHSCOPE_TASKS, "wan", None)
+    assert group is not None
+    running = [last_seen or age] * sum(1 for d in durations if d >= (last_seen or age))
+    estimate = learner.estimate(group, running)
+    assert estimate is not None
+    return estimate
+
+
+def test_before_the_median_is_known_a_task_is_spaced_wider_where_few_of_its_age_end() -> None:
+    rng = random.Random(11)
+    policy = PollPolicy(target_delay=0.1)
+    spread = [rng.uniform(6, 36) for _ in range(400)]
+    # Seen at 15 s, three in ten ended: tasks of 15 s end at about 1 / 25 a second, not one
+    # in 15, and such a task is asked every tenth of the root of 15 x 25 s, at most a quarter
+    # wider than a tenth of its age: every 1.875 s, not every 1.5 s.
+    seen = _seen_at(spread, 15.0)
+    assert seen.median is None
+    assert policy.target_spacing(seen, 15.0) == pytest.approx(1.25 * 1.5)
+    # The tasks last seen at 13 s: the two seconds since are not taken as two without a
+    # finish (tasks of 13 s end at about 1 / 17 a second: a tenth of the root of 15 x 17).
+    stale = _seen_at(spread, 15.0, last_seen=13.0)
+    assert 1.5 <= policy.target_spacing(stale, 15.0) < 1.75
+    # Where tasks of its age end fast (just past a floor most clear at once), no closer than a
+    # tenth of the age: the median, not known yet, is no sooner than that.
+    floor = _seen_at([rng.uniform(9, 11) for _ in range(400)], 9.5)
+    assert floor.median is None
+    assert policy.target_spacing(floor, 9.5) == pytest.approx(0.95)
+    # Where none have ended for a while (between two modes), still at most a quarter wider.
+    modes = [rng.uniform(6, 8) for _ in range(150)] + [rng.uniform(30, 40) for _ in range(250)]
+    quiet = _seen_at(modes, 15.0)
+    assert quiet.median is None
+    assert policy.target_spacing(quiet, 15.0) == pytest.approx(1.25 * 1.5)
+
+
+def test_a_task_no_learned_duration_outlasts_is_asked_as_often_as_those_just_younger_end() -> None:
+    rng = random.Random(12)
+    policy = PollPolicy(target_delay=0.1)
+    # 6-36 s seen at 30 s: no finish past 30 s yet, but those just before it ended faster
+    # than a typical task (1 / 9 a second against 1 / 12): asked more often than the tenth.
+    seen = _seen_at([rng.uniform(6, 36) for _ in range(400)], 30.0)
+    assert seen.median is not None and seen.ending_rate(30.0) is None
+    assert policy.target_spacing(seen, 30.0) < 0.9 * 0.1 * seen.median
+    # Two modes seen just as the slow one begins: its few finishes and the fast mode's before
+    # the gap say tasks end slowly, and that alone never spaces a task wider.
+    modes = [rng.uniform(8, 10) for _ in range(240)] + [rng.uniform(32, 40) for _ in range(160)]
+    starting = _seen_at(modes, 32.5)
+    assert starting.median is not None
+    assert policy.target_spacing(starting, 32.5) == pytest.approx(0.1 * starting.median)
