@@ -586,26 +586,35 @@ def test_queries_go_where_tasks_end_and_each_keeps_its_own_promise() -> None:
             assert all(outcome.delays[t.name] <= 0.1 * t.running for t in old), seed
 
 
+def _cold_efficiency(draw: Pareto | Uniform | LogNormal, created_over: float) -> list[float]:
+    """300 tasks of ``draw`` created evenly over ``created_over`` seconds, cold, at 0.1, on 3
+    seeds: each run's efficiency at equal mean delay against a client that knew the
+    distribution (``benchmarks.mean_frontier``)."""
+    pytest.importorskip("numpy")  # the informed client's optimum is solved with it
+    from benchmarks.mean_frontier import known_sample, mean_efficiency, mean_frontier
+
+    known = known_sample(draw)
+    policy = attrs.evolve(POLICY, target_delay=0.1)
+    found = []
+    for seed in range(3):
+        rng = random.Random(seed)
+        tasks = [
+            SimTask(f"t{i}", i * created_over / 300, 0.0, draw.sample(rng)) for i in range(300)
+        ]
+        outcome = simulate(tasks, policy, seed=seed)
+        mean = sum(outcome.delays.values()) / len(tasks)
+        frontier = mean_frontier(known, [t.running for t in tasks])["optimised"]
+        found.append(mean_efficiency(frontier, outcome.per_task, mean) or 0.0)
+    return found
+
+
 def test_a_batch_created_over_seconds_learns_from_its_tasks_still_running() -> None:
     # 300 tasks of a heavy tail (Pareto past 8 s, cut at 80 s), cold, created over 10 s:
     # the older tasks' finishes speak for the younger ones, and so do the older tasks still
     # running. Left out, the finishes alone (the short ones so far) said a young task was
     # about to end, and it was asked more often than it was worth: against a client that
     # knew the distribution, 0.79 of its queries at the same mean on these seeds, 0.91 now.
-    pytest.importorskip("numpy")  # the informed client's optimum is solved with it
-    from benchmarks.mean_frontier import known_sample, mean_efficiency, mean_frontier
-
-    draw = Pareto(low=8.0, alpha=1.5, high=80.0)
-    known = known_sample(draw)
-    policy = attrs.evolve(POLICY, target_delay=0.1)
-    found = []
-    for seed in range(3):
-        rng = random.Random(seed)
-        tasks = [SimTask(f"t{i}", i / 30, 0.0, draw.sample(rng)) for i in range(300)]
-        outcome = simulate(tasks, policy, seed=seed)
-        mean = sum(outcome.delays.values()) / len(tasks)
-        frontier = mean_frontier(known, [t.running for t in tasks])["optimised"]
-        found.append(mean_efficiency(frontier, outcome.per_task, mean) or 0.0)
+    found = _cold_efficiency(Pareto(low=8.0, alpha=1.5, high=80.0), created_over=10.0)
     assert sum(found) / len(found) >= 0.86, found
 
 
@@ -616,22 +625,10 @@ def test_a_cold_batch_is_asked_where_its_tasks_are_seen_ending(shape: str, least
     # 10-20 s); once no learned duration outlasts it, closer where they end fast (its last
     # seconds). Against a client that knew the distribution, at the same mean: uniform 0.77
     # of its queries before on these seeds, 0.84 now; log-normal 0.83, 0.89 now.
-    pytest.importorskip("numpy")  # the informed client's optimum is solved with it
-    from benchmarks.mean_frontier import known_sample, mean_efficiency, mean_frontier
-
     draw = (
         Uniform(6.0, 36.0)
         if shape == "uniform"
         else LogNormal(median=17, sigma=0.6, low=5, high=60)
     )
-    known = known_sample(draw)
-    policy = attrs.evolve(POLICY, target_delay=0.1)
-    found = []
-    for seed in range(3):
-        rng = random.Random(seed)
-        tasks = [SimTask(f"t{i}", i / 600, 0.0, draw.sample(rng)) for i in range(300)]
-        outcome = simulate(tasks, policy, seed=seed)
-        mean = sum(outcome.delays.values()) / len(tasks)
-        frontier = mean_frontier(known, [t.running for t in tasks])["optimised"]
-        found.append(mean_efficiency(frontier, outcome.per_task, mean) or 0.0)
+    found = _cold_efficiency(draw, created_over=0.5)
     assert sum(found) / len(found) >= least, found
