@@ -439,14 +439,14 @@ def _seen_at(
 ) -> DurationEstimate:
     """A batch created at once, seen at ``age``: its finishes so far, and the rest still
     running, each last seen at ``last_seen`` (default: ``age``)."""
+    seen = age if last_seen is None else last_seen
     learner = DurationLearner()
     for seconds in durations:
-        if seconds < (last_seen or age):
+        if seconds < seen:
             learner.observe(TaskRoute.DASHSCOPE_TASKS, "wan", seconds)
     group = learner.group_for(TaskRoute.DASHSCOPE_TASKS, "wan", None)
     assert group is not None
-    running = [last_seen or age] * sum(1 for d in durations if d >= (last_seen or age))
-    estimate = learner.estimate(group, running)
+    estimate = learner.estimate(group, [seen] * sum(1 for d in durations if d >= seen))
     assert estimate is not None
     return estimate
 
