@@ -45,6 +45,11 @@ _Item = tuple[float, int, Key]
 _SEQ_OF_ITEM: Final = operator.itemgetter(1)
 _SEQ_OF_ENTRY: Final = operator.attrgetter("seq")
 _EPSILON: Final = 1e-3
+#: The least wait before a task answered now is asked again. Over ``_EPSILON``, the tolerance
+#: within which ``pop_due`` counts a task due: pushed at that tolerance itself, a task was due
+#: again in the same instant, asked twice for one answer's news (and a fake clock that does
+#: not move on by itself spun on it).
+_LEAST_WAIT: Final = 2 * _EPSILON
 #: A provider's heap is swept of stale items when it holds more than this many per tracked task
 #: (plus the slack, so small schedules never sweep): once stale items outnumber the tasks, so a
 #: sweep costs a push or two, amortised. Lower, sweeps are shorter but far more frequent: at 1
@@ -550,7 +555,7 @@ class PollSchedule:
             due = now + wait
         # However long the learned durations or the claimed age, a task is asked about again
         # within the cap: nothing learned or claimed can leave it unpolled for hours.
-        self._push(key, entry, min(max(due, now + _EPSILON), now + entry.policy.wait_cap))
+        self._push(key, entry, min(max(due, now + _LEAST_WAIT), now + entry.policy.wait_cap))
 
     def _learned_due(
         self, entry: _Entry, now: float, *, first: bool = False, asked_at: float | None = None

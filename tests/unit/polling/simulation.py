@@ -202,6 +202,8 @@ def simulate(
             )
         while (task := schedule.pop_due(now)) is not None:
             queries += 1
+            # One answer per instant says all there is: a second query then is one for nothing.
+            assert not asked[task.id] or asked[task.id][-1] < now, f"{task.id} asked twice"
             asked[task.id].append(now)
             made = by_name[task.id]
             lag = (reported_late or {}).get(made.name, 0.0)

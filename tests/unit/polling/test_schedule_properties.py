@@ -10,6 +10,7 @@ queries a second is never exceeded.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
@@ -222,3 +223,33 @@ def test_every_tracked_task_is_eventually_polled_and_finished() -> None:
                 finished[key] += 1
     assert set(finished) == set(finish_at) and set(finished.values()) == {1}
     assert schedule.in_flight == 0
+
+
+def test_a_task_answered_just_before_its_learned_first_query_is_not_asked_again_at_once() -> None:
+    """A task is asked when its due time is within ``pop_due``'s millisecond of tolerance; an
+    answer a fraction of a millisecond before its learned first query must not make it due
+    again in the same instant (it was, and a fake clock that does not move spun on it)."""
+    learner = DurationLearner()
+    for seconds in range(20, 60):
+        learner.observe(TaskRoute.DASHSCOPE_TASKS, "m", float(seconds))
+    # A spacing in seconds asks the fastest few before the earliest likely finish (20.37 s
+    # here): a task answered then is still young enough to be due at its first query's time.
+    policy = PollPolicy(target_delay_seconds=0.5, jitter=0.0)
+    schedule = PollSchedule(
+        policy_for=lambda route: policy,
+        rng=random.Random(1),
+        max_in_flight=4,
+        learner=learner,
+        rate_limits={"dashscope": math.inf, "kling": math.inf},  # no pacing between queries
+    )
+    task = Task(id="t", status=TaskStatus.PENDING, route=TaskRoute.DASHSCOPE_TASKS, model="m")
+    schedule.track(task, 0.0)
+    first = schedule.next_wake(0.0)
+    assert first is not None and first > 10.0  # asked first where such tasks begin to end
+    now = first - 0.0005  # within the tolerance: asked now
+    asked = schedule.pop_due(now)
+    assert asked is not None
+    schedule.settle(attrs.evolve(asked, status=TaskStatus.RUNNING), now)
+    assert schedule.pop_due(now) is None
+    upcoming = schedule.next_wake(now)
+    assert upcoming is not None and upcoming > now + 0.001
