@@ -395,6 +395,13 @@ class DurationLearner:
         # Samples are kept once, per workload; a model's pooled group is their union.
         self._samples: dict[tuple[Clock, GroupKey], _Samples] = {}
         self._shapes: dict[tuple[Clock, TaskRoute, str], list[_Samples]] = {}
+        self._revision = 0
+
+    @property
+    def revision(self) -> int:
+        """Counts the changes to what is learned: whatever was read of it (which group speaks
+        for a task, how many samples it holds) stands while this stays the same."""
+        return self._revision
 
     def observe(
         self,
@@ -426,6 +433,7 @@ class DurationLearner:
                 self._samples[key] = _Samples(self._max_samples)
                 self._shapes.setdefault((clock, route, model), []).append(self._samples[key])
             self._samples[key].add(value, order)
+            self._revision += 1
 
     def forgotten_before(
         self, route: TaskRoute, model: str, workload: str | None, clock: Clock = "total"
@@ -487,6 +495,7 @@ class DurationLearner:
             self._shapes.setdefault((clock, key[0], key[1]), []).append(samples)
             samples.prior = _thinned(sorted(seconds), self._max_samples)
             taken += 1
+            self._revision += 1
         return taken
 
     def samples(

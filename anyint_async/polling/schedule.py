@@ -195,6 +195,12 @@ class PollSchedule:
         self._estimates: dict[
             tuple[Clock, GroupKey], tuple[float, int, DurationEstimate | None]
         ] = {}
+        # (clock, route, model, workload, by request) -> (the learner's revision, the group
+        # that speaks for such tasks, its samples), see _estimate.
+        self._groups: dict[
+            tuple[Clock, TaskRoute, str | None, str | None, bool],
+            tuple[int, GroupKey | None, int],
+        ] = {}
         self._scouts: dict[_Pool, int] = {}
         # Per model or request shape nothing is known of: its tasks that are not scouts,
         # waiting for them.
@@ -572,7 +578,9 @@ class PollSchedule:
         policy = entry.policy
         spread = policy.target_spread(self._rng)
         age = now - entry.created_at
-        first_age = policy.learned_first_age(total)
+        # Only a first query, or a task younger than the earliest likely finish, needs it:
+        # the rest (nearly every answer) skip its walk over the estimate.
+        first_age = policy.learned_first_age(total) if first or age < total.early else math.inf
         # Never asked, and past the earliest likely finish. With a spacing in seconds it is
         # asked at once: a floor of durations shows as many tasks ending just after it, and
         # waiting until a spacing past it found each of them up to that whole spacing late
@@ -591,8 +599,10 @@ class PollSchedule:
         else:
             last = now if asked_at is None else min(asked_at, now)
             due = last + policy.learned_wait(total, last - entry.created_at, spread)
+        if entry.task.status not in (TaskStatus.PENDING, TaskStatus.RUNNING):
+            return due
         run = self._estimate(entry, now, "run")
-        if run is not None and entry.task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+        if run is not None:
             # A task seen queued cannot finish before a run's worth after that, nor one running
             # before a run's worth from its start: the queue, long when the account is busy,
             # costs no queries.
@@ -614,19 +624,24 @@ class PollSchedule:
         """The learner's estimate for the entry's group, recomputed at most once a second (or
         when its samples doubled), and at most one group and clock at a given moment: each
         recompute reads every running task of its group."""
-        if self._learner is None or not entry.policy.learn:
+        learner = self._learner
+        if learner is None or not entry.policy.learn:
             return None
         task = entry.task
-        group = self._learner.group_for(
-            task.route,
-            task.model,
-            task.workload,
-            by_request=entry.policy.learn_by_request,
-            clock=clock,
-        )
+        by_request = entry.policy.learn_by_request
+        # Which group speaks for the task, and its samples, are read again only once something
+        # new was learned: nearly every answer comes between two finishes.
+        lookup = (clock, task.route, task.model, task.workload, by_request)
+        read = self._groups.get(lookup)
+        if read is None or read[0] != learner.revision:
+            found = learner.group_for(
+                task.route, task.model, task.workload, by_request=by_request, clock=clock
+            )
+            count = 0 if found is None else learner.samples(*found, clock=clock)
+            read = self._groups[lookup] = (learner.revision, found, count)
+        _, group, samples = read
         if group is None:
             return None
-        samples = self._learner.samples(*group, clock=clock)
         cached = self._estimates.get((clock, group))
         if cached is not None:
             computed_at, computed_samples, estimate = cached
@@ -637,13 +652,12 @@ class PollSchedule:
                 return estimate
         self._recomputed_at = now
         route, model, _ = group
-        learner = self._learner
         running, weight = self._survivors.ages(
             group,
             clock,
             lambda workload: learner.forgotten_before(route, model, workload, clock),
         )
-        estimate = self._learner.estimate(group, running, clock, running_weight=weight)
+        estimate = learner.estimate(group, running, clock, running_weight=weight)
         self._estimates[(clock, group)] = (now, max(1, samples), estimate)
         return estimate
 

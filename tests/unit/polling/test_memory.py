@@ -10,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from anyint_async import DurationLearner, InvalidParameterError, TaskRoute
+from anyint_async import (
+    DurationLearner,
+    InvalidParameterError,
+    PollPolicy,
+    Task,
+    TaskRoute,
+    TaskStatus,
+)
 from anyint_async.polling.learning import REMEMBERED_PER_GROUP
 from anyint_async.polling.memory import load_memory, save_memory
+from anyint_async.polling.schedule import PollSchedule
 
 ROUTE = TaskRoute.DASHSCOPE_TASKS
 SHAPE = "duration=5 resolution=720P"
@@ -209,3 +217,24 @@ def test_the_fastest_few_are_remembered_until_a_hundred_of_this_sessions_tell() 
     for _ in range(150):  # past a hundred, this session's speak alone
         restored.observe(ROUTE, "wan", rng.lognormvariate(4.0, 0.4) * 2.0, workload=SHAPE)
     assert _fastest(restored) > 1.5 * remembered
+
+
+def test_durations_taken_mid_session_speak_for_the_next_task_at_once() -> None:
+    """What another process learned arrives while tasks are tracked (coordination restores it
+    into a running session): the next task of that kind is asked where such tasks end, not on
+    the unlearned curve, even though nothing has finished here since."""
+    learner = DurationLearner()
+    schedule = PollSchedule(
+        policy_for=lambda route: PollPolicy(jitter=0.0),
+        rng=random.Random(1),
+        max_in_flight=4,
+        learner=learner,
+    )
+    schedule.track(Task(id="before", status=TaskStatus.PENDING, route=ROUTE, model="wan"), 0.0)
+    unlearned = schedule.next_wake(0.0)
+    assert unlearned is not None and unlearned < 20.0  # the curve's first query
+    assert learner.restore(_learned().export()) == 2
+    schedule.forget(("dashscope.tasks", "before"))
+    schedule.track(Task(id="after", status=TaskStatus.PENDING, route=ROUTE, model="wan"), 0.0)
+    learned = schedule.next_wake(0.0)
+    assert learned is not None and learned > 25.0  # where 55 s tasks begin to end (~30 s)
