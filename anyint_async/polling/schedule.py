@@ -630,7 +630,8 @@ class PollSchedule:
         task = entry.task
         by_request = entry.policy.learn_by_request
         # Which group speaks for the task, and its samples, are read again only once something
-        # new was learned: nearly every answer comes between two finishes.
+        # new was learned: most answers come between two finishes (a batch is asked several
+        # times for each task that ends).
         lookup = (clock, task.route, task.model, task.workload, by_request)
         read = self._groups.get(lookup)
         if read is None or read[0] != learner.revision:
