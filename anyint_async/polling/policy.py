@@ -291,10 +291,10 @@ class PollPolicy:
             return self.target_delay_seconds
         expected = estimate.expected(age)
         spacing = self.target_delay * expected
+        if estimate.median is None and estimate.median_guess is not None:
+            return spacing
         own = estimate.ending_rate(age)
         if estimate.median is None:
-            if estimate.median_guess is not None:
-                return spacing
             return spacing * _unlearned_scale(expected, own or estimate.recent_rate(age))
         typical = estimate.typical_rate
         if not typical:
