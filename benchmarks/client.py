@@ -15,6 +15,8 @@ Contenders:
   ``wait`` for each task, gathered (one coroutine per task, as its users write it).
 - ``naive-1s`` / ``naive-5s``: one coroutine per task, ``aiohttp`` GET and ``json`` parse, fixed
   sleep (seconds scaled by ``--naive-scale``, by default ``--policy-scale`` like the rest).
+- ``typed-5s``: the 5 s loop through the SDK's own typed calls, no scheduler: what its transport
+  and models cost a query, the floor under its CPU per query.
 - ``scheduler-only``: the scheduler's core alone over ``--count`` tasks on a simulated clock,
   no network: memory per tracked task and time per scheduling step.
 """
@@ -270,6 +272,34 @@ async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
         await asyncio.gather(*watchers)
 
 
+async def run_typed(args: argparse.Namespace, seen: dict[str, float]) -> None:
+    """The naive 5 s loop through the SDK's own typed calls (``videos.create``, then
+    ``tasks.get`` every 5 s; no scheduler): what the SDK's transport and models cost a query
+    before any scheduling, beside the bare GET + json."""
+    from anyint_async import AnyIntSession
+
+    interval = 5.0 * (args.policy_scale if args.naive_scale is None else args.naive_scale)
+    async with AnyIntSession("bench-key", base_url=args.url, max_connections=64) as session:
+        watchers: list[asyncio.Task[None]] = []
+
+        async def watch(task_id: str) -> None:
+            while True:
+                await asyncio.sleep(interval)
+                task = await session.dashscope.tasks.get(task_id, model=args.model)
+                if task.done:
+                    seen[task_id] = time.time()
+                    return
+
+        async def create(i: int) -> None:
+            task = await session.dashscope.videos.create(
+                model=args.model, prompt=f"{args.prefix}-{i}"
+            )
+            watchers.append(asyncio.create_task(watch(task.id)))
+
+        await _in_waves(args.count, args.waves, args.wave_gap, args.create_concurrency, create)
+        await asyncio.gather(*watchers)
+
+
 async def run_official(args: argparse.Namespace, seen: dict[str, float]) -> None:
     # The official SDK reads its base URL from DASHSCOPE_HTTP_BASE_URL; with the gateway's URL
     # plus /dashscope/v1 its paths are exactly AnyInt's.
@@ -347,6 +377,7 @@ CONTENDERS: dict[
     "official": run_official,
     "naive-1s": run_naive,
     "naive-5s": run_naive,
+    "typed-5s": run_typed,
 }
 
 
@@ -360,7 +391,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.client")
     parser.add_argument(
         "contender",
-        help="anyint[-model][-nolearn|-fast|-frugal|@TARGET], official, naive-1s, naive-5s or scheduler-only",
+        help=(
+            "anyint[-model][-nolearn|-fast|-frugal|@TARGET], official, naive-1s, naive-5s, "
+            "typed-5s or scheduler-only"
+        ),
     )
     parser.add_argument("--url", default="")
     parser.add_argument("--count", type=int, required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from .contenders import anyint_setting, starts_warm
 from .informed import queries_at as along
@@ -109,11 +109,21 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
             )
         if ours and naive:
             ratio = ours["cpu_per_query_ms"] / naive["cpu_per_query_ms"]
+            detail = (
+                f"{ratio:.2f}x ({ours['cpu_per_query_ms']:.3f} ms vs "
+                f"{naive['cpu_per_query_ms']:.3f} ms)"
+            )
+            typed = got.get("typed-5s")
+            if typed:
+                # The same loop through the SDK's typed calls, no scheduler: the share of the
+                # ratio that transport and models take before any scheduling.
+                floor = typed["cpu_per_query_ms"] / naive["cpu_per_query_ms"]
+                detail += f"; the SDK's typed query alone (typed-5s): {floor:.2f}x"
             found.append(
                 _line(
                     f"{scale['scenario']}: CPU per query <= 1.3x the naive loop's bare GET + json",
                     ratio <= 1.3,
-                    f"{ratio:.2f}x ({ours['cpu_per_query_ms']:.3f} ms vs {naive['cpu_per_query_ms']:.3f} ms)",
+                    detail,
                 )
             )
     lag = scenarios.get("lag-20000")
@@ -645,6 +655,11 @@ def _pyplot() -> Any:
     return plt
 
 
+#: Contenders run for their CPU per query alone: their queries and delays are another's (the
+#: typed loop asks as the 5 s loop does), and a second label on the same spot hides both.
+_CPU_REFERENCES: Final = frozenset({"typed-5s"})
+
+
 def _point(axis: Any, x: float, y: float, label: str) -> None:
     axis.scatter(x, y, s=40)
     axis.annotate(label, (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
@@ -687,7 +702,7 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
     figure, axes = plt.subplots(1, len(scenarios), figsize=(5 * len(scenarios), 4.2), squeeze=False)
     for axis, scenario in zip(axes[0], scenarios, strict=True):
         for result in scenario["results"]:
-            if "error" in result:
+            if "error" in result or result["contender"] in _CPU_REFERENCES:
                 continue
             _point(axis, result["queries_per_task"], result["delay_p95_s"], result["contender"])
         curves = (

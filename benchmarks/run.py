@@ -176,7 +176,7 @@ def scenarios(quick: bool) -> list[Scenario]:
             count=10000, **video, time_scale=0.05,
             contenders=(
                 "anyint", "anyint-warm", "anyint-warm@0.45", "anyint-warm@0.48", "naive-5s",
-                "anyint-warm@naive-5s",
+                "anyint-warm@naive-5s", "typed-5s",
             ),
             concurrent=False, policy_scale=0.05, naive_scale=1.0,
         ),
