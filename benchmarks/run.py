@@ -136,7 +136,7 @@ def scenarios(quick: bool) -> list[Scenario]:
                 name="scale-300",
                 description="time-compressed x0.005, 300 videos",
                 count=300, **video, time_scale=0.005,
-                contenders=("anyint", "naive-5s", "anyint-warm@naive-5s"),
+                contenders=("anyint", "naive-5s", "anyint-warm@naive-5s", "typed-5s"),
                 concurrent=False, policy_scale=0.01,
             ),
             Scenario(
