@@ -242,9 +242,15 @@ def _is_kling(i: int, args: argparse.Namespace) -> bool:
     return (i * kling) // count != ((i + 1) * kling) // count
 
 
+def _loop_sleep(args: argparse.Namespace, seconds: float) -> float:
+    """A fixed loop's sleep of ``seconds``, on the clock the loops share (``--naive-scale``,
+    by default the policies'): the typed loop must ask exactly as the 5 s loop does."""
+    scale: float = args.policy_scale if args.naive_scale is None else args.naive_scale
+    return seconds * scale
+
+
 async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
-    scale = args.policy_scale if args.naive_scale is None else args.naive_scale
-    interval = (1.0 if args.contender == "naive-1s" else 5.0) * scale
+    interval = _loop_sleep(args, 1.0 if args.contender == "naive-1s" else 5.0)
     headers = {"Authorization": "Bearer bench-key"}
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
@@ -278,7 +284,7 @@ async def run_typed(args: argparse.Namespace, seen: dict[str, float]) -> None:
     before any scheduling, beside the bare GET + json."""
     from anyint_async import AnyIntSession
 
-    interval = 5.0 * (args.policy_scale if args.naive_scale is None else args.naive_scale)
+    interval = _loop_sleep(args, 5.0)
     async with AnyIntSession("bench-key", base_url=args.url, max_connections=64) as session:
         watchers: list[asyncio.Task[None]] = []
 
