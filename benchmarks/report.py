@@ -11,6 +11,7 @@ from .informed import queries_at as along
 from .mean_frontier import undominated
 
 __all__ = [
+    "draw_mean_frontier",
     "render_limits_plot",
     "render_markdown",
     "render_plot",
@@ -717,6 +718,24 @@ def _family(contender: str) -> str:
     return "knob" if not variants else "other"
 
 
+def draw_mean_frontier(axis: Any, scenario: dict[str, Any]) -> Any:
+    """The informed client's frontier by mean delay (optimised), as a dashed grey line on a
+    delay-against-queries panel; the line, or None when the scenario has none."""
+    frontier = (scenario.get("informed_by_mean") or {}).get("optimised") or []
+    if not frontier:
+        return None
+    points = sorted(undominated(frontier), key=lambda p: p["queries_per_task"])
+    (line,) = axis.plot(
+        [p["queries_per_task"] for p in points],
+        [p["delay_mean_s"] for p in points],
+        "--",
+        color="grey",
+        linewidth=1,
+        label="informed client (mean)",
+    )
+    return line
+
+
 def render_plot(report: dict[str, Any], path: Path) -> bool:
     """A panel per scenario: mean (filled) and p95 (hollow) detection delay against queries
     per task, the SDK's knob as a curve through its means, the other contenders as marked
@@ -766,16 +785,8 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
                 edgecolors=color,
                 s=30,
             )
-        frontier = (scenario.get("informed_by_mean") or {}).get("optimised") or []
-        if frontier:
-            points = sorted(undominated(frontier), key=lambda p: p["queries_per_task"])
-            (line,) = axis.plot(
-                [p["queries_per_task"] for p in points],
-                [p["delay_mean_s"] for p in points],
-                "--",
-                color="grey",
-                linewidth=1,
-            )
+        line = draw_mean_frontier(axis, scenario)
+        if line is not None:
             legend["informed client (mean)"] = line
         axis.set_xscale("log")
         axis.set_yscale("log")

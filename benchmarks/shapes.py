@@ -20,8 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .mean_frontier import undominated
-from .report import _pyplot
+from .report import _pyplot, draw_mean_frontier
 from .run import RESULTS, Scenario, run_scenario
 
 __all__ = [
@@ -206,17 +205,7 @@ def render_shapes_plot(report: dict[str, Any], path: Path) -> bool:
                 edgecolors=color,
                 s=36,
             )
-        frontier = (scenario.get("informed_by_mean") or {}).get("optimised") or []
-        if frontier:
-            points = sorted(undominated(frontier), key=lambda p: p["queries_per_task"])
-            axis.plot(
-                [p["queries_per_task"] for p in points],
-                [p["delay_mean_s"] for p in points],
-                "--",
-                color="grey",
-                linewidth=1,
-                label="informed client (mean)",
-            )
+        draw_mean_frontier(axis, scenario)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlim(1, 80)
