@@ -757,7 +757,11 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
         axis.set_visible(False)
     legend: dict[str, Any] = {}
     for axis, scenario in zip(axes.flat, scenarios, strict=False):
-        curves = (("knob", _knob(scenario)), ("model", _knob(scenario, "anyint-model")))
+        curves = (
+            ("knob", _knob(scenario)),
+            ("model", _knob(scenario, "anyint-model")),
+            ("seconds", _knob_in_seconds(scenario)),
+        )
         for family, points in curves:
             curve = sorted(points, key=lambda p: p["queries_per_task"])
             if len(curve) > 1:
@@ -772,6 +776,8 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
         for result in scenario["results"]:
             if "error" in result or result["contender"] in _CPU_REFERENCES:
                 continue
+            if result.get("delay_mean_s") is None or result.get("delay_p95_s") is None:
+                continue  # nothing was yielded to time
             label, marker, color = _FAMILIES[_family(result["contender"])]
             queries = result["queries_per_task"]
             legend[label] = axis.scatter(
