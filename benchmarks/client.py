@@ -348,8 +348,8 @@ def run_scheduler_only(args: argparse.Namespace) -> dict[str, Any]:
     # Answers carry the provider's times, as DashScope's and Kling's do (the simulated gateway's
     # too): created, started (no queue here), and finished once done. Without them the core
     # learns when it found each task, not when it ended, and its cold batch's first queries
-    # were pushed back a dozen times each as those durations crept up: a third more CPU a step
-    # than the same core spends on the providers' answers.
+    # were pushed back a dozen times each as those durations crept up: half as much CPU again a
+    # step as the same core spends on the providers' answers.
     epoch = datetime(2026, 1, 1, tzinfo=UTC)
     clock = [0.0]
     schedule = PollSchedule(
