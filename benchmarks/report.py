@@ -11,7 +11,9 @@ from .informed import queries_at as along
 from .mean_frontier import undominated
 
 __all__ = [
+    "draw_mean_curve",
     "draw_mean_frontier",
+    "panel_grid",
     "render_limits_plot",
     "render_markdown",
     "render_plot",
@@ -718,22 +720,41 @@ def _family(contender: str) -> str:
     return "knob" if not variants else "other"
 
 
+def panel_grid(plt: Any, count: int) -> tuple[Any, Any, int, int]:
+    """A figure of ``count`` delay-against-queries panels in rows of three (the unused ones
+    hidden): the figure, its axes, and how many rows and columns."""
+    columns = min(3, count)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
+    for axis in axes.flat[count:]:
+        axis.set_visible(False)
+    return figure, axes, rows, columns
+
+
+def draw_mean_curve(
+    axis: Any, points: list[dict[str, Any]], style: str, color: str, label: str
+) -> Any:
+    """A line through the points' mean delay against their queries per task, fewest queries
+    first; the line."""
+    ordered = sorted(points, key=lambda p: p["queries_per_task"])
+    (line,) = axis.plot(
+        [p["queries_per_task"] for p in ordered],
+        [p["delay_mean_s"] for p in ordered],
+        style,
+        color=color,
+        linewidth=1,
+        label=label,
+    )
+    return line
+
+
 def draw_mean_frontier(axis: Any, scenario: dict[str, Any]) -> Any:
     """The informed client's frontier by mean delay (optimised), as a dashed grey line on a
     delay-against-queries panel; the line, or None when the scenario has none."""
     frontier = (scenario.get("informed_by_mean") or {}).get("optimised") or []
     if not frontier:
         return None
-    points = sorted(undominated(frontier), key=lambda p: p["queries_per_task"])
-    (line,) = axis.plot(
-        [p["queries_per_task"] for p in points],
-        [p["delay_mean_s"] for p in points],
-        "--",
-        color="grey",
-        linewidth=1,
-        label="informed client (mean)",
-    )
-    return line
+    return draw_mean_curve(axis, undominated(frontier), "--", "grey", "informed client (mean)")
 
 
 def render_plot(report: dict[str, Any], path: Path) -> bool:
@@ -750,11 +771,7 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
     ]
     if not scenarios:
         return False  # a partial run (--only) of scenarios this plot does not show
-    columns = min(3, len(scenarios))
-    rows = -(-len(scenarios) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
-    for axis in axes.flat[len(scenarios) :]:
-        axis.set_visible(False)
+    figure, axes, rows, columns = panel_grid(plt, len(scenarios))
     legend: dict[str, Any] = {}
     for axis, scenario in zip(axes.flat, scenarios, strict=False):
         curves = (
@@ -763,16 +780,9 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
             ("seconds", _knob_in_seconds(scenario)),
         )
         for family, points in curves:
-            curve = sorted(points, key=lambda p: p["queries_per_task"])
-            if len(curve) > 1:
-                _, _, color = _FAMILIES[family]
-                axis.plot(
-                    [p["queries_per_task"] for p in curve],
-                    [p["delay_mean_s"] for p in curve],
-                    "-",
-                    color=color,
-                    linewidth=1,
-                )
+            if len(points) > 1:
+                label, _, color = _FAMILIES[family]
+                draw_mean_curve(axis, points, "-", color, label)
         for result in scenario["results"]:
             if "error" in result or result["contender"] in _CPU_REFERENCES:
                 continue

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .report import _pyplot, draw_mean_frontier
+from .report import _pyplot, draw_mean_curve, draw_mean_frontier, panel_grid
 from .run import RESULTS, Scenario, run_scenario
 
 __all__ = [
@@ -162,30 +162,16 @@ def render_shapes_plot(report: dict[str, Any], path: Path) -> bool:
     scenarios = [s for s in report["scenarios"] if any("error" not in r for r in s["results"])]
     if plt is None or not scenarios:
         return False
-    columns = min(3, len(scenarios))
-    rows = -(-len(scenarios) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
-    for axis in axes.flat[len(scenarios) :]:
-        axis.set_visible(False)
+    figure, axes, _, _ = panel_grid(plt, len(scenarios))
     for axis, scenario in zip(axes.flat, scenarios, strict=False):
         results = [r for r in scenario["results"] if "error" not in r]
-        knob = sorted(
-            (
-                r
-                for r in results
-                if r["contender"].startswith("anyint@0") or r["contender"] == "anyint"
-            ),
-            key=lambda r: r["queries_per_task"],
-        )
+        knob = [
+            r
+            for r in results
+            if r["contender"].startswith("anyint@0") or r["contender"] == "anyint"
+        ]
         if len(knob) > 1:
-            axis.plot(
-                [r["queries_per_task"] for r in knob],
-                [r["delay_mean_s"] for r in knob],
-                "-",
-                color="tab:blue",
-                linewidth=1,
-                label="anyint along target_delay (mean)",
-            )
+            draw_mean_curve(axis, knob, "-", "tab:blue", "anyint along target_delay (mean)")
         for result in results:
             name = result["contender"]
             marker, color = _STYLES.get(name, ("x", "grey"))
