@@ -22,6 +22,7 @@ from typing import Any
 
 from .report import _pyplot, draw_mean_curve, draw_mean_frontier, panel_grid
 from .run import RESULTS, Scenario, run_scenario
+from .shape_targets import shape_verdicts
 
 __all__ = [
     "SHAPES",
@@ -135,6 +136,20 @@ def render_shapes_markdown(report: dict[str, Any], *, plot_name: str) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"![mean and p95 delay against queries per task, per shape]({plot_name})", ""]
+    verdicts = shape_verdicts(report)
+    if verdicts:
+        lines += [
+            "## Targets",
+            "",
+            "Issue 30's real-time targets, each over every shape (why each miss is what it is: "
+            "`docs/guide/performance.md`; the own-run tail against efficiency: `own-run.md`).",
+            "",
+        ]
+        lines += [
+            f"- {'met' if v['met'] else '**missed**'}: {v['target']} ({v['detail']})"
+            for v in verdicts
+        ]
+        lines.append("")
     return "\n".join(lines)
 
 
