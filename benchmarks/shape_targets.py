@@ -29,9 +29,10 @@ from .report import _by, _line
 __all__ = ["shape_verdicts"]
 
 Result = dict[str, Any]
-#: What one shape's results say of a target: None when the run lacks a contender it needs,
-#: else (met, detail).
-Check = Callable[[dict[str, Result]], tuple[bool, str] | None]
+#: What one shape's results say of a target, given the run's time scale (a quick run's seconds
+#: are shrunk, the knob's in seconds too): None when the run lacks a contender it needs, else
+#: (met, detail).
+Check = Callable[[dict[str, Result], float], tuple[bool, str] | None]
 
 _DEFAULT_TARGET = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS].target_delay
 #: The knob as a fraction of the run, tightest first.
@@ -48,7 +49,8 @@ def _across(report: dict[str, Any], target: str, check: Check) -> dict[str, Any]
     needs, with each shape's detail (a missed one marked)."""
     parts, met = [], True
     for scenario in report["scenarios"]:
-        found = check(_by(scenario))
+        scale = scenario.get("settings", {}).get("policy_scale", 1.0)
+        found = check(_by(scenario), scale)
         if found is None:
             continue
         ok, detail = found
@@ -60,12 +62,12 @@ def _across(report: dict[str, Any], target: str, check: Check) -> dict[str, Any]
 
 
 def _against_loop(seconds: int) -> Check:
-    def check(got: dict[str, Result]) -> tuple[bool, str] | None:
+    def check(got: dict[str, Result], scale: float) -> tuple[bool, str] | None:
         ours, loop = got.get(f"anyint@{seconds}s"), got.get(f"naive-{seconds}s")
         if ours is None or loop is None:
             return None
         mean = ours["delay_mean_s"] / loop["delay_mean_s"]
-        p95_cap = 1.1 * loop["delay_p95_s"] + 0.1
+        p95_cap = 1.1 * loop["delay_p95_s"] + 0.1 * scale
         queries = ours["queries_per_task"] / loop["queries_per_task"]
         ok = mean <= 1.1 and ours["delay_p95_s"] <= p95_cap and queries <= 0.85
         return ok, (
@@ -84,7 +86,7 @@ def _cold_settings(got: dict[str, Result]) -> list[Result]:
     ]
 
 
-def _against_official(got: dict[str, Result]) -> tuple[bool, str] | None:
+def _against_official(got: dict[str, Result], scale: float) -> tuple[bool, str] | None:
     official = got.get("official")
     if official is None:
         return None
@@ -114,7 +116,7 @@ def _against_official(got: dict[str, Result]) -> tuple[bool, str] | None:
 
 
 def _efficiency(contender: str, floor: float) -> Check:
-    def check(got: dict[str, Result]) -> tuple[bool, str] | None:
+    def check(got: dict[str, Result], scale: float) -> tuple[bool, str] | None:
         ours = got.get(contender)
         if ours is None:
             return None
@@ -128,7 +130,7 @@ def _efficiency(contender: str, floor: float) -> Check:
 
 
 def _along(names: tuple[str, ...]) -> Check:
-    def check(got: dict[str, Result]) -> tuple[bool, str] | None:
+    def check(got: dict[str, Result], scale: float) -> tuple[bool, str] | None:
         points = [got[name] for name in names if name in got]
         if len(points) < 2:
             return None
@@ -144,14 +146,14 @@ def _along(names: tuple[str, ...]) -> Check:
     return check
 
 
-def _tail(got: dict[str, Result]) -> tuple[bool, str] | None:
+def _tail(got: dict[str, Result], scale: float) -> tuple[bool, str] | None:
     parts, met = [], True
     for name, result in got.items():
         setting = anyint_setting(name)
         if setting is None:
             continue
         if setting.seconds is not None:
-            ratio = result["delay_p99_s"] / setting.seconds
+            ratio = result["delay_p99_s"] / (setting.seconds * scale)
         else:
             target = setting.target if setting.target is not None else _DEFAULT_TARGET
             ratio = result["relative_delay_p99"] / target

@@ -19,8 +19,13 @@ def _result(name: str, queries: float, mean: float, p95: float, **extra: float) 
     }
 
 
-def _run(*shapes: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    return {"scenarios": [{"scenario": f"shape-{n}", "results": r} for n, r in shapes]}
+def _run(*shapes: tuple[str, list[dict[str, Any]]], scale: float = 1.0) -> dict[str, Any]:
+    return {
+        "scenarios": [
+            {"scenario": f"shape-{n}", "results": r, "settings": {"policy_scale": scale}}
+            for n, r in shapes
+        ]
+    }
 
 
 def _verdict(report: dict[str, Any], starts: str) -> dict[str, Any]:
@@ -85,3 +90,12 @@ def test_against_the_official_sdk_shows_the_cheapest_setting_that_beats_it() -> 
 def test_a_target_without_its_contenders_is_left_out() -> None:
     only_loops = [r for r in _good() if not r["contender"].startswith("anyint")]
     assert shape_verdicts(_run(("a", only_loops))) == []
+
+
+def test_a_quick_run_reads_seconds_on_its_own_shrunk_clock() -> None:
+    # At a time scale of 0.1, `anyint@1s` spaces queries 0.1 s apart: a p99 of 0.16 s is 1.6 S.
+    results = [r for r in _good() if r["contender"] != "anyint@1s"]
+    results.append(_result("anyint@1s", 15, 0.05, 0.095, p99=0.16))
+    line = _verdict(_run(("a", results), scale=0.1), "no tail left behind")
+    assert not line["met"]
+    assert "anyint@1s 1.60" in line["detail"]
