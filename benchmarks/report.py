@@ -18,6 +18,7 @@ __all__ = [
     "render_markdown",
     "render_plot",
     "render_summary",
+    "verdict_bullets",
     "verdicts",
 ]
 
@@ -449,12 +450,17 @@ def _conditioning(scenario: dict[str, Any]) -> dict[str, Any] | None:
     )
 
 
-def _verdict_lines(report: dict[str, Any], end: str = "") -> list[str]:
-    """One bullet per target: met or missed, and by how much."""
+def verdict_bullets(found: list[dict[str, Any]], end: str = "") -> list[str]:
+    """One bullet per verdict: met or missed, and by how much."""
     return [
         f"- {'met' if v['met'] else '**missed**'}: {v['target']} ({v['detail']}){end}"
-        for v in verdicts(report)
+        for v in found
     ]
+
+
+def _verdict_lines(report: dict[str, Any], end: str = "") -> list[str]:
+    """One bullet per target of the main benchmark."""
+    return verdict_bullets(verdicts(report), end)
 
 
 _RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .report import _pyplot, draw_mean_curve, draw_mean_frontier, panel_grid
+from .report import _pyplot, draw_mean_curve, draw_mean_frontier, panel_grid, verdict_bullets
 from .run import RESULTS, Scenario, run_scenario
 from .shape_targets import shape_verdicts
 
@@ -145,11 +145,7 @@ def render_shapes_markdown(report: dict[str, Any], *, plot_name: str) -> str:
             "`docs/guide/performance.md`; the own-run tail against efficiency: `own-run.md`).",
             "",
         ]
-        lines += [
-            f"- {'met' if v['met'] else '**missed**'}: {v['target']} ({v['detail']})"
-            for v in verdicts
-        ]
-        lines.append("")
+        lines += [*verdict_bullets(verdicts), ""]
     return "\n".join(lines)
 
 
