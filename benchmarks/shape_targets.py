@@ -124,7 +124,7 @@ def _efficiency(contender: str, floor: float) -> Check:
         if best is None:
             # The informed client cannot reach this mean: nothing to compare with.
             return True, f"mean {ours['delay_mean_s']:.2f} s, out of the informed client's reach"
-        return best >= floor, f"{best:.2f} at mean {ours['delay_mean_s']:.2f} s"
+        return best >= floor, f"{best} at mean {ours['delay_mean_s']:.2f} s"
 
     return check
 
