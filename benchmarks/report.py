@@ -11,6 +11,7 @@ from .informed import queries_at as along
 from .mean_frontier import undominated
 
 __all__ = [
+    "draw_mean_and_p95",
     "draw_mean_curve",
     "draw_mean_frontier",
     "panel_grid",
@@ -754,6 +755,31 @@ def draw_mean_curve(
     return line
 
 
+def draw_mean_and_p95(
+    axis: Any,
+    result: dict[str, Any],
+    marker: str,
+    color: str,
+    size: float,
+    label: str | None = None,
+) -> Any:
+    """A contender's two points on a delay-against-queries panel: its mean delay filled, its p95
+    hollow, in one marker and colour; the filled point (what a legend shows)."""
+    queries = result["queries_per_task"]
+    mean = axis.scatter(
+        queries, result["delay_mean_s"], marker=marker, color=color, s=size, label=label
+    )
+    axis.scatter(
+        queries,
+        result["delay_p95_s"],
+        marker=marker,
+        facecolors="none",
+        edgecolors=color,
+        s=size,
+    )
+    return mean
+
+
 def draw_mean_frontier(axis: Any, scenario: dict[str, Any]) -> Any:
     """The informed client's frontier by mean delay (optimised), as a dashed grey line on a
     delay-against-queries panel; the line, or None when the scenario has none."""
@@ -795,18 +821,7 @@ def render_plot(report: dict[str, Any], path: Path) -> bool:
             if result.get("delay_mean_s") is None or result.get("delay_p95_s") is None:
                 continue  # nothing was yielded to time
             label, marker, color = _FAMILIES[_family(result["contender"])]
-            queries = result["queries_per_task"]
-            legend[label] = axis.scatter(
-                queries, result["delay_mean_s"], marker=marker, color=color, s=30
-            )
-            axis.scatter(
-                queries,
-                result["delay_p95_s"],
-                marker=marker,
-                facecolors="none",
-                edgecolors=color,
-                s=30,
-            )
+            legend[label] = draw_mean_and_p95(axis, result, marker, color, 30)
         line = draw_mean_frontier(axis, scenario)
         if line is not None:
             legend["informed client (mean)"] = line

@@ -20,7 +20,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .report import _pyplot, draw_mean_curve, draw_mean_frontier, panel_grid, verdict_bullets
+from .report import (
+    _pyplot,
+    draw_mean_and_p95,
+    draw_mean_curve,
+    draw_mean_frontier,
+    panel_grid,
+    verdict_bullets,
+)
 from .run import RESULTS, Scenario, run_scenario
 from .shape_targets import shape_verdicts
 
@@ -186,22 +193,7 @@ def render_shapes_plot(report: dict[str, Any], path: Path) -> bool:
         for result in results:
             name = result["contender"]
             marker, color = _STYLES.get(name, ("x", "grey"))
-            axis.scatter(
-                result["queries_per_task"],
-                result["delay_mean_s"],
-                marker=marker,
-                color=color,
-                s=36,
-                label=name,
-            )
-            axis.scatter(
-                result["queries_per_task"],
-                result["delay_p95_s"],
-                marker=marker,
-                facecolors="none",
-                edgecolors=color,
-                s=36,
-            )
+            draw_mean_and_p95(axis, result, marker, color, 36, label=name)
         draw_mean_frontier(axis, scenario)
         axis.set_xscale("log")
         axis.set_yscale("log")
