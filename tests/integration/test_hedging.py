@@ -98,3 +98,23 @@ async def test_a_slow_but_alive_provider_is_not_hedged_once_its_pace_is_known() 
             stats = session.poll_stats()
             assert stats.hedges == first
             assert stats.polls >= 20
+
+
+async def test_a_query_hung_after_others_were_answered_is_hedged_too() -> None:
+    # One hedge timer serves all of a provider's unanswered queries: it must wait for each
+    # query that comes after the others were answered or hedged, not only for the first few.
+    async with FakeGateway(seed=7, profiles=FAST_PROFILES) as gateway:
+        async with _session(gateway, QUICK_HEDGE) as session:
+            for round_ in range(3):
+                hang = gateway.add_fault(Hang(routes=["query"], delay=60.0, times=1))
+                task = await session.dashscope.videos.create(
+                    model="wan2.6-t2v", prompt=f"boat {round_}"
+                )
+                async with asyncio.timeout(15):  # far under the hang
+                    done = await session.wait(task, timeout=None)
+                assert done.status is TaskStatus.SUCCEEDED
+                assert hang.fired == 1
+                # Answers between rounds leave the timer nothing to wait for, as between
+                # batches of an app's queries.
+                await asyncio.sleep(0.5)
+            assert session.poll_stats().hedges >= 3
