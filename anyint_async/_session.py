@@ -359,7 +359,8 @@ class AnyIntSession:
 
         Pass a :class:`Task`, or a task id with ``route`` (a :class:`TaskRoute` value such as
         ``"kling.omni_video"``, or ``"dashscope"``). What the query does not say (the model a
-        task was created with) is carried over from the task given.
+        task was created with, its request shape, whether it calls back) is carried over from
+        the task given.
 
         Examples:
             >>> task = await session.refresh(task)  # doctest: +SKIP
@@ -375,8 +376,18 @@ class AnyIntSession:
             task_id, chosen = check_task_id(task, "task"), _resolve_route(route)
         else:
             raise InvalidParameterError("task", f"must be a Task or a task id, got {task!r:.60}")
-        model = task.model if isinstance(task, Task) else None
-        return await self._getters[chosen](task_id, model=model)
+        if not isinstance(task, Task):
+            return await self._getters[chosen](task_id)
+        fresh = await self._getters[chosen](task_id, model=task.model)
+        if (task.workload and not fresh.workload) or (task.callback and not fresh.callback):
+            # Without them, a refreshed task handed to wait() would be learned as its model's
+            # rather than its request shape's, and polled as though it would not call back.
+            fresh = attrs.evolve(
+                fresh,
+                workload=fresh.workload or task.workload,
+                callback=fresh.callback or task.callback,
+            )
+        return fresh
 
     async def wait(
         self,

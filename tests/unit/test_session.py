@@ -153,6 +153,27 @@ async def test_closed_borrowed_session_is_reported() -> None:
         await session.dashscope.tasks.get("t")
 
 
+async def test_refresh_keeps_what_the_query_does_not_say() -> None:
+    # The query answers neither the request shape nor whether the task calls back; dropped,
+    # a refreshed task handed to wait() would be learned as its model's and polled as though
+    # no callback were coming.
+    kling_body = {"code": 0, "data": {"task_id": "78", "task_status": "processing"}}
+    with aioresponses() as mock:
+        mock.get(f"{BASE}/transtreams/kling/v1/videos/omni-video/78", payload=kling_body)
+        async with make_session() as session:
+            before = Task(
+                id="78",
+                status=TaskStatus.PENDING,
+                route=TaskRoute.KLING_OMNI_VIDEO,
+                model="kling-v3-omni",
+                workload="5s/std",
+                callback=True,
+            )
+            after = await session.refresh(before)
+    assert after.status is TaskStatus.RUNNING
+    assert (after.model, after.workload, after.callback) == ("kling-v3-omni", "5s/std", True)
+
+
 async def test_refresh_routes_by_task_and_keeps_the_model() -> None:
     kling_body = {"code": 0, "data": {"task_id": "77", "task_status": "processing"}}
     with aioresponses() as mock:
