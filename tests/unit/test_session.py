@@ -153,28 +153,10 @@ async def test_closed_borrowed_session_is_reported() -> None:
         await session.dashscope.tasks.get("t")
 
 
-async def test_refresh_keeps_what_the_query_does_not_say() -> None:
-    # The query answers neither the request shape nor whether the task calls back; dropped,
-    # a refreshed task handed to wait() would be learned as its model's and polled as though
-    # no callback were coming.
-    kling_body = {"code": 0, "data": {"task_id": "78", "task_status": "processing"}}
-    with aioresponses() as mock:
-        mock.get(f"{BASE}/transtreams/kling/v1/videos/omni-video/78", payload=kling_body)
-        async with make_session() as session:
-            before = Task(
-                id="78",
-                status=TaskStatus.PENDING,
-                route=TaskRoute.KLING_OMNI_VIDEO,
-                model="kling-v3-omni",
-                workload="5s/std",
-                callback=True,
-            )
-            after = await session.refresh(before)
-    assert after.status is TaskStatus.RUNNING
-    assert (after.model, after.workload, after.callback) == ("kling-v3-omni", "5s/std", True)
-
-
-async def test_refresh_routes_by_task_and_keeps_the_model() -> None:
+async def test_refresh_routes_by_task_and_keeps_what_the_query_does_not_say() -> None:
+    # The query says neither the model, the request shape nor whether the task calls back:
+    # dropped, a refreshed task handed to wait() would be learned as another shape's and
+    # polled as though no callback were coming.
     kling_body = {"code": 0, "data": {"task_id": "77", "task_status": "processing"}}
     with aioresponses() as mock:
         mock.get(
@@ -190,11 +172,14 @@ async def test_refresh_routes_by_task_and_keeps_the_model() -> None:
                 status=TaskStatus.PENDING,
                 route=TaskRoute.KLING_OMNI_VIDEO,
                 model="kling-v3-omni",
+                workload="5s/std",
+                callback=True,
             )
             after = await session.refresh(before)
             by_id = await session.refresh("77", route="kling.omni_video")
             dashscope = await session.refresh("d-1", route="dashscope")
-    assert after.status is TaskStatus.RUNNING and after.model == "kling-v3-omni"
+    assert after.status is TaskStatus.RUNNING
+    assert (after.model, after.workload, after.callback) == ("kling-v3-omni", "5s/std", True)
     assert by_id.route is TaskRoute.KLING_OMNI_VIDEO and by_id.model is None
     assert dashscope.route is TaskRoute.DASHSCOPE_TASKS
 
