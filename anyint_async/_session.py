@@ -35,7 +35,7 @@ from .polling.hedging import HedgePolicy
 from .polling.learning import DurationLearner
 from .polling.memory import load_memory, save_memory
 from .polling.policy import POLL_PRESETS, PollPolicy
-from .polling.schedule import DEFAULT_QUERY_RATE_LIMITS, PollStats
+from .polling.schedule import DEFAULT_QUERY_RATE_LIMITS, PollStats, carry_over
 from .polling.scheduler import PollScheduler
 from .polling.streams import AsCompleted, Poller
 from .providers.dashscope import DEFAULT_GENERATION_TIMEOUT, DashScope
@@ -359,8 +359,8 @@ class AnyIntSession:
 
         Pass a :class:`Task`, or a task id with ``route`` (a :class:`TaskRoute` value such as
         ``"kling.omni_video"``, or ``"dashscope"``). What the query does not say (the model a
-        task was created with, its request shape, whether it calls back) is carried over from
-        the task given.
+        task was created with, its request shape, whether it calls back, and once a Kling task
+        has finished, when it started) is carried over from the task given.
 
         Examples:
             >>> task = await session.refresh(task)  # doctest: +SKIP
@@ -378,16 +378,10 @@ class AnyIntSession:
             raise InvalidParameterError("task", f"must be a Task or a task id, got {task!r:.60}")
         if not isinstance(task, Task):
             return await self._getters[chosen](task_id)
-        fresh = await self._getters[chosen](task_id, model=task.model)
-        if (task.workload and not fresh.workload) or (task.callback and not fresh.callback):
-            # Without them, a refreshed task handed to wait() would be learned as its model's
-            # rather than its request shape's, and polled as though it would not call back.
-            fresh = attrs.evolve(
-                fresh,
-                workload=fresh.workload or task.workload,
-                callback=fresh.callback or task.callback,
-            )
-        return fresh
+        # As the scheduler does for each answer: without them, a refreshed task handed to
+        # wait() would be learned as its model's rather than its request shape's, and polled
+        # as though it would not call back.
+        return carry_over(task, await self._getters[chosen](task_id, model=task.model))
 
     async def wait(
         self,

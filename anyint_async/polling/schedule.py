@@ -31,7 +31,16 @@ from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
 from .survivors import Survivors
 
-__all__ = ["DEFAULT_QUERY_RATE_LIMITS", "Key", "PollSchedule", "PollStats", "Settled", "task_key"]
+__all__ = [
+    "DEFAULT_QUERY_RATE_LIMITS",
+    "PROVIDER_OF",
+    "Key",
+    "PollSchedule",
+    "PollStats",
+    "Settled",
+    "carry_over",
+    "task_key",
+]
 
 #: (route family's value, task id): plain strings, so the tuple and every heap item holding it
 #: are left untracked by the garbage collector (an enum member in it would keep 100,000
@@ -71,7 +80,9 @@ SHAPE_SCOUTS: Final = 8
 #: (the shell yields between them), each slice holds it a few milliseconds.
 _SLICE: Final = 256
 
-_PROVIDER: Final[Mapping[str, str]] = {route.value: route.provider.value for route in TaskRoute}
+#: Each route family's provider name (``route.provider`` builds an enum member each time: this
+#: is read for every query sent).
+PROVIDER_OF: Final[Mapping[str, str]] = {route.value: route.provider.value for route in TaskRoute}
 _KLING_ROUTES: Final = tuple(route.value for route in TaskRoute if route.provider is Provider.KLING)
 #: A callback that names a task not handed over yet (its create's answer is still on its way)
 #: is kept this long, and at most this many such ids at once.
@@ -369,12 +380,12 @@ class PollSchedule:
     def hedge_ready_at(self, route: TaskRoute, now: float) -> float:
         """The earliest time a hedge of a query on ``route`` may be sent: it spends its
         provider's budget like any query."""
-        return self.budgets[_PROVIDER[route]].ask(now)
+        return self.budgets[PROVIDER_OF[route]].ask(now)
 
     def hedged(self, route: TaskRoute, now: float) -> None:
         """A hedge of a query on ``route`` is sent at ``now``."""
         self._counts["hedges"] += 1
-        self.budgets[_PROVIDER[route]].spend(now)
+        self.budgets[PROVIDER_OF[route]].spend(now)
 
     def stats(self) -> PollStats:
         """Queries sent so far, by kind, and each provider's paced rate."""
@@ -408,7 +419,7 @@ class PollSchedule:
     def settle(self, fresh: Task, now: float) -> Settled | None:
         """A query answered with ``fresh``. None if the task was forgotten meanwhile."""
         self.in_flight -= 1
-        self.budgets[_PROVIDER[fresh.route]].answered(now)
+        self.budgets[PROVIDER_OF[fresh.route]].answered(now)
         key = task_key(fresh)
         entry = self._entries.get(key)
         if entry is None:
@@ -417,7 +428,7 @@ class PollSchedule:
         entry.retrying = False
         self._retry_waits.pop(key, None)
         previous = entry.task
-        fresh = _carry_over(previous, fresh)
+        fresh = carry_over(previous, fresh)
         entry.task = fresh
         if fresh.created_at is not None and fresh.created_at != previous.created_at:
             entry.created_at = self._created_at(fresh, now, handed_at=entry.handed_at)
@@ -469,7 +480,7 @@ class PollSchedule:
         and slows down; the task is asked again when its budget allows."""
         self.in_flight -= 1
         self._counts["refused"] += 1
-        budget = self.budgets[_PROVIDER[key[0]]]
+        budget = self.budgets[PROVIDER_OF[key[0]]]
         budget.refused(now, retry_after)
         entry = self._entries.get(key)
         if entry is None:
@@ -487,7 +498,7 @@ class PollSchedule:
         """The provider does not know the task. Within the grace period, ask again and return
         None; after it, stop tracking and return the last snapshot marked UNKNOWN."""
         self.in_flight -= 1
-        self.budgets[_PROVIDER[key[0]]].answered(now)
+        self.budgets[PROVIDER_OF[key[0]]].answered(now)
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -503,7 +514,7 @@ class PollSchedule:
 
     def _push(self, key: Key, entry: _Entry, due: float) -> None:
         entry.seq = next(self._sequence)
-        provider = _PROVIDER[entry.task.route]
+        provider = PROVIDER_OF[entry.task.route]
         heap = self._heaps[provider]
         heapq.heappush(heap, (due, entry.seq, key))
         if len(heap) > _STALE_FACTOR * len(self._entries) + _STALE_SLACK:
@@ -807,7 +818,7 @@ class PollSchedule:
         )
 
 
-def _carry_over(previous: Task, fresh: Task) -> Task:
+def carry_over(previous: Task, fresh: Task) -> Task:
     """Queries do not repeat what the create said (model, workload, callback), and Kling says when a
     task started only while it runs: keep what the last snapshot knew."""
     if (

@@ -18,7 +18,6 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Final
 
 from .._errors import (
     APIError,
@@ -39,14 +38,18 @@ from .events import EventHook, TaskEvent, TaskEventKind
 from .hedging import HedgePolicy, Hedging
 from .learning import DurationLearner
 from .policy import DEFAULT_POLICIES, PollPolicy
-from .schedule import DEFAULT_QUERY_RATE_LIMITS, Key, PollSchedule, PollStats, task_key
+from .schedule import (
+    DEFAULT_QUERY_RATE_LIMITS,
+    PROVIDER_OF,
+    Key,
+    PollSchedule,
+    PollStats,
+    task_key,
+)
 
 __all__ = ["PollScheduler", "Subscription"]
 
 logger = logging.getLogger("anyint_async.polling")
-_PROVIDER_NAMES: Final[Mapping[TaskRoute, str]] = {
-    route: route.provider.value for route in TaskRoute
-}
 # Queries handed to the workers before the driver yields to the event loop.
 _POPS_PER_TURN = 256
 
@@ -401,7 +404,7 @@ class PollScheduler:
             self._fail_everyone(exc)
         except RateLimitError as exc:
             self._telemetry.queried(task, "throttled")
-            budget = self._schedule.budgets[_PROVIDER_NAMES[task.route]]
+            budget = self._schedule.budgets[PROVIDER_OF[task.route]]
             before = budget.pause.until
             self._schedule.refused(key, self._clock(), exc.retry_after)
             if budget.pause.until > before:
@@ -464,7 +467,7 @@ class PollScheduler:
         owner = asyncio.current_task()
         assert hedging is not None
         assert owner is not None  # the workers' own tasks
-        provider = _PROVIDER_NAMES[task.route]
+        provider = PROVIDER_OF[task.route]
         flying = self._flying.get(provider)
         if flying is None:
             flying = self._flying[provider] = _Flying()
