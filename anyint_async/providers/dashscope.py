@@ -415,18 +415,23 @@ class DashScopeTasks:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
-    async def get(self, task_id: str, *, model: str | None = None) -> Task:
+    async def get(
+        self, task_id: str, *, model: str | None = None, workload: str | None = None
+    ) -> Task:
         """Query a task by id. An id the provider does not know comes back as UNKNOWN.
 
-        Queries do not say which model made the task; pass ``model`` to carry it into the
-        snapshot (``session.refresh`` does).
+        Queries do not say which model made the task nor its request shape; pass ``model``
+        and ``workload`` (the created task's) to carry them into the snapshot (the session's
+        polling does).
 
         Examples:
             >>> task = await session.dashscope.tasks.get("c25723f0-...")  # doctest: +SKIP
         """
         path = TASK_PATH + check_task_id(task_id)
         response = await self._transport.request(ApiCall(method="GET", path=path, dialect=DIALECT))
-        return _task_from_body(response.body, what="DashScope task query response", model=model)
+        return _task_from_body(
+            response.body, what="DashScope task query response", model=model, workload=workload
+        )
 
 
 class DashScope:

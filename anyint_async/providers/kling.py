@@ -385,11 +385,14 @@ class _KlingFamily:
         self._transport = transport
         self._callback_url = callback_url
 
-    async def get(self, task_id: str, *, model: str | None = None) -> Task:
+    async def get(
+        self, task_id: str, *, model: str | None = None, workload: str | None = None
+    ) -> Task:
         """Query one task of this family by its task id (or the ``external_task_id`` you gave).
 
-        Queries do not say which model made the task; pass ``model`` to carry it into the
-        snapshot (``session.refresh`` does).
+        Queries do not say which model made the task nor its request shape; pass ``model``
+        and ``workload`` (the created task's) to carry them into the snapshot (the session's
+        polling does).
 
         Examples:
             >>> task = await session.kling.omni_video.get("867283741759111202")  # doctest: +SKIP
@@ -397,7 +400,11 @@ class _KlingFamily:
         path = f"{self._path}/{check_task_id(task_id)}"
         response = await self._transport.request(ApiCall(method="GET", path=path, dialect=DIALECT))
         return _task_from_body(
-            response.body, route=self._route, model=model, what=f"{self._label} query response"
+            response.body,
+            route=self._route,
+            model=model,
+            workload=workload,
+            what=f"{self._label} query response",
         )
 
     async def _create(

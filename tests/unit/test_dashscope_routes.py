@@ -203,6 +203,18 @@ async def test_task_query_parses_the_seed_success_example() -> None:
     assert task.raw["usage"]["SR"] == 720  # unknown fields are kept, unmodified
 
 
+async def test_task_query_carries_the_model_and_request_shape_it_is_told() -> None:
+    # The answer says neither; a snapshot without them would be learned and yielded bare.
+    task_id = "a54b0585-aa49-45be-8786-fc46414634da"
+    with aioresponses() as mock:
+        mock.get(f"https://gateway.test{TASKS}{task_id}", payload=SUCCEEDED)
+        async with make_session() as session:
+            task = await session.dashscope.tasks.get(
+                task_id, model="wan2.5-t2v", workload="duration=5"
+            )
+    assert (task.model, task.workload) == ("wan2.5-t2v", "duration=5")
+
+
 async def test_task_query_running_and_failed_and_unknown() -> None:
     running = {
         "request_id": "r1",

@@ -240,6 +240,15 @@ async def test_status_words_map(word: str, status: TaskStatus) -> None:
         assert task.error is not None and task.error.message == "why"
 
 
+async def test_query_carries_the_model_and_request_shape_it_is_told() -> None:
+    body = {"code": 0, "data": {"task_id": "1", "task_status": "processing"}}
+    with aioresponses() as mock:
+        mock.get(f"https://gateway.test{IMAGES}/1", payload=body)
+        async with make_session() as session:
+            task = await session.kling.images.get("1", model="kling-v2-1", workload="n=2")
+    assert (task.model, task.workload) == ("kling-v2-1", "n=2")
+
+
 async def test_timestamps_in_seconds_are_normalised() -> None:
     body = created(created_at=1774805076, updated_at=1774805076.5)
     with aioresponses() as mock:
