@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import gc
 import json
 import math
@@ -206,21 +207,59 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
         SENT["coordination"] = link.state  # type: ignore[assignment]
 
 
-async def _sampling_lag(work: Awaitable[None], lags: list[float]) -> None:
+async def _sampling_lag(work: Awaitable[None], lags: list[tuple[float, float]]) -> None:
     """Run ``work`` while sampling the event loop's lag: how late a 10 ms sleep wakes, as a
-    web app's other requests would feel it."""
+    web app's other requests would feel it. Each sample is (when its sleep began, its lag)."""
 
     async def sample() -> None:
         while True:
             before = time.perf_counter()
             await asyncio.sleep(0.01)
-            lags.append(max(0.0, time.perf_counter() - before - 0.01))
+            lags.append((before, max(0.0, time.perf_counter() - before - 0.01)))
 
     sampler = asyncio.create_task(sample())
     try:
         await work
     finally:
         sampler.cancel()
+
+
+class _Collections:
+    """Every garbage collection's generation and span (``gc.callbacks``), to tell the loop's
+    holds that had a full collection in them from those that had none."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, float, float]] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.spans.append((info["generation"], self._began, time.perf_counter()))
+
+    def figures(self, lags: list[tuple[float, float]]) -> dict[str, Any]:
+        """The loop's holds, with and without a full collection in them, and the collections'
+        own lengths (ms)."""
+        full = [(began, ended) for generation, began, ended in self.spans if generation == 2]
+        young = [ended - began for generation, began, ended in self.spans if generation < 2]
+        starts = [began for began, _ in full]
+        outside = 0.0
+        for before, lag in lags:  # in the order their sleeps began
+            # A sample overlaps a full collection that began before its wake-up and ended
+            # after its sleep began.
+            woke = before + 0.01 + lag
+            i = bisect.bisect_right(starts, woke)
+            if i and full[i - 1][1] > before:
+                continue
+            outside = max(outside, lag)
+        return {
+            "loop_holds_over_10ms": sum(1 for _, lag in lags if lag > 0.01),
+            "loop_lag_max_without_full_gc_ms": round(outside * 1000, 1),
+            "gc_full_count": len(full),
+            "gc_full_max_ms": round(max((e - b for b, e in full), default=0.0) * 1000, 1),
+            "gc_young_max_ms": round(max(young, default=0.0) * 1000, 1),
+        }
 
 
 def _pairs(text: str) -> list[tuple[str, float]]:
@@ -473,13 +512,17 @@ def main(argv: list[str] | None = None) -> None:
     rss_base = _rss_kib()
     cpu0 = _cpu()
     started = time.time()
-    lags: list[float] = []
+    samples: list[tuple[float, float]] = []
+    collections = _Collections()
+    if args.sample_lag:
+        gc.callbacks.append(collections)
     work = _runner(args.contender)(args, seen)
-    asyncio.run(_sampling_lag(work, lags) if args.sample_lag else work)
-    lags.sort()
+    asyncio.run(_sampling_lag(work, samples) if args.sample_lag else work)
+    lags = sorted(lag for _, lag in samples)
     report = {
         "loop_lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
         "loop_lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1) if lags else None,
+        **(collections.figures(samples) if samples else {}),
         "started": started,
         "ended": time.time(),
         "seen": seen,

@@ -62,6 +62,19 @@ COLUMNS = (
 )
 
 
+def _collections_said(result: dict[str, Any]) -> str:
+    """What the loop's holds had in them: the garbage collector's full collections or not."""
+    if "gc_full_count" not in result:
+        return ""
+    return (
+        f"; {result['loop_holds_over_10ms']} holds over 10 ms; without a full garbage "
+        f"collection in it, {result['loop_lag_max_without_full_gc_ms']} ms at the most; "
+        f"{result['gc_full_count']} full collections, the longest "
+        f"{result['gc_full_max_ms']} ms; young collections {result['gc_young_max_ms']} ms at "
+        "the most"
+    )
+
+
 def _by(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["contender"]: r for r in scenario["results"] if "error" not in r}
 
@@ -142,7 +155,8 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
             _line(
                 "lag-20000: the event loop held <= 20 ms at the most, 20,000 tasks tracked",
                 ours["loop_lag_max_ms"] <= 20,
-                f"{ours['loop_lag_max_ms']:.1f} ms at the most, p99 {ours['loop_lag_p99_ms']} ms",
+                f"{ours['loop_lag_max_ms']:.1f} ms at the most, p99 {ours['loop_lag_p99_ms']} ms"
+                + _collections_said(ours),
             )
         )
     # Against what is physically possible for a client that only polls: the informed client

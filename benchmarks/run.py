@@ -295,6 +295,17 @@ def figures(
         "cpu_s": round(client["cpu_seconds"], 3),
         "loop_lag_max_ms": client.get("loop_lag_max_ms"),
         "loop_lag_p99_ms": client.get("loop_lag_p99_ms"),
+        **{
+            name: client[name]
+            for name in (
+                "loop_holds_over_10ms",
+                "loop_lag_max_without_full_gc_ms",
+                "gc_full_count",
+                "gc_full_max_ms",
+                "gc_young_max_ms",
+            )
+            if name in client
+        },
         # Creates cost every contender the same; CPU per query counts what came after them.
         "cpu_per_query_ms": round(client["cpu_after_creates_seconds"] / max(1, queries) * 1000, 4),
         "rss_peak_mib": round(client["rss_peak_kib"] / 1024, 1),
