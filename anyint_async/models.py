@@ -127,7 +127,9 @@ class Task:
     """A snapshot of one provider task, as of its last query.
 
     One type for every task route. ``urls`` stays empty until the task succeeds; ``raw`` is the
-    last JSON body as the gateway sent it (unknown fields live there). Timestamps are
+    last JSON body as the gateway sent it (unknown fields live there). While a task runs
+    unchanged, the scheduler keeps the first answer that showed it so: a later one that repeats
+    it, but for the ``request_id`` each answer has, leaves it in place. Timestamps are
     timezone-aware when the provider said enough to make them so. ``workload`` sums up what the
     create asked for that changes how long the task runs (``"duration=10 resolution=1080P"``);
     the scheduler learns durations per model and workload. ``callback`` is True when the task

@@ -127,6 +127,9 @@ class PollStats:
 
 @define(slots=True)
 class _Entry:
+    # The key it was tracked under. Heap items hold this one tuple: a key made afresh at each
+    # answer would keep every item tracked by the garbage collector until a full collection.
+    key: Key
     task: Task
     policy: PollPolicy
     handed_at: float
@@ -243,6 +246,7 @@ class PollSchedule:
             return False
         chosen = policy or self._policy_for(task.route)
         entry = _Entry(
+            key=key,
             task=task,
             policy=chosen,
             step=1,
@@ -267,7 +271,7 @@ class PollSchedule:
         if self._early.pop(task.id, -math.inf) > now:
             due = now  # its callback came before its create's answer: ask at once
             self._urgent.add(key)
-        self._push(key, entry, max(now, due))
+        self._push(entry, max(now, due))
         return True
 
     def wake(self, task_id: str, now: float) -> bool:
@@ -286,7 +290,7 @@ class PollSchedule:
                 self._woken.add(key)
             else:
                 self._urgent.add(key)
-                self._push(key, entry, now)
+                self._push(entry, now)
         if not woken:
             self._early.pop(task_id, None)
             self._early[task_id] = now + EARLY_CALLBACK_TTL
@@ -353,7 +357,7 @@ class PollSchedule:
                 learned = None if entry.polls else self._learned_due(entry, now, first=True)
             if learned is not None and learned > now + _EPSILON:
                 # Such tasks were seen to take longer than this: ask when they may have finished.
-                self._push(key, entry, min(learned, now + entry.policy.wait_cap))
+                self._push(entry, min(learned, now + entry.policy.wait_cap))
                 continue
             self._counts["retries" if entry.retrying else "polls"] += 1
             entry.polls += 1
@@ -429,7 +433,15 @@ class PollSchedule:
         self._retry_waits.pop(key, None)
         previous = entry.task
         fresh = carry_over(previous, fresh)
-        entry.task = fresh
+        if _repeats(previous, fresh):
+            # Kept, the answer's objects die young. Replaced, every answer freed two old
+            # objects and left two new ones: CPython starts a young collection when
+            # allocations outrun deallocations, so the youngest generation grew to 40,000
+            # objects between collections, each of which held the event loop up to 25 ms
+            # (lag-20000).
+            fresh = previous
+        else:
+            entry.task = fresh
         if fresh.created_at is not None and fresh.created_at != previous.created_at:
             entry.created_at = self._created_at(fresh, now, handed_at=entry.handed_at)
         self._note_start(entry)
@@ -473,7 +485,7 @@ class PollSchedule:
         if waits is None:
             waits = self._retry_waits[key] = self._retry.delays(self._rng)
         wait = min(next(waits), entry.policy.wait_cap)
-        self._push(key, entry, now + wait)
+        self._push(entry, now + wait)
 
     def refused(self, key: Key, now: float, retry_after: float | None = None) -> None:
         """The provider refused the query for its rate (429, Kling 1302): that provider pauses
@@ -487,7 +499,7 @@ class PollSchedule:
             return
         entry.flying = False
         entry.retrying = True
-        self._push(key, entry, budget.ready_at(now))
+        self._push(entry, budget.ready_at(now))
 
     def abandon(self, key: Key) -> Task | None:
         """A launched query ended with no verdict worth acting on: stop tracking the task."""
@@ -512,11 +524,11 @@ class PollSchedule:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _push(self, key: Key, entry: _Entry, due: float) -> None:
+    def _push(self, entry: _Entry, due: float) -> None:
         entry.seq = next(self._sequence)
         provider = PROVIDER_OF[entry.task.route]
         heap = self._heaps[provider]
-        heapq.heappush(heap, (due, entry.seq, key))
+        heapq.heappush(heap, (due, entry.seq, entry.key))
         if len(heap) > _STALE_FACTOR * len(self._entries) + _STALE_SLACK:
             # Rescheduling leaves the old item behind until it surfaces, which for a task
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
@@ -557,10 +569,10 @@ class PollSchedule:
         if key in self._woken:
             self._woken.discard(key)
             self._urgent.add(key)
-            self._push(key, entry, now)
+            self._push(entry, now)
             return
         if entry.task.callback:
-            self._push(key, entry, min(self._callback_due(entry, now), now + entry.policy.wait_cap))
+            self._push(entry, min(self._callback_due(entry, now), now + entry.policy.wait_cap))
             return
         due = self._learned_due(entry, now)
         if not entry.scout:
@@ -572,7 +584,7 @@ class PollSchedule:
             due = now + wait
         # However long the learned durations or the claimed age, a task is asked about again
         # within the cap: nothing learned or claimed can leave it unpolled for hours.
-        self._push(key, entry, min(max(due, now + _LEAST_WAIT), now + entry.policy.wait_cap))
+        self._push(entry, min(max(due, now + _LEAST_WAIT), now + entry.policy.wait_cap))
 
     def _learned_due(
         self, entry: _Entry, now: float, *, first: bool = False, asked_at: float | None = None
@@ -724,7 +736,7 @@ class PollSchedule:
             successor.scout = True
             self._scouts[pool] += 1
             if not successor.flying:
-                self._push(waiting, successor, successor.handed_at)  # due at once
+                self._push(successor, successor.handed_at)  # due at once
             break
         if not self._scouts[pool]:
             del self._scouts[pool]
@@ -768,11 +780,11 @@ class PollSchedule:
         if entry.flying or entry.retrying or key in self._urgent:
             return True  # its answer, retry or wake-up reschedules it with what is known now
         if not entry.scout:
-            self._push(key, entry, now + entry.policy.wait_cap)
+            self._push(entry, now + entry.policy.wait_cap)
             return True
         due = self._learned_due(entry, now, first=not entry.polls, asked_at=entry.seen_at)
         if due is not None:
-            self._push(key, entry, min(max(due, now), now + entry.policy.wait_cap))
+            self._push(entry, min(max(due, now), now + entry.policy.wait_cap))
         return True
 
     def _note_start(self, entry: _Entry) -> None:
@@ -816,6 +828,24 @@ class PollSchedule:
         return self.claimed_ages.created_at(
             provider, claimed_age=claimed_age, now=now, handed_at=handed_at
         )
+
+
+# Every field a snapshot compares by, but the gateway's id for the one answer.
+_BESIDES_RECEIPT = operator.attrgetter(
+    *(field.name for field in attrs.fields(Task) if field.eq and field.name != "request_id")
+)
+_ABSENT = object()
+
+
+def _repeats(previous: Task, fresh: Task) -> bool:
+    """True when ``fresh`` tells nothing ``previous`` did not: the same fields and the same
+    body, but the request id every answer gets."""
+    if _BESIDES_RECEIPT(previous) != _BESIDES_RECEIPT(fresh):
+        return False
+    old, new = previous.raw, fresh.raw
+    return len(old) == len(new) and all(
+        key == "request_id" or old.get(key, _ABSENT) == value for key, value in new.items()
+    )
 
 
 def carry_over(previous: Task, fresh: Task) -> Task:
