@@ -15,6 +15,9 @@ Contenders:
   ``wait`` for each task, gathered (one coroutine per task, as its users write it).
 - ``naive-1s`` / ``naive-5s``: one coroutine per task, ``aiohttp`` GET and ``json`` parse, fixed
   sleep (seconds scaled by ``--naive-scale``, by default ``--policy-scale`` like the rest).
+- ``heap-5s``: the same bare GET + json every 5 s from one heap and one driver for every task,
+  at most 64 in flight: what a client that keeps nothing per task but its id holds (the floor
+  under loop lag at 20,000 tasks); ``heap-5s-keep`` keeps each running task's last answer too.
 - ``typed-5s``: the 5 s loop through the SDK's own typed calls, no scheduler: what its transport
   and models cost a query, the floor under its CPU per query.
 - ``scheduler-only``: the scheduler's core alone over ``--count`` tasks on a simulated clock,
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import bisect
 import gc
+import heapq
 import json
 import math
 import os
@@ -318,6 +322,72 @@ async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
         await asyncio.gather(*watchers)
 
 
+async def run_heap(args: argparse.Namespace, seen: dict[str, float]) -> None:
+    """The least a Python client on aiohttp holds while it polls: one heap of (due, task id)
+    for every task and one driver, each task asked every 5 s (bare GET + json), at most 64
+    queries in flight. No object per task but its id and its heap entry (neither of which the
+    collector tracks): what is left of a full collection's walk is the libraries' and the
+    queries' in flight, the floor under any client's loop lag at the same query rate.
+
+    ``heap-5s-keep`` keeps each running task's last answer (a dict per task, dropped once the
+    task is done), as any client that shows a pending task's state must: the same floor plus
+    one tracked object per task."""
+    interval = _loop_sleep(args, 5.0)
+    kept: dict[str, Any] | None = {} if args.contender.endswith("-keep") else None
+    headers = {"Authorization": "Bearer bench-key"}
+    connector = aiohttp.TCPConnector(limit=64)
+    due: list[tuple[float, str]] = []
+    in_flight: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(64)
+    # Bounded: a task asked this many times without ending stops the run (none should).
+    most = args.count * 1000
+    asked = 0
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
+
+        async def ask(task_id: str) -> None:
+            try:
+                async with http.get(f"{args.url}/dashscope/v1/tasks/{task_id}") as response:
+                    body = json.loads(await response.read())
+            finally:
+                slots.release()
+            if body.get("output", {}).get("task_status") in TERMINAL:
+                seen[task_id] = time.time()
+                if kept is not None:
+                    kept.pop(task_id, None)
+            else:
+                if kept is not None:
+                    kept[task_id] = body
+                heapq.heappush(due, (time.monotonic() + interval, task_id))
+
+        async def create(i: int) -> None:
+            payload = {"model": args.model, "input": {"prompt": f"{args.prefix}-{i}"}}
+            async with http.post(
+                f"{args.url}{VIDEO_PATH}", json=payload, headers={"X-DashScope-Async": "enable"}
+            ) as response:
+                body = json.loads(await response.read())
+            heapq.heappush(due, (time.monotonic() + interval, body["output"]["task_id"]))
+
+        creating = asyncio.create_task(
+            _in_waves(args.count, args.waves, args.wave_gap, args.create_concurrency, create)
+        )
+        while len(seen) < args.count:
+            if creating.done() and not due and not in_flight:
+                break  # a task that never answered done: reported as not seen
+            if asked > most:
+                raise RuntimeError(f"heap loop: {asked} queries and {len(seen)} tasks seen")
+            now = time.monotonic()
+            if not due or due[0][0] > now:
+                await asyncio.sleep(min(0.05, due[0][0] - now) if due else 0.05)
+                continue
+            await slots.acquire()
+            _, task_id = heapq.heappop(due)
+            asked += 1
+            query = asyncio.create_task(ask(task_id))
+            in_flight.add(query)
+            query.add_done_callback(in_flight.discard)
+        await creating
+
+
 async def run_typed(args: argparse.Namespace, seen: dict[str, float]) -> None:
     """The naive 5 s loop through the SDK's own typed calls (``videos.create``, then
     ``tasks.get`` every 5 s; no scheduler): what the SDK's transport and models cost a query
@@ -439,6 +509,8 @@ CONTENDERS: dict[
     "naive-1s": run_naive,
     "naive-5s": run_naive,
     "typed-5s": run_typed,
+    "heap-5s": run_heap,
+    "heap-5s-keep": run_heap,
 }
 
 

@@ -34,3 +34,36 @@ def test_a_sample_that_ends_before_a_collection_begins_counts_as_its_own() -> No
     figures = seen.figures(samples)
     assert figures["loop_lag_max_without_full_gc_ms"] == 20.0  # woke at 0.93, before it began
     assert figures["gc_full_count"] == 2
+
+
+def _lag_line(*results: dict[str, object]) -> str:
+    from benchmarks.report import verdicts
+
+    report = {"scenarios": [{"scenario": "lag-20000", "results": list(results)}]}
+    (line,) = [v for v in verdicts(report) if v["target"].startswith("lag-20000: the event loop")]
+    detail: str = line["detail"]
+    return detail
+
+
+def _held(name: str, most: float, full: float) -> dict[str, object]:
+    return {
+        "contender": name,
+        "loop_lag_max_ms": most,
+        "loop_lag_p99_ms": 5.0,
+        "gc_full_max_ms": full,
+    }
+
+
+def test_the_lag_line_sets_the_least_a_client_can_hold_beside_the_sdk() -> None:
+    detail = _lag_line(
+        _held("anyint", 80.0, 72.0), _held("heap-5s", 18.9, 19.3), _held("heap-5s-keep", 31.0, 30.2)
+    )
+    assert "80.0 ms at the most" in detail
+    assert "nothing per task but its id (heap-5s) 18.9 ms at the most" in detail
+    assert "longest full collection 19.3 ms" in detail
+    assert "last answer too (heap-5s-keep) 31.0 ms at the most" in detail
+
+
+def test_the_lag_line_leaves_out_a_floor_client_that_did_not_run() -> None:
+    detail = _lag_line(_held("anyint", 80.0, 72.0))
+    assert "heap-5s" not in detail
