@@ -136,7 +136,8 @@ def scenarios(quick: bool) -> list[Scenario]:
                 name="scale-300",
                 description="time-compressed x0.005, 300 videos",
                 count=300, **video, time_scale=0.005,
-                contenders=("anyint", "naive-5s", "anyint-warm@naive-5s", "typed-5s"),
+                # heap-5s-keep: lag-20000's floor client, smoke-run here (it runs heap-5s's code).
+                contenders=("anyint", "naive-5s", "anyint-warm@naive-5s", "typed-5s", "heap-5s-keep"),
                 concurrent=False, policy_scale=0.01,
             ),
             Scenario(
