@@ -293,6 +293,17 @@ def _loop_sleep(args: argparse.Namespace, seconds: float) -> float:
     return seconds * scale
 
 
+async def _bare_create(http: aiohttp.ClientSession, args: argparse.Namespace, i: int) -> str:
+    """Create video ``i`` with a bare POST + json, as the plain loops do; its task id."""
+    payload = {"model": args.model, "input": {"prompt": f"{args.prefix}-{i}"}}
+    async with http.post(
+        f"{args.url}{VIDEO_PATH}", json=payload, headers={"X-DashScope-Async": "enable"}
+    ) as response:
+        body = json.loads(await response.read())
+    task_id: str = body["output"]["task_id"]
+    return task_id
+
+
 async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
     interval = _loop_sleep(args, 1.0 if args.contender == "naive-1s" else 5.0)
     headers = {"Authorization": "Bearer bench-key"}
@@ -311,12 +322,7 @@ async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
                     return
 
         async def create(i: int) -> None:
-            payload = {"model": args.model, "input": {"prompt": f"{args.prefix}-{i}"}}
-            async with http.post(
-                f"{args.url}{VIDEO_PATH}", json=payload, headers={"X-DashScope-Async": "enable"}
-            ) as response:
-                body = json.loads(await response.read())
-            watchers.append(asyncio.create_task(watch(body["output"]["task_id"])))
+            watchers.append(asyncio.create_task(watch(await _bare_create(http, args, i))))
 
         await _in_waves(args.count, args.waves, args.wave_gap, args.create_concurrency, create)
         await asyncio.gather(*watchers)
@@ -360,12 +366,8 @@ async def run_heap(args: argparse.Namespace, seen: dict[str, float]) -> None:
                 heapq.heappush(due, (time.monotonic() + interval, task_id))
 
         async def create(i: int) -> None:
-            payload = {"model": args.model, "input": {"prompt": f"{args.prefix}-{i}"}}
-            async with http.post(
-                f"{args.url}{VIDEO_PATH}", json=payload, headers={"X-DashScope-Async": "enable"}
-            ) as response:
-                body = json.loads(await response.read())
-            heapq.heappush(due, (time.monotonic() + interval, body["output"]["task_id"]))
+            task_id = await _bare_create(http, args, i)
+            heapq.heappush(due, (time.monotonic() + interval, task_id))
 
         creating = asyncio.create_task(
             _in_waves(args.count, args.waves, args.wave_gap, args.create_concurrency, create)

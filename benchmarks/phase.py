@@ -18,17 +18,15 @@ import argparse
 import asyncio
 import json
 import statistics
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from .report import _by, _line, verdict_bullets
-from .run import RESULTS, run_scenario
+from .run import RESULTS
 from .shape_targets import _across, _against_loop
-from .shapes import shape_scenarios
+from .shapes import run_in_turn, shape_scenarios
 
 __all__ = ["SHIFTS", "main", "phase_average", "phase_scenarios", "phase_verdicts"]
 
@@ -134,26 +132,12 @@ def render_phase_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def run_phase(quick: bool) -> dict[str, Any]:
-    started = time.monotonic()
-    report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if quick else "full",
-        "scenarios": [],
-    }
-    for scenario in phase_scenarios(quick):
-        print(f"running {scenario.name} ({scenario.description})...", flush=True)
-        report["scenarios"].append(await run_scenario(scenario, seed=11, quick=quick))
-    report["seconds"] = round(time.monotonic() - started, 1)
-    return report
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.phase")
     parser.add_argument("--quick", action="store_true", help="40 tasks per shift, x0.1 time")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
-    report = asyncio.run(run_phase(args.quick))
+    report = asyncio.run(run_in_turn(phase_scenarios(args.quick), args.quick))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "phase-quick" if args.quick else "phase"

@@ -37,6 +37,7 @@ __all__ = [
     "render_readme_table",
     "render_shapes_markdown",
     "render_shapes_plot",
+    "run_in_turn",
     "shape_scenarios",
 ]
 
@@ -210,7 +211,8 @@ def render_shapes_plot(report: dict[str, Any], path: Path) -> bool:
     return True
 
 
-async def run_shapes(quick: bool) -> dict[str, Any]:
+async def run_in_turn(scenarios: list[Scenario], quick: bool) -> dict[str, Any]:
+    """Run ``scenarios`` one after the other (seed 11, as every shape); the report."""
     import time
     from datetime import UTC, datetime
 
@@ -220,11 +222,15 @@ async def run_shapes(quick: bool) -> dict[str, Any]:
         "mode": "quick" if quick else "full",
         "scenarios": [],
     }
-    for scenario in shape_scenarios(quick):
+    for scenario in scenarios:
         print(f"running {scenario.name} ({scenario.description})...", flush=True)
         report["scenarios"].append(await run_scenario(scenario, seed=11, quick=quick))
     report["seconds"] = round(time.monotonic() - started, 1)
     return report
+
+
+async def run_shapes(quick: bool) -> dict[str, Any]:
+    return await run_in_turn(shape_scenarios(quick), quick)
 
 
 def main(argv: list[str] | None = None) -> int:
