@@ -204,9 +204,12 @@ class PollSchedule:
         self._pulls: deque[tuple[_Pool, Iterator[tuple[Key, _Entry]]]] = deque()
         # A call stopped at its slice with work left: the next is due at once.
         self._behind = False
-        # Providers whose heap holds too many stale items: swept at the next pop_due, in a
-        # turn of the event loop of its own (see _push).
+        # Providers whose heap holds too many stale items: swept at the next pop_due, in two
+        # turns of the event loop of their own (see _push and _sweep_step).
         self._sweeps: set[str] = set()
+        # A sweep between its two turns: per provider, the sequence numbers of the items to
+        # keep (those live at its first turn, and every one pushed since).
+        self._sweeping: dict[str, set[int]] = {}
         self._estimates: dict[
             tuple[Clock, GroupKey], tuple[float, int, DurationEstimate | None]
         ] = {}
@@ -331,8 +334,8 @@ class PollSchedule:
         not_found.
         """
         self._behind = False
-        if self._sweeps:
-            self._sweep(self._sweeps.pop())
+        if self._sweeps or self._sweeping:
+            self._sweep_step()
             self._behind = True
             return None
         if self._pulls and self._move_pulled(now):
@@ -371,7 +374,7 @@ class PollSchedule:
 
     def next_wake(self, now: float) -> float | None:
         """When :meth:`pop_due` may next return a task; None if only an answer can change that."""
-        if self._behind or self._pulls or self._sweeps:
+        if self._behind or self._pulls or self._sweeps or self._sweeping:
             return now  # work left from a slice, or a sweep: call again at once
         if self.in_flight >= self._max_in_flight:
             return None
@@ -530,22 +533,32 @@ class PollSchedule:
         provider = PROVIDER_OF[entry.task.route]
         heap = self._heaps[provider]
         heapq.heappush(heap, (due, entry.seq, entry.key))
-        if len(heap) > _STALE_FACTOR * len(self._entries) + _STALE_SLACK:
+        sweeping = self._sweeping.get(provider)
+        if sweeping is not None:
+            sweeping.add(entry.seq)  # pushed after the sweep read which items were live
+        elif len(heap) > _STALE_FACTOR * len(self._entries) + _STALE_SLACK:
             # Rescheduling leaves the old item behind until it surfaces, which for a task
             # pushed back by the scouts' first finish may be minutes: sweep them out, or they
             # outweigh the tasks themselves. Not here: a push comes amid a slice of tasks
             # pulled forward or an answer's settling, and the sweep's hold added to theirs
-            # (34 ms at 20,000 tasks in one run); pop_due gives it a turn of its own.
+            # (34 ms at 20,000 tasks in one run); pop_due gives it turns of its own.
             self._sweeps.add(provider)
 
-    def _sweep(self, provider: str) -> None:
-        """Drop the provider's stale heap items. It runs in one go, so it keeps to C-level
-        passes: a Python call per item held the event loop 72 ms at 20,000 tasks, this 21-22
-        ms (lag-20000, one sweep in a run)."""
-        heap = self._heaps[provider]
-        live = set(map(_SEQ_OF_ENTRY, self._entries.values()))
-        heap[:] = itertools.compress(heap, map(live.__contains__, map(_SEQ_OF_ITEM, heap)))
-        heapq.heapify(heap)
+    def _sweep_step(self) -> None:
+        """One turn of a sweep of a provider's stale heap items: the first reads which items
+        are live, the second drops the rest. Each keeps to C-level passes (a Python call per
+        item held the event loop 72 ms at 20,000 tasks); in one turn the sweep held it 17-22
+        ms there, the scheduler's longest step. Items pushed between the two turns are kept
+        (``_push`` adds them); one that went stale in between is dropped when it surfaces, as
+        any stale item is."""
+        if self._sweeping:
+            provider, live = self._sweeping.popitem()
+            heap = self._heaps[provider]
+            heap[:] = itertools.compress(heap, map(live.__contains__, map(_SEQ_OF_ITEM, heap)))
+            heapq.heapify(heap)
+            return
+        provider = self._sweeps.pop()
+        self._sweeping[provider] = set(map(_SEQ_OF_ENTRY, self._entries.values()))
 
     def _live_entry(self, item: _Item) -> _Entry | None:
         """The tracked entry a heap item schedules, or None if the item went stale (the task

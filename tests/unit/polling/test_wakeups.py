@@ -132,3 +132,34 @@ def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> N
             break
     assert sorted(asked) == sorted(names)
     assert core.next_wake(4.0) is None  # every task in flight, nothing stale left due
+
+
+def test_a_sweep_hands_the_loop_back_halfway_and_keeps_what_was_pushed_meanwhile() -> None:
+    # A sweep reads which items are live in one turn and drops the rest in the next, so
+    # neither holds the event loop for the whole walk; tasks woken between the two turns must
+    # keep their new items, which the first turn did not see.
+    core = PollSchedule(
+        policy_for=lambda route: POLICY,
+        rng=random.Random(0),
+        max_in_flight=10_000,
+        rate_limits={"dashscope": math.inf, "kling": math.inf},
+    )
+    names = [str(i) for i in range(1500)]
+    for name in names:
+        core.track(_task(name), 0.0)
+    for now in (0.1, 0.2):
+        assert all(core.wake(name, now) for name in names)  # stale items past the threshold
+    assert core.pop_due(0.5) is None  # the sweep's first turn
+    assert core.next_wake(0.5) == 0.5  # more to do at once
+    woken_between = names[:100]
+    assert all(core.wake(name, 0.3) for name in woken_between)
+    assert core.pop_due(0.5) is None  # its second turn, though tasks are due
+    asked = []
+    for _ in range(10_000):
+        task = core.pop_due(0.5)
+        if task is not None:
+            asked.append(task.id)
+        elif core.next_wake(0.5) != 0.5:
+            break
+    assert sorted(asked) == sorted(names)  # each once: none lost, none twice
+    assert core.next_wake(0.5) is None
