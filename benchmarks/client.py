@@ -331,8 +331,9 @@ async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
 async def run_heap(args: argparse.Namespace, seen: dict[str, float]) -> None:
     """The least a Python client on aiohttp holds while it polls: one heap of (due, task id)
     for every task and one driver, each task asked every 5 s (bare GET + json), at most 64
-    queries in flight. No object per task but its id and its heap entry (neither of which the
-    collector tracks): what is left of a full collection's walk is the libraries' and the
+    queries in flight. No object per task but its id and its heap entry (a string, and a tuple
+    of a float and that string, which the collector stops tracking at its first look): what is
+    left of a full collection's walk is the libraries' and the
     queries' in flight, the floor under any client's loop lag at the same query rate.
 
     ``heap-5s-keep`` keeps each running task's last answer (a dict per task, dropped once the
@@ -345,7 +346,7 @@ async def run_heap(args: argparse.Namespace, seen: dict[str, float]) -> None:
     due: list[tuple[float, str]] = []
     in_flight: set[asyncio.Task[None]] = set()
     slots = asyncio.Semaphore(64)
-    # Bounded: a task asked this many times without ending stops the run (none should).
+    # Bounded: a thousand queries a task, on average, stops the run (none comes near).
     most = args.count * 1000
     asked = 0
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
