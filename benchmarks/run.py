@@ -313,6 +313,13 @@ def figures(
         "rss_peak_mib": round(client["rss_peak_kib"] / 1024, 1),
         "rss_per_task_kib": round(grown_kib / count, 3),
         "creates": stats["tasks_created"],
+        # The SDK's own counts of what it asked: hedges and retries are among the queries
+        # above, and say how many of them no schedule asked for.
+        **{
+            f"sdk_{name}": client["sent"][name]
+            for name in ("hedges", "retries")
+            if name in client.get("sent", {})
+        },
     }
 
 
