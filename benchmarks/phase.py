@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from .report import _by, _line, verdict_bullets
-from .run import RESULTS
+from .run import RESULTS, Scenario
 from .shape_targets import _across, _against_loop
 from .shapes import run_in_turn, shape_scenarios
 
@@ -44,7 +44,7 @@ def _shifted(spec: dict[str, Any], shift: float) -> dict[str, Any]:
     return {**spec, "parts": parts}
 
 
-def phase_scenarios(quick: bool) -> list[Any]:
+def phase_scenarios(quick: bool) -> list[Scenario]:
     """The two-modes shape once per shift (``quick``: 40 tasks, ten times shorter)."""
     (base,) = [s for s in shape_scenarios(quick) if s.name == "shape-bimodal"]
     assert base.run is not None

@@ -18,13 +18,34 @@ POLICY = PollPolicy(
 ROUTE = TaskRoute.KLING_OMNI_VIDEO
 
 
-def _core() -> PollSchedule:
+def _core(max_in_flight: int = 8) -> PollSchedule:
     return PollSchedule(
         policy_for=lambda route: POLICY,
         rng=random.Random(0),
-        max_in_flight=8,
+        max_in_flight=max_in_flight,
         rate_limits={"dashscope": math.inf, "kling": math.inf},
     )
+
+
+def _many(count: int) -> tuple[PollSchedule, list[str]]:
+    """A core with ``count`` tasks tracked and room for all of them in flight."""
+    core = _core(max_in_flight=10_000)
+    names = [str(i) for i in range(count)]
+    for name in names:
+        core.track(_task(name), 0.0)
+    return core, names
+
+
+def _asked(core: PollSchedule, now: float) -> list[str]:
+    """Every task pop_due hands out at ``now``, a slice at a time, until nothing is left due."""
+    asked = []
+    for _ in range(10_000):
+        task = core.pop_due(now)
+        if task is not None:
+            asked.append(task.id)
+        elif core.next_wake(now) != now:
+            break
+    return asked
 
 
 def _task(name: str = "1", *, callback: bool = True) -> Task:
@@ -105,17 +126,9 @@ def test_the_first_finish_of_a_batch_does_not_pull_tasks_that_will_call_back() -
 
 def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> None:
     # Each wake leaves the task's older heap item behind; once they outnumber the tasks they
-    # are swept out in one go at the next pop_due, which must keep each task's newest item and
+    # are swept out at the next pop_due calls, which must keep each task's newest item and
     # drop every other, whichever round pushed it.
-    core = PollSchedule(
-        policy_for=lambda route: POLICY,
-        rng=random.Random(0),
-        max_in_flight=10_000,
-        rate_limits={"dashscope": math.inf, "kling": math.inf},
-    )
-    names = [str(i) for i in range(1500)]
-    for name in names:
-        core.track(_task(name), 0.0)
+    core, names = _many(1500)
     # All woken once, the first half twice more, the first third once more still. The sweep
     # comes after the third round, where the second half's newest items are the first
     # round's: swept by mistake, those tasks would never be asked.
@@ -123,14 +136,7 @@ def test_tasks_woken_again_and_again_are_each_asked_once_and_none_is_lost() -> N
     for now, woken in rounds:
         assert all(core.wake(name, now) for name in woken)
         assert core.pop_due(0.5) is None  # nothing is due yet: the turn a sweep takes
-    asked = []
-    for _ in range(10_000):  # pop_due hands out a slice at a time
-        task = core.pop_due(4.0)
-        if task is not None:
-            asked.append(task.id)
-        elif core.next_wake(4.0) != 4.0:
-            break
-    assert sorted(asked) == sorted(names)
+    assert sorted(_asked(core, 4.0)) == sorted(names)
     assert core.next_wake(4.0) is None  # every task in flight, nothing stale left due
 
 
@@ -138,15 +144,7 @@ def test_a_sweep_hands_the_loop_back_halfway_and_keeps_what_was_pushed_meanwhile
     # A sweep reads which items are live in one turn and drops the rest in the next, so
     # neither holds the event loop for the whole walk; tasks woken between the two turns must
     # keep their new items, which the first turn did not see.
-    core = PollSchedule(
-        policy_for=lambda route: POLICY,
-        rng=random.Random(0),
-        max_in_flight=10_000,
-        rate_limits={"dashscope": math.inf, "kling": math.inf},
-    )
-    names = [str(i) for i in range(1500)]
-    for name in names:
-        core.track(_task(name), 0.0)
+    core, names = _many(1500)
     for now in (0.1, 0.2):
         assert all(core.wake(name, now) for name in names)  # stale items past the threshold
     assert core.pop_due(0.5) is None  # the sweep's first turn
@@ -154,12 +152,5 @@ def test_a_sweep_hands_the_loop_back_halfway_and_keeps_what_was_pushed_meanwhile
     woken_between = names[:100]
     assert all(core.wake(name, 0.3) for name in woken_between)
     assert core.pop_due(0.5) is None  # its second turn, though tasks are due
-    asked = []
-    for _ in range(10_000):
-        task = core.pop_due(0.5)
-        if task is not None:
-            asked.append(task.id)
-        elif core.next_wake(0.5) != 0.5:
-            break
-    assert sorted(asked) == sorted(names)  # each once: none lost, none twice
+    assert sorted(_asked(core, 0.5)) == sorted(names)  # each once: none lost, none twice
     assert core.next_wake(0.5) is None
