@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from ..models import TaskRoute
-from .learning import Order, stands_before
+from .learning import Order, creation_rank
 
 __all__ = ["Survivors"]
 
@@ -38,12 +38,12 @@ class Survivors:
     """
 
     def __init__(self) -> None:
-        # Per shape: each task's age at its last answer on either clock, and (created, id) to
-        # leave out tasks the learner's cutoff stands after. Inserted and deleted together, so
-        # the three dicts iterate in one order.
+        # Per shape: each task's age at its last answer on either clock, and its place in
+        # creation order (``Order``) to leave out tasks the learner's cutoff stands after.
+        # Inserted and deleted together, so the three dicts iterate in one order.
         self._total: dict[Shape, dict[Key, float]] = {}
         self._run: dict[Shape, dict[Key, float]] = {}
-        self._origin: dict[Shape, dict[Key, tuple[float, str]]] = {}
+        self._origin: dict[Shape, dict[Key, Order]] = {}
         # The workloads seen per (route, model): a pooled estimate reads them all.
         self._workloads: dict[tuple[TaskRoute, str], set[str | None]] = {}
         self._shape_of: dict[Key, Shape] = {}
@@ -80,7 +80,13 @@ class Survivors:
         # A run age is known once the provider said when the task started; NaN until then
         # keeps the three dicts in one order (and is left out when read).
         self._run[shape][key] = math.nan if started is None else seen_at - started
-        self._origin[shape][key] = (created, task_id)
+        origin = self._origin[shape]
+        known = origin.get(key)
+        if known is None or known[0] != created:
+            # Once per task (and once more if the provider's creation time moves it), not per
+            # answer: the id's hash is read at every estimate, the tuple would be one more
+            # object each answer.
+            origin[key] = (created, creation_rank(task_id))
 
     def gone(self, key: Key) -> None:
         """The task is no longer tracked (finished, forgotten)."""
@@ -132,12 +138,11 @@ class Survivors:
             if edge[0] == -math.inf:  # nothing forgotten: every task counts
                 found.extend(itertools.islice(ages.values(), 0, None, stride))
             else:
-                first = edge[0]
                 pairs = zip(ages.values(), self._origin[shape].values(), strict=True)
                 found.extend(
                     age
-                    for age, (created, task_id) in itertools.islice(pairs, 0, None, stride)
-                    if created > first or not stands_before(edge, created, task_id)
+                    for age, origin in itertools.islice(pairs, 0, None, stride)
+                    if origin >= edge
                 )
         if clock == "run":
             found = [age for age in found if age == age]  # NaN: start not known
