@@ -18,6 +18,7 @@ from anyint_async import (
     TaskRoute,
 )
 from anyint_async.polling import DEFAULT_POLICIES
+from anyint_async.polling.learning import creation_rank
 
 ROUTE = TaskRoute.KLING_OMNI_VIDEO
 
@@ -108,6 +109,23 @@ def test_a_full_learner_keeps_a_fair_sample_of_a_batch_larger_than_it_holds(crea
     true_median = statistics.median(seconds for seconds, _ in batch)
     assert estimate.median == pytest.approx(true_median, rel=0.1)
     assert estimate.early < 0.8 * true_median
+
+
+def test_among_tasks_created_together_a_full_learner_keeps_the_same_ones_in_any_finish_order() -> (
+    None
+):
+    # Tasks created at one moment stand in the order of a hash of their ids, which says
+    # nothing of their durations: whichever order they finish in, the same ones are kept.
+    rng = random.Random(7)
+    batch = {f"task-{i}": rng.uniform(10.0, 100.0) for i in range(400)}
+    ranked = sorted(batch, key=creation_rank)
+    kept = sorted(batch[task_id] for task_id in ranked[-50:])
+    for finish_order in (sorted(batch, key=batch.__getitem__), ranked, ranked[::-1]):
+        learner = DurationLearner(max_samples=50)
+        for task_id in finish_order:
+            learner.observe(ROUTE, "m", batch[task_id], created=0.0, task_id=task_id)
+        (group,) = learner.export()["groups"]
+        assert group["seconds"] == [round(seconds, 3) for seconds in kept]
 
 
 def test_a_late_finish_of_a_forgotten_task_is_not_taken() -> None:
