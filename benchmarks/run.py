@@ -11,11 +11,11 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 import attrs
 from attrs import frozen
@@ -25,7 +25,7 @@ from anyint_async.testing import duration_from_json
 from .contenders import anyint_setting, starts_warm
 from .gateway import GatewayProcess, run_client
 from .informed import COARSE, ClippedLogNormal, efficiency, frontier, shape_frontier
-from .limits import limit_scenarios, run_limit_scenario
+from .limits import LimitScenario, limit_scenarios, run_limit_scenario
 from .mean_frontier import known_sample, mean_efficiency, mean_frontier
 from .report import render_limits_plot, render_markdown, render_plot
 
@@ -445,11 +445,50 @@ def _versions() -> dict[str, str]:
     return found
 
 
-async def run_all(quick: bool, only: tuple[str, ...] = ()) -> dict[str, Any]:
+_Run = TypeVar("_Run", Scenario, LimitScenario)
+
+
+def with_contenders(chosen: Sequence[_Run], names: tuple[str, ...]) -> list[_Run]:
+    """The ``chosen`` scenarios, each running only those of its contenders in ``names`` (every
+    one when ``names`` is empty); a scenario left with none is dropped."""
+    if not names:
+        return list(chosen)
+    kept = (
+        attrs.evolve(scenario, contenders=tuple(c for c in scenario.contenders if c in names))
+        for scenario in chosen
+    )
+    return [scenario for scenario in kept if scenario.contenders]
+
+
+def unknown_contenders(
+    quick: bool, only: tuple[str, ...], names: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """Of ``names``, those no scenario chosen by ``only`` runs, and the names they do run: a
+    typo would otherwise run nothing and write an empty report."""
+    chosen: list[Scenario | LimitScenario] = [
+        *(s for s in scenarios(quick) if _chosen(s.name, only)),
+        *(s for s in limit_scenarios(quick) if _chosen(s.name, only)),
+    ]
+    offered = {contender for scenario in chosen for contender in scenario.contenders}
+    if _chosen("scheduler-only", only):
+        offered.add("scheduler-only")
+    return [name for name in names if name not in offered], sorted(offered)
+
+
+def _chosen(name: str, only: tuple[str, ...]) -> bool:
+    return not only or name.startswith(only)
+
+
+async def run_all(
+    quick: bool, only: tuple[str, ...] = (), contenders: tuple[str, ...] = ()
+) -> dict[str, Any]:
     started = time.monotonic()
+    mode = ("quick" if quick else "full") + (f", only {', '.join(only)}" if only else "")
+    if contenders:
+        mode += f", contenders {', '.join(contenders)}"
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": ("quick" if quick else "full") + (f", only {', '.join(only)}" if only else ""),
+        "mode": mode,
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -461,17 +500,19 @@ async def run_all(quick: bool, only: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
     def chosen(name: str) -> bool:
-        return not only or name.startswith(only)
+        return _chosen(name, only)
 
-    for scenario in filter(lambda s: chosen(s.name), scenarios(quick)):
+    picked = [s for s in scenarios(quick) if chosen(s.name)]
+    for scenario in with_contenders(picked, contenders):
         print(f"running {scenario.name} ({scenario.description})...", flush=True)
         report["scenarios"].append(await run_scenario(scenario, seed=11, quick=quick))
     report["limits"] = []
-    for limited in filter(lambda s: chosen(s.name), limit_scenarios(quick)):
+    limited_picked = [s for s in limit_scenarios(quick) if chosen(s.name)]
+    for limited in with_contenders(limited_picked, contenders):
         print(f"running {limited.name} ({limited.description})...", flush=True)
         report["limits"].append(await run_limit_scenario(limited, seed=11))
     count = 10_000 if quick else 100_000
-    if chosen("scheduler-only"):
+    if chosen("scheduler-only") and (not contenders or "scheduler-only" in contenders):
         print(f"running scheduler-only ({count:,} tasks)...", flush=True)
         report["scheduler_only"] = await run_scheduler_only(count)
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -488,9 +529,22 @@ def main(argv: list[str] | None = None) -> int:
         help="run only the scenarios whose names start with one of these (comma-separated, "
         "e.g. hung); written as results/<first>.{json,md}, not over the full run's",
     )
+    parser.add_argument(
+        "--contenders",
+        default="",
+        help="run only these contenders of the chosen scenarios (comma-separated, e.g. "
+        "anyint,naive-5s,typed-5s; scheduler-only names the scheduler's run alone)",
+    )
     args = parser.parse_args(argv)
     only = tuple(filter(None, args.only.split(",")))
-    report = asyncio.run(run_all(args.quick, only))
+    contenders = tuple(filter(None, args.contenders.split(",")))
+    unknown, offered = unknown_contenders(args.quick, only, contenders)
+    if unknown:
+        parser.error(
+            f"--contenders: {', '.join(unknown)} is not run by the chosen scenarios; name some "
+            f"of {', '.join(offered)}, or choose other scenarios with --only"
+        )
+    report = asyncio.run(run_all(args.quick, only, contenders))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = only[0] if only else "quick" if args.quick else "latest"
