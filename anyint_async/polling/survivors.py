@@ -83,9 +83,10 @@ class Survivors:
         origin = self._origin[shape]
         known = origin.get(key)
         if known is None or known[0] != created:
-            # Once per task (and once more if the provider's creation time moves it), not per
-            # answer: the id's hash is read at every estimate, the tuple would be one more
-            # object each answer.
+            # Hashed when the task is first seen (again only if the provider's creation time
+            # moves it): every estimate compares each running task's rank with the learner's
+            # cutoff, and hashing there, or building the tuple at every answer, cost a hash
+            # per task per estimate and an object per answer.
             origin[key] = (created, creation_rank(task_id))
 
     def gone(self, key: Key) -> None:
