@@ -18,6 +18,7 @@ import operator
 import random
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Final
 
 import attrs
@@ -29,6 +30,9 @@ from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
 from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
+from .snapshots import Packed, pack, repeats, unpack
+from .snapshots import created_at as claimed_created_at
+from .snapshots import started_at as claimed_started_at
 from .survivors import Survivors
 
 __all__ = [
@@ -131,7 +135,16 @@ class _Entry:
     # each answer, the items stayed tracked by the garbage collector past the young collections
     # (167,000 tuples reached the middle generation in one lag-20000 run; a few hundred since).
     key: Key
-    task: Task
+    # The task as its last answer told it: what scheduling reads at every step, and the whole
+    # answer packed (see snapshots: a Task and its raw dict held per running task were two of
+    # the three objects each full garbage collection walked per task, 20-30 ms of the event
+    # loop held at 20,000 tasks).
+    route: TaskRoute
+    status: TaskStatus
+    model: str | None
+    workload: str | None
+    callback: bool
+    packed: Packed
     policy: PollPolicy
     handed_at: float
     created_at: float
@@ -146,6 +159,17 @@ class _Entry:
     # (both on the scheduler's clock): what the learner's censored estimates are built from.
     seen_at: float | None = None
     started_at: float | None = None
+
+    def hold(self, task: Task) -> None:
+        """``task`` is the task's snapshot from now on."""
+        self.status = task.status
+        self.model = task.model
+        self.workload = task.workload
+        self.callback = task.callback
+        self.packed = pack(task)
+
+    def snapshot(self) -> Task:
+        return unpack(self.packed, status=self.status, route=self.route)
 
 
 class PollSchedule:
@@ -239,7 +263,20 @@ class PollSchedule:
     def snapshot(self, key: Key) -> Task | None:
         """The last known state of a tracked task."""
         entry = self._entries.get(key)
-        return entry.task if entry else None
+        return entry.snapshot() if entry else None
+
+    def packed(self, key: Key) -> Packed | None:
+        """The last known state of a tracked task, packed (see ``snapshots``)."""
+        entry = self._entries.get(key)
+        return entry.packed if entry else None
+
+    def running_models(self) -> dict[tuple[str, str | None], int]:
+        """How many tracked tasks each (route family, model) has."""
+        counts: dict[tuple[str, str | None], int] = {}
+        for entry in self._entries.values():
+            shape = (entry.key[0], entry.model)
+            counts[shape] = counts.get(shape, 0) + 1
+        return counts
 
     # --- tracking ----------------------------------------------------------------------------
 
@@ -251,7 +288,12 @@ class PollSchedule:
         chosen = policy or self._policy_for(task.route)
         entry = _Entry(
             key=key,
-            task=task,
+            route=task.route,
+            status=task.status,
+            model=task.model,
+            workload=task.workload,
+            callback=task.callback,
+            packed=pack(task),
             policy=chosen,
             step=1,
             handed_at=now,
@@ -313,22 +355,24 @@ class PollSchedule:
         expected = entry.policy.first_poll if total is None else total.expected(age)
         return max(now, entry.created_at + expected) + entry.policy.callback_fallback
 
-    def forget(self, key: Key) -> Task | None:
-        """Stop polling a task; its heap items go stale. Returns its last snapshot."""
+    def forget(self, key: Key) -> bool:
+        """Stop polling a task; its heap items go stale. False if it was not tracked."""
         entry = self._entries.pop(key, None)
         if entry is None:
-            return None
+            return False
         self._discharge(entry)
-        return entry.task
+        return True
 
-    def tasks(self) -> list[Task]:
-        """Last snapshots of every tracked task."""
-        return [entry.task for entry in self._entries.values()]
+    def forget_all(self) -> None:
+        """Stop polling every task."""
+        for key in list(self._entries):
+            self.forget(key)
 
     # --- what to do next ---------------------------------------------------------------------
 
     def pop_due(self, now: float) -> Task | None:
-        """The next task to query now, or None if nothing is due or a limit holds it back.
+        """The next task to query now, or None if nothing is due or a limit holds it back: its
+        last snapshot, but for the raw body (a query needs the task's name, not its answer).
 
         Counts the query as in flight; report it back with settle, failed, refused or
         not_found.
@@ -369,7 +413,7 @@ class PollSchedule:
             self.in_flight += 1
             self._next_send = now + self._min_gap
             self.budgets[provider].spend(now)
-            return entry.task
+            return unpack(entry.packed, status=entry.status, route=entry.route, with_raw=False)
         return None
 
     def next_wake(self, now: float) -> float | None:
@@ -435,18 +479,20 @@ class PollSchedule:
         entry.flying = False
         entry.retrying = False
         self._retry_waits.pop(key, None)
-        previous = entry.task
-        fresh = carry_over(previous, fresh)
-        if _repeats(previous, fresh):
-            # Kept, the answer's objects die young. Replaced, every answer freed two old
-            # objects and left two new ones: CPython starts a young collection when
-            # allocations outrun deallocations, so the youngest generation grew to 40,000
-            # objects between collections, each of which held the event loop up to 25 ms
-            # (lag-20000).
-            fresh = previous
-        else:
-            entry.task = fresh
-        if fresh.created_at is not None and fresh.created_at != previous.created_at:
+        previous_status, packed = entry.status, entry.packed
+        fresh = _carry(
+            fresh,
+            model=entry.model,
+            workload=entry.workload,
+            started_at=claimed_started_at(packed),
+            callback=entry.callback,
+        )
+        if not fresh.done and not repeats(packed, fresh):
+            # Only what tells something new is packed: most answers repeat the last, but for
+            # their request id, and die young.
+            entry.hold(fresh)
+        claimed = fresh.created_at
+        if claimed is not None and claimed != claimed_created_at(packed):
             entry.created_at = self._created_at(fresh, now, handed_at=entry.handed_at)
         self._note_start(entry)
         if not fresh.done and fresh.status is not TaskStatus.UNKNOWN:
@@ -465,7 +511,7 @@ class PollSchedule:
             # A task just created may not be visible to the query route yet.
             self._reschedule(key, entry, now)
             return Settled(task=fresh, status_changed=False, finished=False)
-        changed = fresh.status is not previous.status
+        changed = fresh.status is not previous_status
         if fresh.done:
             del self._entries[key]
             self._discharge(entry)
@@ -505,10 +551,10 @@ class PollSchedule:
         entry.retrying = True
         self._push(entry, budget.ready_at(now))
 
-    def abandon(self, key: Key) -> Task | None:
+    def abandon(self, key: Key) -> None:
         """A launched query ended with no verdict worth acting on: stop tracking the task."""
         self.in_flight -= 1
-        return self.forget(key)
+        self.forget(key)
 
     def not_found(self, key: Key, now: float, error: TaskError) -> Task | None:
         """The provider does not know the task. Within the grace period, ask again and return
@@ -524,13 +570,13 @@ class PollSchedule:
             return None
         del self._entries[key]
         self._discharge(entry)
-        return attrs.evolve(entry.task, status=TaskStatus.UNKNOWN, error=error)
+        return attrs.evolve(entry.snapshot(), status=TaskStatus.UNKNOWN, error=error)
 
     # --- internals ---------------------------------------------------------------------------
 
     def _push(self, entry: _Entry, due: float) -> None:
         entry.seq = next(self._sequence)
-        provider = PROVIDER_OF[entry.task.route]
+        provider = PROVIDER_OF[entry.key[0]]
         heap = self._heaps[provider]
         heapq.heappush(heap, (due, entry.seq, entry.key))
         sweeping = self._sweeping.get(provider)
@@ -585,7 +631,7 @@ class PollSchedule:
             self._urgent.add(key)
             self._push(entry, now)
             return
-        if entry.task.callback:
+        if entry.callback:
             self._push(entry, min(self._callback_due(entry, now), now + entry.policy.wait_cap))
             return
         due = self._learned_due(entry, now)
@@ -636,14 +682,14 @@ class PollSchedule:
         else:
             last = now if asked_at is None else min(asked_at, now)
             due = last + policy.learned_wait(total, last - entry.created_at, spread)
-        if entry.task.status not in (TaskStatus.PENDING, TaskStatus.RUNNING):
+        if entry.status not in (TaskStatus.PENDING, TaskStatus.RUNNING):
             return due
         run = self._estimate(entry, now, "run")
         if run is not None:
             # A task seen queued cannot finish before a run's worth after that, nor one running
             # before a run's worth from its start: the queue, long when the account is busy,
             # costs no queries.
-            if entry.task.status is TaskStatus.PENDING:
+            if entry.status is TaskStatus.PENDING:
                 began: float | None = (
                     entry.seen_at if entry.seen_at is not None else entry.created_at
                 )
@@ -664,16 +710,15 @@ class PollSchedule:
         learner = self._learner
         if learner is None or not entry.policy.learn:
             return None
-        task = entry.task
         by_request = entry.policy.learn_by_request
         # Which group speaks for the task, and its samples, are read again only once something
         # new was learned: most answers come between two finishes (a batch is asked several
         # times for each task that ends).
-        lookup = (clock, task.route, task.model, task.workload, by_request)
+        lookup = (clock, entry.route, entry.model, entry.workload, by_request)
         read = self._groups.get(lookup)
         if read is None or read[0] != learner.revision:
             found = learner.group_for(
-                task.route, task.model, task.workload, by_request=by_request, clock=clock
+                entry.route, entry.model, entry.workload, by_request=by_request, clock=clock
             )
             count = 0 if found is None else learner.samples(*found, clock=clock)
             read = self._groups[lookup] = (learner.revision, found, count)
@@ -702,21 +747,21 @@ class PollSchedule:
     def _pool(self, entry: _Entry) -> tuple[_Pool, int] | None:
         """What of the task nothing is known of yet, and how many scouts that pool has: its
         model, else its request shape; None when both are known (or it learns nothing)."""
-        task = entry.task
-        if self._learner is None or not entry.policy.learn or task.model is None:
+        route, model, workload = entry.route, entry.model, entry.workload
+        if self._learner is None or not entry.policy.learn or model is None:
             return None
-        if not self._learner.samples(task.route, task.model):
-            return (task.route, task.model, None), SCOUTS
-        shaped = entry.policy.learn_by_request and task.workload
-        if shaped and not self._learner.samples(task.route, task.model, task.workload):
-            return (task.route, task.model, task.workload), SHAPE_SCOUTS
+        if not self._learner.samples(route, model):
+            return (route, model, None), SCOUTS
+        shaped = entry.policy.learn_by_request and workload
+        if shaped and not self._learner.samples(route, model, workload):
+            return (route, model, workload), SHAPE_SCOUTS
         return None
 
     def _enlist(self, key: Key, entry: _Entry) -> None:
         """A task of a model or request shape nothing is known of: a scout, or one that waits
         for the scouts."""
         # (A task that will call back is woken by its callback, not by scouts.)
-        found = None if entry.task.callback else self._pool(entry)
+        found = None if entry.callback else self._pool(entry)
         entry.scout, entry.pool = True, None
         if found is None:
             return
@@ -732,7 +777,7 @@ class PollSchedule:
         """A task leaves: its retry and wake-up marks go, and if it was a scout of a pool still
         unknown, another of the pool's tasks takes its place, so the batch never waits on
         scouts that are gone."""
-        key = task_key(entry.task)
+        key = entry.key
         self._survivors.gone(key)
         self._retry_waits.pop(key, None)
         self._woken.discard(key)
@@ -783,10 +828,9 @@ class PollSchedule:
     def _pull_one(self, pool: _Pool, key: Key, entry: _Entry, now: float) -> bool:
         """Reschedule one task a pool's first finish pulls forward; False if it is not one."""
         route, model, workload = pool
-        task = entry.task
-        if task.route is not route or task.model != model or task.callback:
+        if entry.route is not route or entry.model != model or entry.callback:
             return False
-        if workload is not None and task.workload != workload:
+        if workload is not None and entry.workload != workload:
             return False
         if self._entries.get(key) is not entry:
             return False  # gone since it was listed
@@ -802,9 +846,11 @@ class PollSchedule:
         return True
 
     def _note_start(self, entry: _Entry) -> None:
-        task = entry.task
-        if entry.started_at is None and task.started_at is not None and task.created_at:
-            queued = (task.started_at - task.created_at).total_seconds()
+        if entry.started_at is not None:
+            return
+        started, created = claimed_started_at(entry.packed), claimed_created_at(entry.packed)
+        if started is not None and created:
+            queued = (started - created).total_seconds()
             entry.started_at = entry.created_at + max(0.0, queued)
 
     def _learn(self, entry: _Entry, task: Task, now: float) -> None:
@@ -844,38 +890,37 @@ class PollSchedule:
         )
 
 
-# Every field a snapshot compares by, but the gateway's id for the one answer.
-_BESIDES_RECEIPT = operator.attrgetter(
-    *(field.name for field in attrs.fields(Task) if field.eq and field.name != "request_id")
-)
-_ABSENT = object()
-
-
-def _repeats(previous: Task, fresh: Task) -> bool:
-    """True when ``fresh`` tells nothing ``previous`` did not: the same fields and the same
-    body, but the request id every answer gets."""
-    if _BESIDES_RECEIPT(previous) != _BESIDES_RECEIPT(fresh):
-        return False
-    old, new = previous.raw, fresh.raw
-    return len(old) == len(new) and all(
-        key == "request_id" or old.get(key, _ABSENT) == value for key, value in new.items()
-    )
-
-
 def carry_over(previous: Task, fresh: Task) -> Task:
     """Queries do not repeat what the create said (model, workload, callback), and Kling says when a
     task started only while it runs: keep what the last snapshot knew."""
+    return _carry(
+        fresh,
+        model=previous.model,
+        workload=previous.workload,
+        started_at=previous.started_at,
+        callback=previous.callback,
+    )
+
+
+def _carry(
+    fresh: Task,
+    *,
+    model: str | None,
+    workload: str | None,
+    started_at: datetime | None,
+    callback: bool,
+) -> Task:
     if (
-        (fresh.model is None and previous.model is not None)
-        or (fresh.workload is None and previous.workload is not None)
-        or (fresh.started_at is None and previous.started_at is not None)
-        or (previous.callback and not fresh.callback)
+        (fresh.model is None and model is not None)
+        or (fresh.workload is None and workload is not None)
+        or (fresh.started_at is None and started_at is not None)
+        or (callback and not fresh.callback)
     ):
         return attrs.evolve(
             fresh,
-            model=fresh.model or previous.model,
-            workload=fresh.workload or previous.workload,
-            started_at=fresh.started_at or previous.started_at,
-            callback=fresh.callback or previous.callback,
+            model=fresh.model or model,
+            workload=fresh.workload or workload,
+            started_at=fresh.started_at or started_at,
+            callback=fresh.callback or callback,
         )
     return fresh

@@ -46,6 +46,7 @@ from .schedule import (
     PollStats,
     task_key,
 )
+from .snapshots import Packed, unpack
 
 __all__ = ["PollScheduler", "Subscription"]
 
@@ -157,7 +158,9 @@ class Subscription:
 
     def __init__(self, on_event: EventHook | None = None) -> None:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
-        self.waiting: dict[Key, Task] = {}
+        # The tasks it waits for: None while the scheduler polls one (which holds its snapshot),
+        # its last snapshot once the scheduler let go of it for this consumer (see _let_go).
+        self.waiting: dict[Key, Packed | None] = {}
         self.on_event = on_event
         # The watchers of a task only this consumer waits for: one tuple shared by all of them,
         # not one each (20,000 tracked tasks made 20,000 tuples for each full GC to walk).
@@ -254,7 +257,7 @@ class PollScheduler:
 
     def running_models(self) -> Counter[tuple[str, str | None]]:
         """How many tracked tasks each (route, model) has."""
-        return Counter((t.route.value, t.model) for t in self._schedule.tasks())
+        return Counter(self._schedule.running_models())
 
     def waits_for(self, task_id: str) -> bool:
         """True if a Kling task with this id is being polled."""
@@ -285,20 +288,40 @@ class PollScheduler:
                 subscription.emit(TaskEventKind.FINISHED, task)
                 subscription.queue.put_nowait(task)
                 continue
-            self._schedule.track(task, now, policy)
-            snapshot = self._schedule.snapshot(key) or task
-            subscription.waiting[key] = snapshot
+            tracked_now = self._schedule.track(task, now, policy)
+            subscription.waiting[key] = None
             watchers = self._watchers.get(key, ())
             if not watchers:
                 self._watchers[key] = subscription.alone
             elif subscription not in watchers:
                 self._watchers[key] = (*watchers, subscription)
-            subscription.emit(TaskEventKind.CREATED, snapshot)
+            if subscription.on_event is not None:
+                snapshot = None if tracked_now else self._schedule.snapshot(key)
+                subscription.emit(TaskEventKind.CREATED, snapshot or task)
         self._ensure_driver()
+
+    def pending(self, subscription: Subscription) -> list[Task]:
+        """Last snapshots of the tasks ``subscription`` waits for."""
+        found = []
+        for key, packed in subscription.waiting.items():
+            if packed is None:
+                packed = self._schedule.packed(key)
+            if packed is not None:
+                found.append(unpack(packed))
+        return found
+
+    def _let_go(self, subscription: Subscription) -> None:
+        """The scheduler stops polling for ``subscription``: it keeps the last snapshots of
+        what it waited for (its pending tasks), as polling would no longer update them."""
+        waiting = subscription.waiting
+        for key, packed in waiting.items():
+            if packed is None:
+                waiting[key] = self._schedule.packed(key)
 
     def unwatch(self, subscription: Subscription) -> None:
         """The consumer is gone (closed, broke out, cancelled): stop polling what only it
         waited for. Synchronous, so it can run from a finalizer."""
+        self._let_go(subscription)
         for key in subscription.waiting:
             watchers = self._watchers.get(key)
             if watchers is None or subscription not in watchers:
@@ -328,7 +351,7 @@ class PollScheduler:
             lambda subscription: SessionClosedError(
                 f"the session was closed while {len(subscription.waiting)} task(s) were "
                 "still being polled; their last snapshots are in .tasks",
-                tasks=list(subscription.waiting.values()),
+                tasks=self.pending(subscription),
             )
         )
 
@@ -400,7 +423,7 @@ class PollScheduler:
         except (AuthenticationError, PermissionDeniedError) as exc:
             # Will not heal by waiting: every consumer learns now rather than at its timeout.
             self._telemetry.queried(task, "refused")
-            self._schedule.abandon(key)
+            self._abandon(key)
             self._fail_everyone(exc)
         except RateLimitError as exc:
             self._telemetry.queried(task, "throttled")
@@ -422,7 +445,7 @@ class PollScheduler:
             if gone is not None:
                 self._deliver(key, gone, finished=True, changed=True)
         except SessionClosedError:
-            self._schedule.abandon(key)
+            self._abandon(key)
         except APIError as exc:
             self._telemetry.queried(task, "failed")
             logger.debug("query for task %s failed, will ask again soon: %s", task.id, exc)
@@ -524,6 +547,14 @@ class PollScheduler:
         logger.debug("no answer about task %s yet: asking again on another connection", task.id)
         return asyncio.get_running_loop().create_task(self._timed(task, hedging, provider))
 
+    def _abandon(self, key: Key) -> None:
+        """A query ended with no verdict worth acting on: stop polling its task, which its
+        consumers keep among their pending tasks."""
+        for subscription in self._watchers.get(key, ()):
+            if key in subscription.waiting and subscription.waiting[key] is None:
+                subscription.waiting[key] = self._schedule.packed(key)
+        self._schedule.abandon(key)
+
     def _nudge(self) -> None:
         """Wake the driver only if this answer changed what it is waiting for: most answers
         push their task's next poll seconds away, later than the driver's own timer."""
@@ -545,10 +576,8 @@ class PollScheduler:
                 subscription.waiting.pop(key, None)
                 subscription.emit(TaskEventKind.FINISHED, task)
                 subscription.queue.put_nowait(task)
-            else:
-                subscription.waiting[key] = task
-                if changed and task.status is TaskStatus.RUNNING:
-                    subscription.emit(TaskEventKind.RUNNING, task)
+            elif changed and task.status is TaskStatus.RUNNING:
+                subscription.emit(TaskEventKind.RUNNING, task)
 
     def _fail_everyone(self, error: BaseException) -> None:
         self._end_everyone(lambda subscription: error)
@@ -558,6 +587,6 @@ class PollScheduler:
         subscriptions = {s for watchers in self._watchers.values() for s in watchers}
         for subscription in subscriptions:
             subscription.queue.put_nowait(error_for(subscription))
+            self._let_go(subscription)
         self._watchers.clear()
-        for tracked in self._schedule.tasks():
-            self._schedule.forget(task_key(tracked))
+        self._schedule.forget_all()

@@ -55,7 +55,7 @@ class _TaskStream:
     @property
     def pending(self) -> list[Task]:
         """Last snapshots of the tasks not yielded yet."""
-        return list(self._subscription.waiting.values())
+        return self._scheduler.pending(self._subscription)
 
     def __aiter__(self) -> Self:
         return self

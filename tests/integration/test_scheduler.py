@@ -301,9 +301,18 @@ async def test_leaving_the_poller_block_keeps_pending_visible(
     task = await session.dashscope.videos.create(model="slow", prompt="p")
     async with session.poller(policy=QUICK) as poller:
         poller.add(task)
-        await asyncio.sleep(0.15)
+        for _ in range(100):
+            if session.poll_stats().polls >= 2:
+                break
+            await asyncio.sleep(0.02)
+        (last,) = poller.pending
     assert [t.id for t in poller.pending] == [task.id]
     assert session._scheduler.tracked == 0
+    # The last answer, as it was when polling stopped; not the create's.
+    (kept,) = poller.pending
+    assert task.status is TaskStatus.PENDING and kept.status is TaskStatus.RUNNING
+    assert kept == last and kept.raw == last.raw
+    assert kept.raw["output"]["task_status"] == "RUNNING"
 
 
 async def test_events_report_created_running_finished(
