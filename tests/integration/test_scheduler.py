@@ -339,10 +339,13 @@ async def test_authentication_failure_ends_iteration(
 ) -> None:
     tasks = [await session.kling.images.create(prompt=f"a{i}") for i in range(3)]
     gateway.add_fault(KlingCode(routes=["kling.images.get"], code=1004, http_status=401))
+    stream = session.as_completed(tasks, policy=QUICK)
     with pytest.raises(AuthenticationError):
-        async for _ in session.as_completed(tasks, policy=QUICK):
+        async for _ in stream:
             pass
     assert session._scheduler.tracked == 0
+    # Nothing is lost: every task it waited for is still listed, the refused query's too.
+    assert sorted(t.id for t in stream.pending) == sorted(t.id for t in tasks)
 
 
 async def test_forgotten_task_is_yielded_unknown_after_grace(session: AnyIntSession) -> None:
