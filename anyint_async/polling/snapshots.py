@@ -49,11 +49,9 @@ _STARTED_AT: Final = 10
 _RAW: Final = 16
 _RAW_RECEIPT: Final = 17
 
-#: The status and route as their values (an enum member is itself a tracked object, and would
-#: keep the tuple tracked); the raw body as JSON text, or as given when it does not survive the
-#: trip through JSON (a ``Task`` made by hand may hold anything); last, the raw body's own
-#: ``request_id``.
-Packed = tuple[
+#: An answer's fields it is compared by, the status and route as their values (an enum member is
+#: itself a tracked object, and would keep the tuple tracked).
+_Compared = tuple[
     str,
     str,
     str,
@@ -69,16 +67,17 @@ Packed = tuple[
     datetime | None,
     TaskUsage | None,
     str | None,
-    str | None,
-    str | Mapping[str, Any],
-    Any,
 ]
+#: Those, then the request id; the raw body as JSON text, or as given when it does not survive
+#: the trip through JSON (a ``Task`` made by hand may hold anything); last, the raw body's own
+#: ``request_id``.
+Packed = tuple[*_Compared, str | None, str | Mapping[str, Any], Any]
 
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _ABSENT: Final = object()
 
 
-def _compared(task: Task) -> tuple[object, ...]:
+def _compared(task: Task) -> _Compared:
     return (
         task.id,
         task.status.value,
@@ -110,26 +109,7 @@ def _as_text(raw: Mapping[str, Any]) -> str | Mapping[str, Any]:
 def pack(task: Task) -> Packed:
     """``task`` as plain values; :func:`unpack` makes an equal ``Task`` of them."""
     raw = task.raw
-    return (
-        task.id,
-        task.status.value,
-        task.route.value,
-        task.model,
-        task.urls,
-        task.error,
-        task.external_id,
-        task.workload,
-        task.callback,
-        task.created_at,
-        task.started_at,
-        task.updated_at,
-        task.finished_at,
-        task.usage,
-        task.actual_prompt,
-        task.request_id,
-        _as_text(raw),
-        raw.get("request_id"),
-    )
+    return (*_compared(task), task.request_id, _as_text(raw), raw.get("request_id"))
 
 
 def unpack(
