@@ -16,7 +16,7 @@ import itertools
 import math
 import operator
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Final
@@ -270,13 +270,9 @@ class PollSchedule:
         entry = self._entries.get(key)
         return entry.packed if entry else None
 
-    def running_models(self) -> dict[tuple[str, str | None], int]:
+    def running_models(self) -> Counter[tuple[str, str | None]]:
         """How many tracked tasks each (route family, model) has."""
-        counts: dict[tuple[str, str | None], int] = {}
-        for entry in self._entries.values():
-            shape = (entry.key[0], entry.model)
-            counts[shape] = counts.get(shape, 0) + 1
-        return counts
+        return Counter((entry.key[0], entry.model) for entry in self._entries.values())
 
     # --- tracking ----------------------------------------------------------------------------
 

@@ -257,7 +257,7 @@ class PollScheduler:
 
     def running_models(self) -> Counter[tuple[str, str | None]]:
         """How many tracked tasks each (route, model) has."""
-        return Counter(self._schedule.running_models())
+        return self._schedule.running_models()
 
     def waits_for(self, task_id: str) -> bool:
         """True if a Kling task with this id is being polled."""
@@ -550,9 +550,10 @@ class PollScheduler:
     def _abandon(self, key: Key) -> None:
         """A query ended with no verdict worth acting on: stop polling its task, which its
         consumers keep among their pending tasks."""
+        packed = self._schedule.packed(key)
         for subscription in self._watchers.get(key, ()):
             if key in subscription.waiting and subscription.waiting[key] is None:
-                subscription.waiting[key] = self._schedule.packed(key)
+                subscription.waiting[key] = packed
         self._schedule.abandon(key)
 
     def _nudge(self) -> None:
