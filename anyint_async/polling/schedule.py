@@ -22,12 +22,13 @@ from datetime import datetime
 from typing import Final
 
 import attrs
-from attrs import define, frozen
+from attrs import frozen
 
 from .._retry import RetryPolicy
 from ..models import Provider, Task, TaskError, TaskRoute, TaskStatus
 from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
+from .entries import Entries, Entry, Key, Pool
 from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
 from .snapshots import Packed, pack, repeats, unpack
@@ -46,17 +47,9 @@ __all__ = [
     "task_key",
 ]
 
-#: (route family's value, task id): plain strings, so the tuple and every heap item holding it
-#: are left untracked by the garbage collector (an enum member in it would keep 100,000
-#: tuples tracked at 20,000 tasks, and each full collection walked them: 150 ms held loops).
-Key = tuple[str, str]
-#: Whose scouts a task waits for: (route, model, None) for a model nothing is known of,
-#: (route, model, workload) for a request shape nothing is known of.
-_Pool = tuple[TaskRoute, str, str | None]
 #: A heap item: (due time, sequence number, key); the number breaks ties in order of pushing.
 _Item = tuple[float, int, Key]
 _SEQ_OF_ITEM: Final = operator.itemgetter(1)
-_SEQ_OF_ENTRY: Final = operator.attrgetter("seq")
 _EPSILON: Final = 1e-3
 #: The least wait before a task answered now is asked again. Over ``_EPSILON``, the tolerance
 #: within which ``pop_due`` counts a task due: pushed at that tolerance itself, a task was due
@@ -129,49 +122,6 @@ class PollStats:
     hedges: int = 0
 
 
-@define(slots=True)
-class _Entry:
-    # The key it was tracked under. Heap items hold this one tuple: with a key made afresh at
-    # each answer, the items stayed tracked by the garbage collector past the young collections
-    # (167,000 tuples reached the middle generation in one lag-20000 run; a few hundred since).
-    key: Key
-    # The task as its last answer told it: what scheduling reads at every step, and the whole
-    # answer packed (see snapshots). A Task and its raw dict held per running task were two of
-    # the three objects each full garbage collection walked per task: at 20,000 tasks the
-    # longest took 52-92 ms, and 42-49 ms packed (lag-20000).
-    route: TaskRoute
-    status: TaskStatus
-    model: str | None
-    workload: str | None
-    callback: bool
-    packed: Packed
-    policy: PollPolicy
-    handed_at: float
-    created_at: float
-    scout: bool = True
-    pool: _Pool | None = None  # the pool it scouts or waits for, while that is unknown
-    step: int = 0  # the next wait's step on the policy's curve
-    seq: int = -1  # the sequence number of its one live heap item
-    polls: int = 0
-    flying: bool = False
-    retrying: bool = False
-    # When an answer last showed the task unfinished, and when the provider says it started
-    # (both on the scheduler's clock): what the learner's censored estimates are built from.
-    seen_at: float | None = None
-    started_at: float | None = None
-
-    def hold(self, task: Task) -> None:
-        """``task`` is the task's snapshot from now on."""
-        self.status = task.status
-        self.model = task.model
-        self.workload = task.workload
-        self.callback = task.callback
-        self.packed = pack(task)
-
-    def snapshot(self) -> Task:
-        return unpack(self.packed, status=self.status, route=self.route)
-
-
 class PollSchedule:
     """Tracks tasks and decides which one to query at each moment.
 
@@ -221,11 +171,13 @@ class PollSchedule:
         self._early: dict[str, float] = {}
         self._wall_clock = wall_clock
         self.claimed_ages = ClaimedAges()
-        self._entries: dict[Key, _Entry] = {}
+        # Each task's state, as rows the garbage collector skips (see entries): every method
+        # below gets a working copy and puts it back once changed (``_push`` does, last).
+        self._entries = Entries()
         self._survivors = Survivors()
         self._recomputed_at = -math.inf
         # Pools whose first finish is known, with the tasks still to move (see _pull_forward).
-        self._pulls: deque[tuple[_Pool, Iterator[tuple[Key, _Entry]]]] = deque()
+        self._pulls: deque[tuple[Pool, Iterator[Key]]] = deque()
         # A call stopped at its slice with work left: the next is due at once.
         self._behind = False
         # Providers whose heap holds too many stale items: swept at the next pop_due, in two
@@ -243,13 +195,10 @@ class PollSchedule:
             tuple[Clock, TaskRoute, str | None, str | None, bool],
             tuple[int, GroupKey | None, int],
         ] = {}
-        self._scouts: dict[_Pool, int] = {}
+        self._scouts: dict[Pool, int] = {}
         # Per model or request shape nothing is known of: its tasks that are not scouts,
         # waiting for them.
-        self._unscouted: dict[_Pool, list[Key]] = {}
-        # One tuple per pool, shared by its tasks' entries: a tuple each is an object each for
-        # every full garbage collection to walk (it holds an enum member, so it stays tracked).
-        self._pools: dict[_Pool, _Pool] = {}
+        self._unscouted: dict[Pool, list[Key]] = {}
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -263,16 +212,15 @@ class PollSchedule:
     def snapshot(self, key: Key) -> Task | None:
         """The last known state of a tracked task."""
         entry = self._entries.get(key)
-        return entry.snapshot() if entry else None
+        return entry.snapshot() if entry is not None else None
 
     def packed(self, key: Key) -> Packed | None:
         """The last known state of a tracked task, packed (see ``snapshots``)."""
-        entry = self._entries.get(key)
-        return entry.packed if entry else None
+        return self._entries.packed(key)
 
     def running_models(self) -> Counter[tuple[str, str | None]]:
         """How many tracked tasks each (route family, model) has."""
-        return Counter((entry.key[0], entry.model) for entry in self._entries.values())
+        return self._entries.models()
 
     # --- tracking ----------------------------------------------------------------------------
 
@@ -282,7 +230,7 @@ class PollSchedule:
         if key in self._entries:
             return False
         chosen = policy or self._policy_for(task.route)
-        entry = _Entry(
+        entry = Entry(
             key=key,
             route=task.route,
             status=task.status,
@@ -295,7 +243,7 @@ class PollSchedule:
             handed_at=now,
             created_at=self._created_at(task, now, handed_at=now),
         )
-        self._entries[key] = entry
+        self._entries.track(entry)
         self._note_start(entry)
         # The first wait counts from creation when the task says when that was (Kling does),
         # so a batch created first and waited for afterwards is not polled late.
@@ -344,7 +292,7 @@ class PollSchedule:
         """True if a Kling task with this id is tracked (callbacks do not say the family)."""
         return any((route, task_id) in self._entries for route in _KLING_ROUTES)
 
-    def _callback_due(self, entry: _Entry, now: float) -> float:
+    def _callback_due(self, entry: Entry, now: float) -> float:
         """When to ask about a task that will call back, if no callback wakes it first."""
         total = self._estimate(entry, now, "total")
         age = now - entry.created_at
@@ -353,7 +301,7 @@ class PollSchedule:
 
     def forget(self, key: Key) -> bool:
         """Stop polling a task; its heap items go stale. False if it was not tracked."""
-        entry = self._entries.pop(key, None)
+        entry = self._entries.pop(key)
         if entry is None:
             return False
         self._discharge(entry)
@@ -389,7 +337,7 @@ class PollSchedule:
                 self._behind = True
                 return None
             item = heapq.heappop(self._heaps[provider])
-            entry = self._live_entry(item)
+            entry = self._entries.live(item[2], item[1])
             if entry is None:
                 continue
             moved += 1
@@ -406,6 +354,7 @@ class PollSchedule:
             self._counts["retries" if entry.retrying else "polls"] += 1
             entry.polls += 1
             entry.flying = True
+            self._entries.put(entry)
             self.in_flight += 1
             self._next_send = now + self._min_gap
             self.budgets[provider].spend(now)
@@ -445,8 +394,9 @@ class PollSchedule:
         """The due time of the provider's next live heap item (stale ones are dropped)."""
         heap = self._heaps[provider]
         while heap:
-            if self._live_entry(heap[0]) is not None:
-                return heap[0][0]
+            due, seq, key = heap[0]
+            if self._entries.is_live(key, seq):
+                return due
             heapq.heappop(heap)
         return None
 
@@ -509,7 +459,7 @@ class PollSchedule:
             return Settled(task=fresh, status_changed=False, finished=False)
         changed = fresh.status is not previous_status
         if fresh.done:
-            del self._entries[key]
+            self._entries.pop(key)
             self._discharge(entry)
             self._learn(entry, fresh, now)
             return Settled(task=fresh, status_changed=changed, finished=True)
@@ -564,14 +514,17 @@ class PollSchedule:
         if now - entry.handed_at < entry.policy.unknown_grace:
             self._reschedule(key, entry, now)
             return None
-        del self._entries[key]
+        self._entries.pop(key)
         self._discharge(entry)
         return attrs.evolve(entry.snapshot(), status=TaskStatus.UNKNOWN, error=error)
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _push(self, entry: _Entry, due: float) -> None:
+    def _push(self, entry: Entry, due: float) -> None:
+        """Schedule the task's next query at ``due``, and keep its entry as it stands: every
+        change to an entry ends here, or with a ``put`` of its own."""
         entry.seq = next(self._sequence)
+        self._entries.put(entry)
         provider = PROVIDER_OF[entry.key[0]]
         heap = self._heaps[provider]
         heapq.heappush(heap, (due, entry.seq, entry.key))
@@ -600,15 +553,9 @@ class PollSchedule:
             heapq.heapify(heap)
             return
         provider = self._sweeps.pop()
-        self._sweeping[provider] = set(map(_SEQ_OF_ENTRY, self._entries.values()))
+        self._sweeping[provider] = self._entries.seqs()
 
-    def _live_entry(self, item: _Item) -> _Entry | None:
-        """The tracked entry a heap item schedules, or None if the item went stale (the task
-        left or was pushed again since)."""
-        entry = self._entries.get(item[2])
-        return entry if entry is not None and entry.seq == item[1] else None
-
-    def _reschedule(self, key: Key, entry: _Entry, now: float) -> None:
+    def _reschedule(self, key: Key, entry: Entry, now: float) -> None:
         policy = entry.policy
         if policy.learn:
             # A scout of a model or shape nothing is learned of is asked at the target's pace
@@ -643,7 +590,7 @@ class PollSchedule:
         self._push(entry, min(max(due, now + _LEAST_WAIT), now + entry.policy.wait_cap))
 
     def _learned_due(
-        self, entry: _Entry, now: float, *, first: bool = False, asked_at: float | None = None
+        self, entry: Entry, now: float, *, first: bool = False, asked_at: float | None = None
     ) -> float | None:
         """When to ask next from what was learned of such tasks, or None if nothing was.
 
@@ -699,7 +646,7 @@ class PollSchedule:
                 due = max(due, began + policy.first_query_age(run.early, wait, run.fastest))
         return due
 
-    def _estimate(self, entry: _Entry, now: float, clock: Clock) -> DurationEstimate | None:
+    def _estimate(self, entry: Entry, now: float, clock: Clock) -> DurationEstimate | None:
         """The learner's estimate for the entry's group, recomputed at most once a second (or
         when its samples doubled), and at most one group and clock at a given moment: each
         recompute reads every running task of its group."""
@@ -740,7 +687,7 @@ class PollSchedule:
         self._estimates[(clock, group)] = (now, max(1, samples), estimate)
         return estimate
 
-    def _pool(self, entry: _Entry) -> tuple[_Pool, int] | None:
+    def _pool(self, entry: Entry) -> tuple[Pool, int] | None:
         """What of the task nothing is known of yet, and how many scouts that pool has: its
         model, else its request shape; None when both are known (or it learns nothing)."""
         route, model, workload = entry.route, entry.model, entry.workload
@@ -753,7 +700,7 @@ class PollSchedule:
             return (route, model, workload), SHAPE_SCOUTS
         return None
 
-    def _enlist(self, key: Key, entry: _Entry) -> None:
+    def _enlist(self, key: Key, entry: Entry) -> None:
         """A task of a model or request shape nothing is known of: a scout, or one that waits
         for the scouts."""
         # (A task that will call back is woken by its callback, not by scouts.)
@@ -762,14 +709,14 @@ class PollSchedule:
         if found is None:
             return
         pool, scouts = found
-        pool = entry.pool = self._pools.setdefault(pool, pool)
+        pool = entry.pool = self._entries.pool(pool)
         if self._scouts.get(pool, 0) < scouts:
             self._scouts[pool] = self._scouts.get(pool, 0) + 1
         else:
             entry.scout = False
             self._unscouted.setdefault(pool, []).append(key)
 
-    def _discharge(self, entry: _Entry) -> None:
+    def _discharge(self, entry: Entry) -> None:
         """A task leaves: its retry and wake-up marks go, and if it was a scout of a pool still
         unknown, another of the pool's tasks takes its place, so the batch never waits on
         scouts that are gone."""
@@ -790,13 +737,15 @@ class PollSchedule:
                 continue
             successor.scout = True
             self._scouts[pool] += 1
-            if not successor.flying:
+            if successor.flying:
+                self._entries.put(successor)  # its answer reschedules it
+            else:
                 self._push(successor, successor.handed_at)  # due at once
             break
         if not self._scouts[pool]:
             del self._scouts[pool]
 
-    def _pull_forward(self, pool: _Pool, now: float) -> None:
+    def _pull_forward(self, pool: Pool, now: float) -> None:
         """A pool's first finish is known (a model's, or a request shape's): every task of it
         is asked about when that says it may finish, not when the policy's curve (the scouts')
         or the wait for the scouts (the rest) would have it. One not asked about yet whose
@@ -806,31 +755,35 @@ class PollSchedule:
         self._scouts.pop(pool, None)
         self._unscouted.pop(pool, None)
         # Moved a slice at a time by pop_due: the tasks are listed now, as they stand.
-        self._pulls.append((pool, iter(list(self._entries.items()))))
+        self._pulls.append((pool, iter(list(self._entries))))
 
     def _move_pulled(self, now: float) -> bool:
         """Move a slice of the tasks pulled forward (``_pull_forward``); True if some are left."""
         moved = 0
         while self._pulls:
             pool, pending = self._pulls[0]
-            for key, entry in pending:
-                if self._pull_one(pool, key, entry, now):
+            for key in pending:
+                if self._pull_one(pool, key, now):
                     moved += 1
                     if moved >= _SLICE:
                         return True
             self._pulls.popleft()
         return False
 
-    def _pull_one(self, pool: _Pool, key: Key, entry: _Entry, now: float) -> bool:
+    def _pull_one(self, pool: Pool, key: Key, now: float) -> bool:
         """Reschedule one task a pool's first finish pulls forward; False if it is not one."""
         route, model, workload = pool
-        if entry.route is not route or entry.model != model or entry.callback:
+        if key[0] != route.value:
+            return False
+        entry = self._entries.get(key)
+        if entry is None:
+            return False  # gone since it was listed
+        if entry.model != model or entry.callback:
             return False
         if workload is not None and entry.workload != workload:
             return False
-        if self._entries.get(key) is not entry:
-            return False  # gone since it was listed
         self._enlist(key, entry)
+        self._entries.put(entry)
         if entry.flying or entry.retrying or key in self._urgent:
             return True  # its answer, retry or wake-up reschedules it with what is known now
         if not entry.scout:
@@ -841,7 +794,7 @@ class PollSchedule:
             self._push(entry, min(max(due, now), now + entry.policy.wait_cap))
         return True
 
-    def _note_start(self, entry: _Entry) -> None:
+    def _note_start(self, entry: Entry) -> None:
         if entry.started_at is not None:
             return
         started, created = claimed_started_at(entry.packed), claimed_created_at(entry.packed)
@@ -849,7 +802,7 @@ class PollSchedule:
             queued = (started - created).total_seconds()
             entry.started_at = entry.created_at + max(0.0, queued)
 
-    def _learn(self, entry: _Entry, task: Task, now: float) -> None:
+    def _learn(self, entry: Entry, task: Task, now: float) -> None:
         if self._learner is None or task.status not in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
             return
         run_seconds = None

@@ -12,13 +12,23 @@ the answers that arrive.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from ..models import Task, TaskError, TaskRoute, TaskStatus, TaskUsage
 
-__all__ = ["FIELDS", "Packed", "created_at", "pack", "repeats", "started_at", "unpack"]
+__all__ = [
+    "FIELDS",
+    "Packed",
+    "created_at",
+    "pack",
+    "repeats",
+    "scheduled_fields",
+    "started_at",
+    "unpack",
+]
 
 #: Every field of ``Task``, in the order a packed snapshot holds them: those an answer is
 #: compared by first, then the two that differ in every answer (its request id, and the raw
@@ -44,6 +54,10 @@ FIELDS: Final = (
 )
 # Positions in FIELDS, as literals so each reads as its own type (a test holds them to FIELDS).
 _COMPARED: Final = 15
+_STATUS: Final = 1
+_MODEL: Final = 3
+_WORKLOAD: Final = 7
+_CALLBACK: Final = 8
 _CREATED_AT: Final = 9
 _STARTED_AT: Final = 10
 _RAW: Final = 16
@@ -171,3 +185,10 @@ def created_at(packed: Packed) -> datetime | None:
 def started_at(packed: Packed) -> datetime | None:
     """When the provider says the packed task started running."""
     return packed[_STARTED_AT]
+
+
+#: What scheduling reads of a packed task: its status's value, model, workload, and whether it
+#: will call back (one C-level call: read each time a schedule entry is made from its row).
+scheduled_fields: Final[Callable[[Packed], tuple[str, str | None, str | None, bool]]] = (
+    operator.itemgetter(_STATUS, _MODEL, _WORKLOAD, _CALLBACK)
+)

@@ -127,6 +127,10 @@ def test_the_packed_fields_are_every_field_of_a_task() -> None:
         "created_at": snapshots._CREATED_AT,
         "started_at": snapshots._STARTED_AT,
         "raw": snapshots._RAW,
+        "status": snapshots._STATUS,
+        "model": snapshots._MODEL,
+        "workload": snapshots._WORKLOAD,
+        "callback": snapshots._CALLBACK,
     }
     assert {name: snapshots.FIELDS[at] for name, at in positions.items()} == {
         name: name for name in positions
@@ -137,6 +141,12 @@ def test_a_task_unpacked_is_the_task_packed_field_by_field_and_body_key_by_key()
     task = _full()
     again = snapshots.unpack(snapshots.pack(task))
     assert again == task
+    assert snapshots.scheduled_fields(snapshots.pack(task)) == (
+        task.status.value,
+        task.model,
+        task.workload,
+        task.callback,
+    )
     for name in snapshots.FIELDS:
         assert getattr(again, name) == getattr(task, name), name
     assert list(again.raw) == list(task.raw)  # the body's order, as the gateway sent it
