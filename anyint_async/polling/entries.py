@@ -1,20 +1,28 @@
-"""The schedule's state of each tracked task, held as a row of plain values between calls.
+"""The schedule's state of each tracked task, held in columns of plain numbers between calls.
 
 A full garbage collection walks every tracked container object and every reference it holds,
 and holds the event loop while it does. Once each task's last answer was packed (see
 ``snapshots``), what the scheduler kept per task was one object, the schedule's entry with its
 19 references, and at 20,000 tasks the entries were still about half of every full collection
-(dropped from a live session held still, 16-22 ms of 32-45). Here a task's state is a tuple of
-strings, numbers and small ids (its policy and pool, interned once), which the collector stops
-walking at its first young collection. An ``Entry`` is made from the row for the span of one
-call of the schedule and put back when that call changed it: a working copy, not the state.
+(dropped from a live session held still, 16-22 ms of 32-45). Here a task has a slot: its numbers
+and flags sit in arrays (no objects at all), and its key and packed last answer in one tuple
+that changes only when an answer tells something new. An ``Entry`` is made from the slot for
+the span of one call of the schedule and put back when that call changed it: a working copy,
+not the state.
+
+Not a tuple per task, made again at each change: the collector stops tracking such a tuple at
+its first young collection, but a tuple made to replace one freed is taken from CPython's free
+list and is not counted as an allocation, so between collections the youngest generation grew
+to 25,000 of them, and young collections held the loop 11-15 ms at 20,000 tasks (against 3-4
+ms with entry objects, ``lag-20000``).
 """
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections import Counter
 from collections.abc import Iterator
-from operator import itemgetter
 from typing import Final
 
 from attrs import define
@@ -35,40 +43,11 @@ Pool = tuple[TaskRoute, str, str | None]
 
 _ROUTE_OF: Final = {route.value: route for route in TaskRoute}
 _STATUS_OF: Final = {status.value: status for status in TaskStatus}
-
-#: A row: the key the task was tracked under, the packed last answer (its status, model,
-#: workload and callback are read from it), the policy's and the pool's ids (-1: no pool), then
-#: the entry's own numbers and flags in their order in ``Entry``.
-_Row = tuple[
-    Key,
-    Packed,
-    int,
-    int,
-    float,
-    float,
-    bool,
-    int,
-    int,
-    int,
-    bool,
-    bool,
-    float | None,
-    float | None,
-]
-_PACKED: Final = 1
-_SEQ: Final = 8
-_SEQ_OF_ROW: Final = itemgetter(_SEQ)
+_SCOUT: Final = 1
+_FLYING: Final = 2
+_RETRYING: Final = 4
 _NO_POOL: Final = -1
-
-
-class _Rows(dict[Key, _Row]):
-    """A dict the garbage collector never stops tracking. A full collection stops tracking a
-    plain dict that holds only untracked values, as this one does between answers; the next
-    row put in tracks it again, as a new object, and the young collections then walked all its
-    rows: 13-15 ms each at 20,000 tasks (``lag-20000``, against 3 ms with entry objects). A
-    subclass of dict is never untracked, so it stays in the oldest generation."""
-
-    __slots__ = ()
+_FREE: Final = -1  # the sequence number of a free slot: none of the heap's items
 
 
 @define(slots=True)
@@ -116,15 +95,33 @@ class Entry:
 
 
 class Entries:
-    """Tracked tasks by key, each held as a row of plain values (see the module's docstring).
+    """Tracked tasks by key, each held in a slot of plain columns (see the module's docstring).
 
     ``get`` makes a working copy of a task's entry; a change to it counts once it is ``put``
-    back. Policies and pools are interned: a row holds their ids, each an index into a list
+    back. Policies and pools are interned: a slot holds their ids, each an index into a list
     that only grows with distinct ones (a policy or pool per route and model, in practice).
+    A slot freed by a task that left is given to the next one tracked.
     """
 
     def __init__(self) -> None:
-        self._rows = _Rows()
+        # Key -> slot. Holding only untracked keys and ints, the dict is untracked by each full
+        # collection and tracked again only when a task is added.
+        self._slots: dict[Key, int] = {}
+        self._free: list[int] = []
+        # Per slot: the key the task was tracked under (the one tuple heap items hold: with a
+        # key made afresh at each answer, the items stayed tracked past the young collections)
+        # and its packed last answer. None for a free slot.
+        self._held: list[tuple[Key, Packed] | None] = []
+        self._handed_at = array("d")
+        self._created_at = array("d")
+        self._seen_at = array("d")  # NaN: not seen running yet
+        self._started_at = array("d")  # NaN: start unknown
+        self._policy = array("q")
+        self._pool = array("q")
+        self._step = array("q")
+        self._seq = array("q")
+        self._polls = array("q")
+        self._flags = array("q")
         self._policies: list[PollPolicy] = []
         # By equality once, when a task is tracked; by identity at every put, which is cheaper
         # than hashing a policy's fields.
@@ -135,13 +132,13 @@ class Entries:
         self._pool_ids: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._slots)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        return key in self._slots
 
     def __iter__(self) -> Iterator[Key]:
-        return iter(self._rows)
+        return iter(self._slots)
 
     def track(self, entry: Entry) -> None:
         """Hold a newly tracked task's entry; its policy is interned here."""
@@ -150,6 +147,18 @@ class Entries:
             self._policy_ids[id(policy)] = len(self._policies)
             self._policies.append(policy)
         entry.policy = policy
+        if self._free:
+            slot = self._free.pop()
+        else:
+            slot = len(self._held)
+            self._held.append(None)
+            for floats in (self._handed_at, self._created_at, self._seen_at, self._started_at):
+                floats.append(math.nan)
+            for ints in (self._policy, self._pool, self._step, self._seq, self._polls):
+                ints.append(0)
+            self._flags.append(0)
+        self._slots[entry.key] = slot
+        self._held[slot] = (entry.key, entry.packed)
         self.put(entry)
 
     def pool(self, pool: Pool) -> Pool:
@@ -162,75 +171,76 @@ class Entries:
 
     def get(self, key: Key) -> Entry | None:
         """A working copy of the task's entry, or None if it is not tracked."""
-        row = self._rows.get(key)
-        return None if row is None else self._entry(row)
+        slot = self._slots.get(key)
+        return None if slot is None else self._entry(slot)
 
     def live(self, key: Key, seq: int) -> Entry | None:
         """The task's entry if its live heap item has this sequence number, else None."""
-        row = self._rows.get(key)
-        return None if row is None or row[_SEQ] != seq else self._entry(row)
+        slot = self._slots.get(key)
+        return None if slot is None or self._seq[slot] != seq else self._entry(slot)
 
     def is_live(self, key: Key, seq: int) -> bool:
-        row = self._rows.get(key)
-        return row is not None and row[_SEQ] == seq
+        slot = self._slots.get(key)
+        return slot is not None and self._seq[slot] == seq
 
     def put(self, entry: Entry) -> None:
         """Keep the working copy's state as the task's."""
+        slot = self._slots[entry.key]
+        held = self._held[slot]
+        if held is None or held[1] is not entry.packed:
+            self._held[slot] = (entry.key if held is None else held[0], entry.packed)
         pool = entry.pool
-        self._rows[entry.key] = (
-            entry.key,
-            entry.packed,
-            self._policy_ids[id(entry.policy)],
-            _NO_POOL if pool is None else self._pool_ids[id(pool)],
-            entry.handed_at,
-            entry.created_at,
-            entry.scout,
-            entry.step,
-            entry.seq,
-            entry.polls,
-            entry.flying,
-            entry.retrying,
-            entry.seen_at,
-            entry.started_at,
+        seen_at, started_at = entry.seen_at, entry.started_at
+        self._handed_at[slot] = entry.handed_at
+        self._created_at[slot] = entry.created_at
+        self._seen_at[slot] = math.nan if seen_at is None else seen_at
+        self._started_at[slot] = math.nan if started_at is None else started_at
+        self._policy[slot] = self._policy_ids[id(entry.policy)]
+        self._pool[slot] = _NO_POOL if pool is None else self._pool_ids[id(pool)]
+        self._step[slot] = entry.step
+        self._seq[slot] = entry.seq
+        self._polls[slot] = entry.polls
+        self._flags[slot] = (
+            (_SCOUT if entry.scout else 0)
+            | (_FLYING if entry.flying else 0)
+            | (_RETRYING if entry.retrying else 0)
         )
 
     def pop(self, key: Key) -> Entry | None:
         """Stop holding the task; its entry as it last stood, or None if it was not held."""
-        row = self._rows.pop(key, None)
-        return None if row is None else self._entry(row)
+        slot = self._slots.pop(key, None)
+        if slot is None:
+            return None
+        entry = self._entry(slot)
+        self._held[slot] = None
+        self._seq[slot] = _FREE
+        self._free.append(slot)
+        return entry
 
     def packed(self, key: Key) -> Packed | None:
-        row = self._rows.get(key)
-        return None if row is None else row[_PACKED]
+        slot = self._slots.get(key)
+        held = None if slot is None else self._held[slot]
+        return None if held is None else held[1]
 
     def seqs(self) -> set[int]:
         """The sequence numbers of every live heap item."""
-        return set(map(_SEQ_OF_ROW, self._rows.values()))
+        live = set(self._seq)
+        live.discard(_FREE)
+        return live
 
     def models(self) -> Counter[tuple[str, str | None]]:
         """How many tasks each (route family, model) has."""
         return Counter(
-            (key[0], scheduled_fields(row[_PACKED])[1]) for key, row in self._rows.items()
+            (held[0][0], scheduled_fields(held[1])[1]) for held in self._held if held is not None
         )
 
-    def _entry(self, row: _Row) -> Entry:
-        (
-            key,
-            packed,
-            policy,
-            pool,
-            handed_at,
-            created_at,
-            scout,
-            step,
-            seq,
-            polls,
-            flying,
-            retrying,
-            seen_at,
-            started_at,
-        ) = row
+    def _entry(self, slot: int) -> Entry:
+        held = self._held[slot]
+        assert held is not None  # a slot named by a key is never free
+        key, packed = held
         status, model, workload, callback = scheduled_fields(packed)
+        pool, flags = self._pool[slot], self._flags[slot]
+        seen_at, started_at = self._seen_at[slot], self._started_at[slot]
         return Entry(
             key,
             _ROUTE_OF[key[0]],
@@ -239,16 +249,16 @@ class Entries:
             workload,
             callback,
             packed,
-            self._policies[policy],
-            handed_at,
-            created_at,
-            scout,
+            self._policies[self._policy[slot]],
+            self._handed_at[slot],
+            self._created_at[slot],
+            bool(flags & _SCOUT),
             None if pool == _NO_POOL else self._pools[pool],
-            step,
-            seq,
-            polls,
-            flying,
-            retrying,
-            seen_at,
-            started_at,
+            self._step[slot],
+            self._seq[slot],
+            self._polls[slot],
+            bool(flags & _FLYING),
+            bool(flags & _RETRYING),
+            None if seen_at != seen_at else seen_at,  # NaN: None
+            None if started_at != started_at else started_at,
         )
