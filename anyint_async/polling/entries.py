@@ -82,6 +82,25 @@ class Entry:
     seen_at: float | None = None
     started_at: float | None = None
 
+    @classmethod
+    def handed_over(
+        cls, task: Task, *, policy: PollPolicy, handed_at: float, created_at: float
+    ) -> Entry:
+        """The entry of a task just handed over: its first query is the curve's first step."""
+        return cls(
+            key=(task.route.value, task.id),
+            route=task.route,
+            status=task.status,
+            model=task.model,
+            workload=task.workload,
+            callback=task.callback,
+            packed=pack(task),
+            policy=policy,
+            step=1,
+            handed_at=handed_at,
+            created_at=created_at,
+        )
+
     def hold(self, task: Task) -> None:
         """``task`` is the task's snapshot from now on."""
         self.status = task.status

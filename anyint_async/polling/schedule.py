@@ -31,7 +31,7 @@ from .claimed_ages import ClaimedAges
 from .entries import Entries, Entry, Key, Pool
 from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
-from .snapshots import Packed, pack, repeats, unpack
+from .snapshots import Packed, repeats, unpack
 from .snapshots import created_at as claimed_created_at
 from .snapshots import started_at as claimed_started_at
 from .survivors import Survivors
@@ -230,16 +230,9 @@ class PollSchedule:
         if key in self._entries:
             return False
         chosen = policy or self._policy_for(task.route)
-        entry = Entry(
-            key=key,
-            route=task.route,
-            status=task.status,
-            model=task.model,
-            workload=task.workload,
-            callback=task.callback,
-            packed=pack(task),
+        entry = Entry.handed_over(
+            task,
             policy=chosen,
-            step=1,
             handed_at=now,
             created_at=self._created_at(task, now, handed_at=now),
         )

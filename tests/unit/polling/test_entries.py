@@ -9,7 +9,6 @@ import attrs
 
 from anyint_async import PollPolicy, Task, TaskRoute, TaskStatus
 from anyint_async.polling.entries import Entries, Entry
-from anyint_async.polling.snapshots import pack
 
 
 def _entry(i: int, policy: PollPolicy | None = None) -> Entry:
@@ -22,17 +21,8 @@ def _entry(i: int, policy: PollPolicy | None = None) -> Entry:
         callback=i % 2 == 0,
         raw={"code": 0, "data": {"task_id": f"t{i}", "task_status": "processing"}},
     )
-    return Entry(
-        key=(task.route.value, task.id),
-        route=task.route,
-        status=task.status,
-        model=task.model,
-        workload=task.workload,
-        callback=task.callback,
-        packed=pack(task),
-        policy=policy or PollPolicy(),
-        handed_at=10.0 + i,
-        created_at=9.5 + i,
+    return Entry.handed_over(
+        task, policy=policy or PollPolicy(), handed_at=10.0 + i, created_at=9.5 + i
     )
 
 
