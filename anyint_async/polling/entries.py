@@ -23,7 +23,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from attrs import define
 
@@ -48,6 +48,34 @@ _FLYING: Final = 2
 _RETRYING: Final = 4
 _NO_POOL: Final = -1
 _FREE: Final = -1  # the sequence number of a free slot: none of the heap's items
+
+_Value = TypeVar("_Value")
+
+
+class _Interned(Generic[_Value]):
+    """Values held once each (equal ones are one), each named by a small id: its index in a
+    list that grows only with distinct values. Found by equality once, when a value is held,
+    and by identity after that, which is cheaper than hashing a policy's fields at every put."""
+
+    def __init__(self) -> None:
+        self._values: list[_Value] = []
+        self._held: dict[_Value, _Value] = {}
+        self._ids: dict[int, int] = {}
+
+    def hold(self, value: _Value) -> _Value:
+        """The one value held equal to ``value``."""
+        held = self._held.setdefault(value, value)
+        if id(held) not in self._ids:
+            self._ids[id(held)] = len(self._values)
+            self._values.append(held)
+        return held
+
+    def id_of(self, held: _Value) -> int:
+        """The id of a value :meth:`hold` returned."""
+        return self._ids[id(held)]
+
+    def __getitem__(self, value_id: int) -> _Value:
+        return self._values[value_id]
 
 
 @define(slots=True)
@@ -141,14 +169,8 @@ class Entries:
         self._seq = array("q")
         self._polls = array("q")
         self._flags = array("q")
-        self._policies: list[PollPolicy] = []
-        # By equality once, when a task is tracked; by identity at every put, which is cheaper
-        # than hashing a policy's fields.
-        self._policy_of: dict[PollPolicy, PollPolicy] = {}
-        self._policy_ids: dict[int, int] = {}
-        self._pools: list[Pool] = []
-        self._pool_of: dict[Pool, Pool] = {}
-        self._pool_ids: dict[int, int] = {}
+        self._policies: _Interned[PollPolicy] = _Interned()
+        self._pools: _Interned[Pool] = _Interned()
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -161,11 +183,7 @@ class Entries:
 
     def track(self, entry: Entry) -> None:
         """Hold a newly tracked task's entry; its policy is interned here."""
-        policy = self._policy_of.setdefault(entry.policy, entry.policy)
-        if id(policy) not in self._policy_ids:
-            self._policy_ids[id(policy)] = len(self._policies)
-            self._policies.append(policy)
-        entry.policy = policy
+        entry.policy = self._policies.hold(entry.policy)
         if self._free:
             slot = self._free.pop()
         else:
@@ -182,11 +200,7 @@ class Entries:
 
     def pool(self, pool: Pool) -> Pool:
         """The one tuple held for this pool: entries name pools by it."""
-        held = self._pool_of.setdefault(pool, pool)
-        if id(held) not in self._pool_ids:
-            self._pool_ids[id(held)] = len(self._pools)
-            self._pools.append(held)
-        return held
+        return self._pools.hold(pool)
 
     def get(self, key: Key) -> Entry | None:
         """A working copy of the task's entry, or None if it is not tracked."""
@@ -206,16 +220,17 @@ class Entries:
         """Keep the working copy's state as the task's."""
         slot = self._slots[entry.key]
         held = self._held[slot]
-        if held is None or held[1] is not entry.packed:
-            self._held[slot] = (entry.key if held is None else held[0], entry.packed)
+        assert held is not None  # track fills a slot before its first put
+        if held[1] is not entry.packed:
+            self._held[slot] = (held[0], entry.packed)
         pool = entry.pool
         seen_at, started_at = entry.seen_at, entry.started_at
         self._handed_at[slot] = entry.handed_at
         self._created_at[slot] = entry.created_at
         self._seen_at[slot] = math.nan if seen_at is None else seen_at
         self._started_at[slot] = math.nan if started_at is None else started_at
-        self._policy[slot] = self._policy_ids[id(entry.policy)]
-        self._pool[slot] = _NO_POOL if pool is None else self._pool_ids[id(pool)]
+        self._policy[slot] = self._policies.id_of(entry.policy)
+        self._pool[slot] = _NO_POOL if pool is None else self._pools.id_of(pool)
         self._step[slot] = entry.step
         self._seq[slot] = entry.seq
         self._polls[slot] = entry.polls

@@ -171,7 +171,7 @@ class PollSchedule:
         self._early: dict[str, float] = {}
         self._wall_clock = wall_clock
         self.claimed_ages = ClaimedAges()
-        # Each task's state, as rows the garbage collector skips (see entries): every method
+        # Each task's state, in columns the garbage collector skips (see entries): every method
         # below gets a working copy and puts it back once changed (``_push`` does, last).
         self._entries = Entries()
         self._survivors = Survivors()
@@ -211,8 +211,8 @@ class PollSchedule:
 
     def snapshot(self, key: Key) -> Task | None:
         """The last known state of a tracked task."""
-        entry = self._entries.get(key)
-        return entry.snapshot() if entry is not None else None
+        packed = self._entries.packed(key)
+        return None if packed is None else unpack(packed)
 
     def packed(self, key: Key) -> Packed | None:
         """The last known state of a tracked task, packed (see ``snapshots``)."""
@@ -776,14 +776,17 @@ class PollSchedule:
         if workload is not None and entry.workload != workload:
             return False
         self._enlist(key, entry)
-        self._entries.put(entry)
         if entry.flying or entry.retrying or key in self._urgent:
-            return True  # its answer, retry or wake-up reschedules it with what is known now
+            # Its answer, retry or wake-up reschedules it with what is known now.
+            self._entries.put(entry)
+            return True
         if not entry.scout:
             self._push(entry, now + entry.policy.wait_cap)
             return True
         due = self._learned_due(entry, now, first=not entry.polls, asked_at=entry.seen_at)
-        if due is not None:
+        if due is None:
+            self._entries.put(entry)
+        else:
             self._push(entry, min(max(due, now), now + entry.policy.wait_cap))
         return True
 
