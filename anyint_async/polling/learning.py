@@ -267,12 +267,15 @@ class _AtRisk:
     def __init__(self, durations: Sequence[float], running: Sequence[float], weight: float):
         self.running = running
         self.weight = weight
-        self.sums = [0.0, *itertools.accumulate(running)]
+        # Arrays of numbers, which no garbage collection walks (a list is a reference a
+        # duration, up to 4,096 an estimate, at every full collection).
+        self.sums = array("d", [0.0])
+        self.sums.extend(itertools.accumulate(running))
         # One pass over both sorted sequences, the running ages counted off as the finishes
         # pass them. Names are bound locally: this runs once a second per group while the
         # event loop waits (a quarter less time than with lookups).
         log1p, inf = math.log1p, math.inf
-        logs = [0.0]
+        logs = array("d", [0.0])
         append = logs.append
         last = 0.0
         passed = 0
@@ -332,8 +335,10 @@ class _Samples:
         self.created = array("d")
         self.ranks = array("d")
         self.recent = array("d")
-        self.ordered: list[float] = []
-        self.prior: list[float] = []
+        # Numbers in arrays, not lists of float objects: a full garbage collection follows
+        # every reference a list holds (up to 4,096 a group and clock, per collection).
+        self.ordered = array("d")
+        self.prior = array("d")
         # Tasks ordered before this were forgotten, so a late finish of one is not taken.
         self.cutoff = _NEVER
 
@@ -496,7 +501,7 @@ class DurationLearner:
                 continue
             samples = self._samples[(clock, key)] = _Samples(self._max_samples)
             self._shapes.setdefault((clock, key[0], key[1]), []).append(samples)
-            samples.prior = _thinned(sorted(seconds), self._max_samples)
+            samples.prior = array("d", _thinned(sorted(seconds), self._max_samples))
             taken += 1
             self._revision += 1
         return taken
@@ -542,16 +547,16 @@ class DurationLearner:
         pooled = (route, model, None)
         return pooled if self.samples(*pooled, clock=clock) else None
 
-    def _ordered(self, group: GroupKey, clock: Clock, *, prior: bool = False) -> list[float]:
+    def _ordered(self, group: GroupKey, clock: Clock, *, prior: bool = False) -> Sequence[float]:
         """The group's durations (or remembered ones), sorted; a pooled group merges its
         model's workloads."""
         route, model, workload = group
         if workload is None:
             shapes = self._shapes.get((clock, route, model), ())
-            return _merged([found.prior if prior else found.ordered for found in shapes] or [[]])
+            return _merged([found.prior if prior else found.ordered for found in shapes] or [()])
         found = self._samples.get((clock, group))
         if not found:
-            return []
+            return ()
         return found.prior if prior else found.ordered
 
     def estimate(
@@ -682,7 +687,7 @@ _FASTEST_SHARE = 0.01
 _GUESS_SAMPLES = 10
 
 
-def _merged(lists: Sequence[list[float]]) -> list[float]:
+def _merged(lists: Sequence[Sequence[float]]) -> Sequence[float]:
     return lists[0] if len(lists) == 1 else list(heapq.merge(*lists))
 
 
