@@ -47,6 +47,7 @@ from .schedule import (
     task_key,
 )
 from .snapshots import Packed, unpack
+from .watchers import Watchers
 
 __all__ = ["PollScheduler", "Subscription"]
 
@@ -162,9 +163,6 @@ class Subscription:
         # its last snapshot once the scheduler let go of it for this consumer (see _let_go).
         self.waiting: dict[Key, Packed | None] = {}
         self.on_event = on_event
-        # The watchers of a task only this consumer waits for: one tuple shared by all of them,
-        # not one each (20,000 tracked tasks made 20,000 tuples for each full GC to walk).
-        self.alone: tuple[Subscription, ...] = (self,)
 
     def emit(self, kind: TaskEventKind, task: Task) -> None:
         if self.on_event is not None:
@@ -217,9 +215,7 @@ class PollScheduler:
         self._telemetry.watch(
             in_flight=lambda: self._schedule.in_flight, tracked=lambda: len(self._schedule)
         )
-        # Subscriptions waiting for each task: a tuple, as nearly every task has one (a set
-        # each would be a fifth of a tracked task's memory).
-        self._watchers: dict[Key, tuple[Subscription, ...]] = {}
+        self._watchers: Watchers[Subscription] = Watchers()
         self._driver: asyncio.Task[None] | None = None
         self._driver_exiting = False
         self._wake = asyncio.Event()
@@ -290,11 +286,7 @@ class PollScheduler:
                 continue
             tracked_now = self._schedule.track(task, now, policy)
             subscription.waiting[key] = None
-            watchers = self._watchers.get(key, ())
-            if not watchers:
-                self._watchers[key] = subscription.alone
-            elif subscription not in watchers:
-                self._watchers[key] = (*watchers, subscription)
+            self._watchers.add(key, subscription)
             if subscription.on_event is not None:
                 snapshot = None if tracked_now else self._schedule.snapshot(key)
                 subscription.emit(TaskEventKind.CREATED, snapshot or task)
@@ -323,14 +315,7 @@ class PollScheduler:
         waited for. Synchronous, so it can run from a finalizer."""
         self._let_go(subscription)
         for key in subscription.waiting:
-            watchers = self._watchers.get(key)
-            if watchers is None or subscription not in watchers:
-                continue
-            remaining = tuple(other for other in watchers if other is not subscription)
-            if remaining:
-                self._watchers[key] = remaining
-            else:
-                del self._watchers[key]
+            if self._watchers.discard(key, subscription):
                 self._schedule.forget(key)
         self._wake.set()
 
@@ -551,7 +536,7 @@ class PollScheduler:
         """A query ended with no verdict worth acting on: stop polling its task, which its
         consumers keep among their pending tasks."""
         packed = self._schedule.packed(key)
-        for subscription in self._watchers.get(key, ()):
+        for subscription in self._watchers.get(key):
             if key in subscription.waiting and subscription.waiting[key] is None:
                 subscription.waiting[key] = packed
         self._schedule.abandon(key)
@@ -571,7 +556,7 @@ class PollScheduler:
     def _deliver(self, key: Key, task: Task, *, finished: bool, changed: bool) -> None:
         if finished:
             self._telemetry.finished(task)
-        watchers = self._watchers.pop(key, ()) if finished else self._watchers.get(key, ())
+        watchers = self._watchers.pop(key) if finished else self._watchers.get(key)
         for subscription in watchers:
             if finished:
                 subscription.waiting.pop(key, None)
@@ -585,7 +570,7 @@ class PollScheduler:
 
     def _end_everyone(self, error_for: Callable[[Subscription], BaseException]) -> None:
         """End every consumer's iteration with an error, and stop polling everything."""
-        subscriptions = {s for watchers in self._watchers.values() for s in watchers}
+        subscriptions = self._watchers.everyone()
         for subscription in subscriptions:
             subscription.queue.put_nowait(error_for(subscription))
             self._let_go(subscription)
