@@ -19,6 +19,7 @@ ms with entry objects, ``lag-20000``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from array import array
 from collections import Counter
@@ -31,12 +32,15 @@ from ..models import Task, TaskRoute, TaskStatus
 from .policy import PollPolicy
 from .snapshots import Packed, pack, scheduled_fields, unpack
 
-__all__ = ["Entries", "Entry", "Key", "Pool"]
+__all__ = ["Entries", "Entry", "Key", "Pool", "key_of", "route_of", "task_key"]
 
-#: (route family's value, task id): plain strings, so the tuple and every heap item holding it
-#: are left untracked by the garbage collector (an enum member in it would keep 100,000
-#: tuples tracked at 20,000 tasks, and each full collection walked them: 150 ms held loops).
-Key = tuple[str, str]
+#: "<route family's value> <task id>": one string (route values hold no space, so the first
+#: space parts them). A string is never tracked by the garbage collector, so neither is a heap
+#: item holding it after its first young collection, nor a dict of keys and numbers after its
+#: first full one; a tuple key is tracked until a young collection, so every task handed over
+#: (and every answer's key made afresh) tracked each such dict again, and the next full
+#: collection walked them all.
+Key = str
 #: Whose scouts a task waits for: (route, model, None) for a model nothing is known of,
 #: (route, model, workload) for a request shape nothing is known of.
 Pool = tuple[TaskRoute, str, str | None]
@@ -50,6 +54,21 @@ _NO_POOL: Final = -1
 _FREE: Final = -1  # the sequence number of a free slot: none of the heap's items
 
 _Value = TypeVar("_Value")
+
+
+def task_key(task: Task) -> Key:
+    """Tasks are the same task when route family and id agree (ids are per family on Kling)."""
+    return key_of(task.route.value, task.id)
+
+
+def key_of(route: str, task_id: str) -> Key:
+    """The key of the task ``task_id`` of the route family whose value is ``route``."""
+    return f"{route} {task_id}"
+
+
+def route_of(key: Key) -> str:
+    """The route family's value a key names."""
+    return key.partition(" ")[0]
 
 
 class _Interned(Generic[_Value]):
@@ -76,6 +95,44 @@ class _Interned(Generic[_Value]):
 
     def __getitem__(self, value_id: int) -> _Value:
         return self._values[value_id]
+
+
+class _Chunked(Generic[_Value]):
+    """A growing list of values held in tuples of 32, each made again when one of its values
+    changes. A full collection walks every reference a list holds, a cache miss each at tens of
+    thousands of tasks. A tuple of untracked values is untracked once a young collection looks
+    at it: here a full collection walks one reference per 32 values, and 32 more for each chunk
+    changed since the young collections last looked (those are few, and with fewer values a
+    chunk they would be more; tuples under 20 long also come from CPython's free list, which
+    young collections do not count)."""
+
+    _BITS: Final = 5
+    _SIZE: Final = 1 << _BITS
+
+    def __init__(self, fill: _Value) -> None:
+        self._chunks: list[tuple[_Value, ...]] = []
+        self._fill = fill
+        self._length = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> _Value:
+        return self._chunks[index >> self._BITS][index & (self._SIZE - 1)]
+
+    def __setitem__(self, index: int, value: _Value) -> None:
+        chunk = self._chunks[index >> self._BITS]
+        at = index & (self._SIZE - 1)
+        self._chunks[index >> self._BITS] = (*chunk[:at], value, *chunk[at + 1 :])
+
+    def __iter__(self) -> Iterator[_Value]:
+        return itertools.islice(itertools.chain.from_iterable(self._chunks), self._length)
+
+    def append(self, value: _Value) -> None:
+        if not self._length & (self._SIZE - 1):
+            self._chunks.append((self._fill,) * self._SIZE)
+        self._length += 1
+        self[self._length - 1] = value
 
 
 @define(slots=True)
@@ -116,7 +173,7 @@ class Entry:
     ) -> Entry:
         """The entry of a task just handed over: its first query is the curve's first step."""
         return cls(
-            key=(task.route.value, task.id),
+            key=task_key(task),
             route=task.route,
             status=task.status,
             model=task.model,
@@ -154,11 +211,15 @@ class Entries:
         # Key -> slot. Holding only untracked keys and ints, the dict is untracked by each full
         # collection and tracked again only when a task is added.
         self._slots: dict[Key, int] = {}
-        self._free: list[int] = []
-        # Per slot: the key the task was tracked under (the one tuple heap items hold: with a
-        # key made afresh at each answer, the items stayed tracked past the young collections)
-        # and its packed last answer. None for a free slot.
-        self._held: list[tuple[Key, Packed] | None] = []
+        self._free = array("q")  # numbers, not a list of int objects for collections to walk
+        # Per slot: the key the task was tracked under (the one string heap items hold; a dict
+        # of ints and strings, which no collection walks) and its packed last answer (None for
+        # a free slot). Apart, not a (key, answer) tuple: a tuple is untracked only once what
+        # it holds is, and a young collection may reach a new pair before the answer in it, so
+        # pairs reached the oldest generation still tracked and kept their chunks tracked too
+        # (218 chunks of 313 at 20,000 tasks, a full collection walking 64 references in each).
+        self._keys: dict[int, Key] = {}
+        self._answers: _Chunked[Packed | None] = _Chunked(None)
         self._handed_at = array("d")
         self._created_at = array("d")
         self._seen_at = array("d")  # NaN: not seen running yet
@@ -186,16 +247,17 @@ class Entries:
         entry.policy = self._policies.hold(entry.policy)
         if self._free:
             slot = self._free.pop()
+            self._answers[slot] = entry.packed
         else:
-            slot = len(self._held)
-            self._held.append(None)
+            slot = len(self._answers)
+            self._answers.append(entry.packed)
             for floats in (self._handed_at, self._created_at, self._seen_at, self._started_at):
                 floats.append(math.nan)
             for ints in (self._policy, self._pool, self._step, self._seq, self._polls):
                 ints.append(0)
             self._flags.append(0)
         self._slots[entry.key] = slot
-        self._held[slot] = (entry.key, entry.packed)
+        self._keys[slot] = entry.key
         self.put(entry)
 
     def pool(self, pool: Pool) -> Pool:
@@ -219,10 +281,8 @@ class Entries:
     def put(self, entry: Entry) -> None:
         """Keep the working copy's state as the task's."""
         slot = self._slots[entry.key]
-        held = self._held[slot]
-        assert held is not None  # track fills a slot before its first put
-        if held[1] is not entry.packed:
-            self._held[slot] = (held[0], entry.packed)
+        if self._answers[slot] is not entry.packed:
+            self._answers[slot] = entry.packed
         pool = entry.pool
         seen_at, started_at = entry.seen_at, entry.started_at
         self._handed_at[slot] = entry.handed_at
@@ -246,15 +306,15 @@ class Entries:
         if slot is None:
             return None
         entry = self._entry(slot)
-        self._held[slot] = None
+        del self._keys[slot]
+        self._answers[slot] = None
         self._seq[slot] = _FREE
         self._free.append(slot)
         return entry
 
     def packed(self, key: Key) -> Packed | None:
         slot = self._slots.get(key)
-        held = None if slot is None else self._held[slot]
-        return None if held is None else held[1]
+        return None if slot is None else self._answers[slot]
 
     def seqs(self) -> set[int]:
         """The sequence numbers of every live heap item."""
@@ -265,19 +325,20 @@ class Entries:
     def models(self) -> Counter[tuple[str, str | None]]:
         """How many tasks each (route family, model) has."""
         return Counter(
-            (held[0][0], scheduled_fields(held[1])[1]) for held in self._held if held is not None
+            (route_of(key), scheduled_fields(packed)[1])
+            for key, slot in self._slots.items()
+            if (packed := self._answers[slot]) is not None
         )
 
     def _entry(self, slot: int) -> Entry:
-        held = self._held[slot]
-        assert held is not None  # a slot named by a key is never free
-        key, packed = held
+        key, packed = self._keys[slot], self._answers[slot]
+        assert packed is not None  # a slot named by a key is never free
         status, model, workload, callback = scheduled_fields(packed)
         pool, flags = self._pool[slot], self._flags[slot]
         seen_at, started_at = self._seen_at[slot], self._started_at[slot]
         return Entry(
             key,
-            _ROUTE_OF[key[0]],
+            _ROUTE_OF[route_of(key)],
             _STATUS_OF[status],
             model,
             workload,

@@ -28,7 +28,7 @@ from .._retry import RetryPolicy
 from ..models import Provider, Task, TaskError, TaskRoute, TaskStatus
 from .budget import QueryBudget
 from .claimed_ages import ClaimedAges
-from .entries import Entries, Entry, Key, Pool
+from .entries import Entries, Entry, Key, Pool, key_of, route_of, task_key
 from .learning import Clock, DurationEstimate, DurationLearner, GroupKey
 from .policy import PollPolicy
 from .snapshots import Packed, repeats, unpack
@@ -89,11 +89,6 @@ _EARLY_CALLBACKS: Final = 10_000
 #: Task queries per second per account: DashScope documents 20 (reference/dashscope.md, "Limits
 #: upstream"); Kling and AnyInt publish none, so Kling's is found from its answers.
 DEFAULT_QUERY_RATE_LIMITS: Final[Mapping[str, float | None]] = {"dashscope": 20.0, "kling": None}
-
-
-def task_key(task: Task) -> Key:
-    """Tasks are the same task when route family and id agree (ids are per family on Kling)."""
-    return (task.route.value, task.id)
 
 
 @frozen
@@ -197,8 +192,9 @@ class PollSchedule:
         ] = {}
         self._scouts: dict[Pool, int] = {}
         # Per model or request shape nothing is known of: its tasks that are not scouts,
-        # waiting for them.
-        self._unscouted: dict[Pool, list[Key]] = {}
+        # waiting for them (a dict of keys, which the garbage collector does not walk, where a
+        # list of them was a reference per task at every full collection until the first finish).
+        self._unscouted: dict[Pool, dict[Key, None]] = {}
         self._sequence = itertools.count()
         self._next_send = float("-inf")
         self.in_flight = 0
@@ -263,7 +259,7 @@ class PollSchedule:
         its task is handed over later."""
         woken = False
         for route in _KLING_ROUTES:
-            key = (route, task_id)
+            key = key_of(route, task_id)
             entry = self._entries.get(key)
             if entry is None:
                 continue
@@ -283,7 +279,7 @@ class PollSchedule:
 
     def tracks_kling(self, task_id: str) -> bool:
         """True if a Kling task with this id is tracked (callbacks do not say the family)."""
-        return any((route, task_id) in self._entries for route in _KLING_ROUTES)
+        return any(key_of(route, task_id) in self._entries for route in _KLING_ROUTES)
 
     def _callback_due(self, entry: Entry, now: float) -> float:
         """When to ask about a task that will call back, if no callback wakes it first."""
@@ -411,10 +407,10 @@ class PollSchedule:
         """A query answered with ``fresh``. None if the task was forgotten meanwhile."""
         self.in_flight -= 1
         self.budgets[PROVIDER_OF[fresh.route]].answered(now)
-        key = task_key(fresh)
-        entry = self._entries.get(key)
+        entry = self._entries.get(task_key(fresh))
         if entry is None:
             return None
+        key = entry.key  # the string every structure holds already, not an equal one more
         entry.flying = False
         entry.retrying = False
         self._retry_waits.pop(key, None)
@@ -481,7 +477,7 @@ class PollSchedule:
         and slows down; the task is asked again when its budget allows."""
         self.in_flight -= 1
         self._counts["refused"] += 1
-        budget = self.budgets[PROVIDER_OF[key[0]]]
+        budget = self.budgets[PROVIDER_OF[route_of(key)]]
         budget.refused(now, retry_after)
         entry = self._entries.get(key)
         if entry is None:
@@ -499,7 +495,7 @@ class PollSchedule:
         """The provider does not know the task. Within the grace period, ask again and return
         None; after it, stop tracking and return the last snapshot marked UNKNOWN."""
         self.in_flight -= 1
-        self.budgets[PROVIDER_OF[key[0]]].answered(now)
+        self.budgets[PROVIDER_OF[route_of(key)]].answered(now)
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -518,7 +514,7 @@ class PollSchedule:
         change to an entry ends here, or with a ``put`` of its own."""
         entry.seq = next(self._sequence)
         self._entries.put(entry)
-        provider = PROVIDER_OF[entry.key[0]]
+        provider = PROVIDER_OF[entry.route]
         heap = self._heaps[provider]
         heapq.heappush(heap, (due, entry.seq, entry.key))
         sweeping = self._sweeping.get(provider)
@@ -707,7 +703,7 @@ class PollSchedule:
             self._scouts[pool] = self._scouts.get(pool, 0) + 1
         else:
             entry.scout = False
-            self._unscouted.setdefault(pool, []).append(key)
+            self._unscouted.setdefault(pool, {})[key] = None
 
     def _discharge(self, entry: Entry) -> None:
         """A task leaves: its retry and wake-up marks go, and if it was a scout of a pool still
@@ -724,7 +720,7 @@ class PollSchedule:
         self._scouts[pool] -= 1
         unscouted = self._unscouted.get(pool)
         while unscouted and self._learner is not None and not self._learner.samples(*pool):
-            waiting = unscouted.pop()
+            waiting, _ = unscouted.popitem()  # the last listed, as a list's pop would
             successor = self._entries.get(waiting)
             if successor is None:
                 continue
@@ -766,7 +762,7 @@ class PollSchedule:
     def _pull_one(self, pool: Pool, key: Key, now: float) -> bool:
         """Reschedule one task a pool's first finish pulls forward; False if it is not one."""
         route, model, workload = pool
-        if key[0] != route.value:
+        if route_of(key) != route.value:
             return False
         entry = self._entries.get(key)
         if entry is None:

@@ -18,7 +18,7 @@ from .learning import Order, creation_rank
 
 __all__ = ["Survivors"]
 
-Key = tuple[str, str]  # the schedule's key: plain strings, left untracked by the GC
+Key = str  # the schedule's key: a string, never tracked by the GC
 Shape = tuple[TaskRoute, str, str | None]
 Clock = Literal["total", "run"]
 
@@ -29,7 +29,7 @@ class Survivors:
     Examples:
         >>> survivors = Survivors()
         >>> shape = (TaskRoute.DASHSCOPE_TASKS, "wan2.5-t2v", "5s")
-        >>> key = (TaskRoute.DASHSCOPE_TASKS, "task-1")
+        >>> key = "dashscope.tasks task-1"
         >>> survivors.seen(key, shape, created=0.0, started=4.0, seen_at=10.0, task_id="task-1")
         >>> survivors.ages(shape, "total", lambda workload: (float("-inf"), 0.0))
         ([10.0], 1.0)
@@ -39,17 +39,23 @@ class Survivors:
 
     def __init__(self) -> None:
         # Per shape: each task's age at its last answer on either clock, and its place in
-        # creation order (``Order``) to leave out tasks the learner's cutoff stands after.
-        # Inserted and deleted together, so the three dicts iterate in one order.
+        # creation order (``Order``: its creation time, then its rank) to leave out tasks the
+        # learner's cutoff stands after. Inserted and deleted together, so the four dicts
+        # iterate in one order. Numbers only, never an ``Order`` tuple: a dict holding a tuple
+        # made since the last full garbage collection is walked by the next, a reference per
+        # task; one of strings and numbers is walked by none.
         self._total: dict[Shape, dict[Key, float]] = {}
         self._run: dict[Shape, dict[Key, float]] = {}
-        self._origin: dict[Shape, dict[Key, Order]] = {}
+        self._created: dict[Shape, dict[Key, float]] = {}
+        self._rank: dict[Shape, dict[Key, float]] = {}
         # The workloads seen per (route, model): a pooled estimate reads them all.
         self._workloads: dict[tuple[TaskRoute, str], set[str | None]] = {}
-        self._shape_of: dict[Key, Shape] = {}
-        # One tuple per shape, shared by its tasks: a tuple each (it holds an enum member, so it
-        # stays tracked) is an object each for every full garbage collection to walk.
-        self._shapes: dict[Shape, Shape] = {}
+        # Each task's shape, by the shape's index in ``_shapes``: a dict of strings and ints is
+        # not walked by the garbage collector, one holding the shape tuples themselves (tracked,
+        # as they hold an enum member) was, a reference per task at every full collection.
+        self._shape_of: dict[Key, int] = {}
+        self._shapes: list[Shape] = []
+        self._shape_ids: dict[Shape, int] = {}
 
     def __len__(self) -> int:
         return len(self._shape_of)
@@ -65,39 +71,42 @@ class Survivors:
         task_id: str,
     ) -> None:
         """An answer showed the task unfinished at ``seen_at``."""
-        shape = self._shapes.setdefault(shape, shape)
+        shape_id = self._shape_ids.get(shape)
+        if shape_id is None:
+            shape_id = self._shape_ids[shape] = len(self._shapes)
+            self._shapes.append(shape)
         previous = self._shape_of.get(key)
-        if previous is not None and previous != shape:
+        if previous is not None and previous != shape_id:
             self.gone(key)  # its model or workload became known since
-        self._shape_of[key] = shape
+        self._shape_of[key] = shape_id
         total = self._total.get(shape)
         if total is None:
             total = self._total[shape] = {}
-            self._run[shape], self._origin[shape] = {}, {}
+            self._run[shape], self._created[shape], self._rank[shape] = {}, {}, {}
             route, model, workload = shape
             self._workloads.setdefault((route, model), set()).add(workload)
         total[key] = seen_at - created
         # A run age is known once the provider said when the task started; NaN until then
         # keeps the three dicts in one order (and is left out when read).
         self._run[shape][key] = math.nan if started is None else seen_at - started
-        origin = self._origin[shape]
-        known = origin.get(key)
-        if known is None or known[0] != created:
-            # Hashed when the task is first seen (again only if the provider's creation time
-            # moves it): every estimate compares each running task's rank with the learner's
-            # cutoff, and hashing there, or building the tuple at every answer, cost a hash
-            # per task per estimate and an object per answer.
-            origin[key] = (created, creation_rank(task_id))
+        created_at = self._created[shape]
+        if key not in created_at:
+            # Hashed when the task is first seen: every estimate compares each running task's
+            # rank with the learner's cutoff, and hashing there cost a hash per task per
+            # estimate.
+            self._rank[shape][key] = creation_rank(task_id)
+        created_at[key] = created  # the provider's creation time may move it
 
     def gone(self, key: Key) -> None:
         """The task is no longer tracked (finished, forgotten)."""
-        shape = self._shape_of.pop(key, None)
-        if shape is None:
+        shape_id = self._shape_of.pop(key, None)
+        if shape_id is None:
             return
+        shape = self._shapes[shape_id]
         total = self._total[shape]
-        del total[key], self._run[shape][key], self._origin[shape][key]
+        del total[key], self._run[shape][key], self._created[shape][key], self._rank[shape][key]
         if not total:
-            del self._total[shape], self._run[shape], self._origin[shape]
+            del self._total[shape], self._run[shape], self._created[shape], self._rank[shape]
             route, model, workload = shape
             workloads = self._workloads[(route, model)]
             workloads.discard(workload)
@@ -139,11 +148,18 @@ class Survivors:
             if edge[0] == -math.inf:  # nothing forgotten: every task counts
                 found.extend(itertools.islice(ages.values(), 0, None, stride))
             else:
-                pairs = zip(ages.values(), self._origin[shape].values(), strict=True)
+                edge_created, edge_rank = edge
+                places = zip(
+                    ages.values(),
+                    self._created[shape].values(),
+                    self._rank[shape].values(),
+                    strict=True,
+                )
                 found.extend(
                     age
-                    for age, origin in itertools.islice(pairs, 0, None, stride)
-                    if origin >= edge
+                    for age, created, rank in itertools.islice(places, 0, None, stride)
+                    # (created, rank) >= edge, without a tuple made per task
+                    if created > edge_created or (created == edge_created and rank >= edge_rank)
                 )
         if clock == "run":
             found = [age for age in found if age == age]  # NaN: start not known

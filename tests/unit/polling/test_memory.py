@@ -234,7 +234,7 @@ def test_durations_taken_mid_session_speak_for_the_next_task_at_once() -> None:
     unlearned = schedule.next_wake(0.0)
     assert unlearned is not None and unlearned < 20.0  # the curve's first query
     assert learner.restore(_learned().export()) == 2
-    schedule.forget(("dashscope.tasks", "before"))
+    schedule.forget("dashscope.tasks before")
     schedule.track(Task(id="after", status=TaskStatus.PENDING, route=ROUTE, model="wan"), 0.0)
     learned = schedule.next_wake(0.0)
     assert learned is not None and learned > 25.0  # where 55 s tasks begin to end (~30 s)

@@ -101,7 +101,8 @@ class ScheduleMachine(RuleBasedStateMachine):
     def answer(self, data: st.DataObject, outcome: str, retry_after: float) -> None:
         key = data.draw(st.sampled_from(sorted(k for k, n in self.flying.items() if n)))
         self.flying[key] -= 1
-        route, task_id = TaskRoute(key[0]), key[1]
+        route_value, _, task_id = key.partition(" ")
+        route = TaskRoute(route_value)
         if outcome == "error":
             self.schedule.failed(key, self.now)
             return
