@@ -324,21 +324,22 @@ class Entries:
 
     def models(self) -> Counter[tuple[str, str | None]]:
         """How many tasks each (route family, model) has."""
-        return Counter(
-            (route_of(key), scheduled_fields(packed)[1])
-            for key, slot in self._slots.items()
-            if (packed := self._answers[slot]) is not None
-        )
+        found: Counter[tuple[str, str | None]] = Counter()
+        for packed in self._answers:
+            if packed is not None:
+                _, route, model, _, _ = scheduled_fields(packed)
+                found[(route, model)] += 1
+        return found
 
     def _entry(self, slot: int) -> Entry:
         key, packed = self._keys[slot], self._answers[slot]
         assert packed is not None  # a slot named by a key is never free
-        status, model, workload, callback = scheduled_fields(packed)
+        status, route, model, workload, callback = scheduled_fields(packed)
         pool, flags = self._pool[slot], self._flags[slot]
         seen_at, started_at = self._seen_at[slot], self._started_at[slot]
         return Entry(
             key,
-            _ROUTE_OF[route_of(key)],
+            _ROUTE_OF[route],
             _STATUS_OF[status],
             model,
             workload,

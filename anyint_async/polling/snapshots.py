@@ -55,6 +55,7 @@ FIELDS: Final = (
 # Positions in FIELDS, as literals so each reads as its own type (a test holds them to FIELDS).
 _COMPARED: Final = 15
 _STATUS: Final = 1
+_ROUTE: Final = 2
 _MODEL: Final = 3
 _WORKLOAD: Final = 7
 _CALLBACK: Final = 8
@@ -187,8 +188,9 @@ def started_at(packed: Packed) -> datetime | None:
     return packed[_STARTED_AT]
 
 
-#: What scheduling reads of a packed task: its status's value, model, workload, and whether it
-#: will call back (one C-level call: read each time a schedule entry is made from its row).
-scheduled_fields: Final[Callable[[Packed], tuple[str, str | None, str | None, bool]]] = (
-    operator.itemgetter(_STATUS, _MODEL, _WORKLOAD, _CALLBACK)
+#: What scheduling reads of a packed task: its status's and route family's values, model,
+#: workload, and whether it will call back (one C-level call: read each time a schedule entry is
+#: made from its slot).
+scheduled_fields: Final[Callable[[Packed], tuple[str, str, str | None, str | None, bool]]] = (
+    operator.itemgetter(_STATUS, _ROUTE, _MODEL, _WORKLOAD, _CALLBACK)
 )

@@ -128,6 +128,7 @@ def test_the_packed_fields_are_every_field_of_a_task() -> None:
         "started_at": snapshots._STARTED_AT,
         "raw": snapshots._RAW,
         "status": snapshots._STATUS,
+        "route": snapshots._ROUTE,
         "model": snapshots._MODEL,
         "workload": snapshots._WORKLOAD,
         "callback": snapshots._CALLBACK,
@@ -143,6 +144,7 @@ def test_a_task_unpacked_is_the_task_packed_field_by_field_and_body_key_by_key()
     assert again == task
     assert snapshots.scheduled_fields(snapshots.pack(task)) == (
         task.status.value,
+        task.route.value,
         task.model,
         task.workload,
         task.callback,
