@@ -5,10 +5,10 @@ and holds the event loop while it does. Once each task's last answer was packed 
 ``snapshots``), what the scheduler kept per task was one object, the schedule's entry with its
 19 references, and at 20,000 tasks the entries were still about half of every full collection
 (dropped from a live session held still, 16-22 ms of 32-45). Here a task has a slot: its numbers
-and flags sit in arrays (no objects at all), and its key and packed last answer in one tuple
-that changes only when an answer tells something new. An ``Entry`` is made from the slot for
-the span of one call of the schedule and put back when that call changed it: a working copy,
-not the state.
+and flags sit in arrays (no objects at all), its key in a dict of slot numbers and its packed
+last answer in a chunk of 32 slots' answers, made again only when an answer tells something
+new (see ``_Chunked``). An ``Entry`` is made from the slot for the span of one call of the
+schedule and put back when that call changed it: a working copy, not the state.
 
 Not a tuple per task, made again at each change: the collector stops tracking such a tuple at
 its first young collection, but a tuple made to replace one freed is taken from CPython's free
@@ -140,9 +140,8 @@ class Entry:
     """A working copy of one tracked task's state: ``Entries.get`` makes it, ``Entries.put``
     keeps what changed."""
 
-    # The key it was tracked under, the one tuple heap items hold: with a key made afresh at
-    # each answer, the items stayed tracked by the garbage collector past the young collections
-    # (167,000 tuples reached the middle generation in one lag-20000 run; a few hundred since).
+    # The key it was tracked under, the one string heap items and every per-task dict hold
+    # (an equal string made at each answer would be one more for as long as it is held).
     key: Key
     # The task as its last answer told it: what scheduling reads at every step, and the whole
     # answer packed (see snapshots).
@@ -208,8 +207,8 @@ class Entries:
     """
 
     def __init__(self) -> None:
-        # Key -> slot. Holding only untracked keys and ints, the dict is untracked by each full
-        # collection and tracked again only when a task is added.
+        # Key -> slot. Holding only strings and ints, the dict is never tracked by the garbage
+        # collector.
         self._slots: dict[Key, int] = {}
         self._free = array("q")  # numbers, not a list of int objects for collections to walk
         # Per slot: the key the task was tracked under (the one string heap items hold; a dict

@@ -87,7 +87,7 @@ class Survivors:
             self._workloads.setdefault((route, model), set()).add(workload)
         total[key] = seen_at - created
         # A run age is known once the provider said when the task started; NaN until then
-        # keeps the three dicts in one order (and is left out when read).
+        # keeps the four dicts in one order (and is left out when read).
         self._run[shape][key] = math.nan if started is None else seen_at - started
         created_at = self._created[shape]
         if key not in created_at:
