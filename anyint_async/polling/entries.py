@@ -259,6 +259,12 @@ class Entries:
         self._keys[slot] = entry.key
         self.put(entry)
 
+    def held_key(self, key: Key) -> Key:
+        """The string the task is held under, equal to ``key`` (``key`` itself if the task is
+        not held): a structure keyed by it then shares the one string, not an equal copy."""
+        slot = self._slots.get(key)
+        return key if slot is None else self._keys[slot]
+
     def pool(self, pool: Pool) -> Pool:
         """The one tuple held for this pool: entries name pools by it."""
         return self._pools.hold(pool)

@@ -210,6 +210,10 @@ class PollSchedule:
         packed = self._entries.packed(key)
         return None if packed is None else unpack(packed)
 
+    def held_key(self, key: Key) -> Key:
+        """The string a tracked task's key is held under (see ``Entries.held_key``)."""
+        return self._entries.held_key(key)
+
     def packed(self, key: Key) -> Packed | None:
         """The last known state of a tracked task, packed (see ``snapshots``)."""
         return self._entries.packed(key)

@@ -285,6 +285,8 @@ class PollScheduler:
                 subscription.queue.put_nowait(task)
                 continue
             tracked_now = self._schedule.track(task, now, policy)
+            # The schedule's own string, not the equal one made above: about 100 bytes a task.
+            key = self._schedule.held_key(key)
             subscription.waiting[key] = None
             self._watchers.add(key, subscription)
             if subscription.on_event is not None:

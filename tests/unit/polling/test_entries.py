@@ -48,6 +48,19 @@ def test_an_entry_put_is_the_entry_got_field_by_field() -> None:
     assert entries.models() == {("kling.omni_video", "kling-v3-omni"): 1}
 
 
+def test_a_key_equal_to_a_held_one_is_answered_with_the_held_string() -> None:
+    entries = Entries()
+    entry = _entry(5)
+    entries.track(entry)
+    equal = "".join(["kling.omni_video", " t5"])  # made apart: equal, not the same object
+    assert equal == entry.key and equal is not entry.key
+    assert entries.held_key(equal) is entry.key
+    stranger = "".join(["kling.omni_video", " t6"])
+    assert entries.held_key(stranger) is stranger
+    entries.pop(entry.key)
+    assert entries.held_key(equal) is equal
+
+
 def test_a_working_copy_changes_nothing_until_it_is_put() -> None:
     entries = Entries()
     entries.track(_entry(2))
