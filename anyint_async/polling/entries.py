@@ -29,6 +29,7 @@ from typing import Final, Generic, TypeVar
 from attrs import define
 
 from ..models import Task, TaskRoute, TaskStatus
+from .interned import Interned
 from .policy import PollPolicy
 from .snapshots import Packed, pack, scheduled_fields, unpack
 
@@ -36,10 +37,9 @@ __all__ = ["Entries", "Entry", "Key", "Pool", "key_of", "route_of", "task_key"]
 
 #: "<route family's value> <task id>": one string (route values hold no space, so the first
 #: space parts them). A string is never tracked by the garbage collector, so neither is a heap
-#: item holding it after its first young collection, nor a dict of keys and numbers after its
-#: first full one; a tuple key is tracked until a young collection, so every task handed over
-#: (and every answer's key made afresh) tracked each such dict again, and the next full
-#: collection walked them all.
+#: item holding it after its first young collection, nor a dict of keys and numbers; a tuple
+#: key is tracked until a young collection, so every task handed over (and every answer's key
+#: made afresh) tracked each such dict again, and the next full collection walked them all.
 Key = str
 #: Whose scouts a task waits for: (route, model, None) for a model nothing is known of,
 #: (route, model, workload) for a request shape nothing is known of.
@@ -69,32 +69,6 @@ def key_of(route: str, task_id: str) -> Key:
 def route_of(key: Key) -> str:
     """The route family's value a key names."""
     return key.partition(" ")[0]
-
-
-class _Interned(Generic[_Value]):
-    """Values held once each (equal ones are one), each named by a small id: its index in a
-    list that grows only with distinct values. Found by equality once, when a value is held,
-    and by identity after that, which is cheaper than hashing a policy's fields at every put."""
-
-    def __init__(self) -> None:
-        self._values: list[_Value] = []
-        self._held: dict[_Value, _Value] = {}
-        self._ids: dict[int, int] = {}
-
-    def hold(self, value: _Value) -> _Value:
-        """The one value held equal to ``value``."""
-        held = self._held.setdefault(value, value)
-        if id(held) not in self._ids:
-            self._ids[id(held)] = len(self._values)
-            self._values.append(held)
-        return held
-
-    def id_of(self, held: _Value) -> int:
-        """The id of a value :meth:`hold` returned."""
-        return self._ids[id(held)]
-
-    def __getitem__(self, value_id: int) -> _Value:
-        return self._values[value_id]
 
 
 class _Chunked(Generic[_Value]):
@@ -229,8 +203,8 @@ class Entries:
         self._seq = array("q")
         self._polls = array("q")
         self._flags = array("q")
-        self._policies: _Interned[PollPolicy] = _Interned()
-        self._pools: _Interned[Pool] = _Interned()
+        self._policies: Interned[PollPolicy] = Interned()
+        self._pools: Interned[Pool] = Interned()
 
     def __len__(self) -> int:
         return len(self._slots)

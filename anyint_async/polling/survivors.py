@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from ..models import TaskRoute
+from .interned import Interned
 from .learning import Order, creation_rank
 
 __all__ = ["Survivors"]
@@ -50,12 +51,11 @@ class Survivors:
         self._rank: dict[Shape, dict[Key, float]] = {}
         # The workloads seen per (route, model): a pooled estimate reads them all.
         self._workloads: dict[tuple[TaskRoute, str], set[str | None]] = {}
-        # Each task's shape, by the shape's index in ``_shapes``: a dict of strings and ints is
-        # not walked by the garbage collector, one holding the shape tuples themselves (tracked,
-        # as they hold an enum member) was, a reference per task at every full collection.
+        # Each task's shape, by its id in ``_shapes``: a dict of strings and ints is not walked
+        # by the garbage collector, one holding the shape tuples themselves (tracked, as they
+        # hold an enum member) was, a reference per task at every full collection.
         self._shape_of: dict[Key, int] = {}
-        self._shapes: list[Shape] = []
-        self._shape_ids: dict[Shape, int] = {}
+        self._shapes: Interned[Shape] = Interned()
 
     def __len__(self) -> int:
         return len(self._shape_of)
@@ -71,10 +71,7 @@ class Survivors:
         task_id: str,
     ) -> None:
         """An answer showed the task unfinished at ``seen_at``."""
-        shape_id = self._shape_ids.get(shape)
-        if shape_id is None:
-            shape_id = self._shape_ids[shape] = len(self._shapes)
-            self._shapes.append(shape)
+        shape_id = self._shapes.id_for(shape)
         previous = self._shape_of.get(key)
         if previous is not None and previous != shape_id:
             self.gone(key)  # its model or workload became known since
