@@ -266,6 +266,18 @@ class _Collections:
         }
 
 
+def _full_collection_ms(repeat: int = 3) -> float:
+    """The median of ``repeat`` full collections, in ms. Before the run it is what the process's
+    imports alone cost each full collection at this moment on this machine: the floor under
+    every full collection in the run, whatever the client keeps."""
+    spans = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        gc.collect()
+        spans.append(time.perf_counter() - began)
+    return round(sorted(spans)[repeat // 2] * 1000, 1)
+
+
 def _pairs(text: str) -> list[tuple[str, float]]:
     """``dashscope=20,kling=10`` -> [("dashscope", 20.0), ("kling", 10.0)]."""
     found = []
@@ -589,15 +601,22 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     samples: list[tuple[float, float]] = []
     collections = _Collections()
+    imports_collection: dict[str, float] = {}
     if args.sample_lag:
+        imports_collection["gc_imports_ms"] = _full_collection_ms()
         gc.callbacks.append(collections)
     work = _runner(args.contender)(args, seen)
     asyncio.run(_sampling_lag(work, samples) if args.sample_lag else work)
+    if args.sample_lag:
+        gc.callbacks.remove(collections)
+        # Again once the session is closed: the machine's pace may have moved during the run.
+        imports_collection["gc_after_ms"] = _full_collection_ms()
     lags = sorted(lag for _, lag in samples)
     report = {
         "loop_lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
         "loop_lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1) if lags else None,
         **(collections.figures(samples) if samples else {}),
+        **imports_collection,
         "started": started,
         "ended": time.time(),
         "seen": seen,

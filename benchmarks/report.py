@@ -71,7 +71,19 @@ def _collections_said(result: dict[str, Any]) -> str:
         f"collection in it, {result['loop_lag_max_without_full_gc_ms']} ms at the most; "
         f"{result['gc_full_count']} full collections, the longest "
         f"{result['gc_full_max_ms']} ms; young collections {result['gc_young_max_ms']} ms at "
-        "the most"
+        "the most" + _imports_said(result)
+    )
+
+
+def _imports_said(result: dict[str, Any]) -> str:
+    """What a full collection took with no task held, before the run and after its session
+    closed: the part of every full collection that no client's own keeping removes (only
+    ``gc.freeze()`` after the imports does)."""
+    if "gc_imports_ms" not in result:
+        return ""
+    return (
+        f"; a full collection with no task held took {result['gc_imports_ms']} ms before the "
+        f"run and {result.get('gc_after_ms', 'n/a')} ms after it"
     )
 
 
@@ -104,7 +116,7 @@ def _floor_said(lag: dict[str, dict[str, Any]]) -> str:
             continue
         said.append(
             f"{what} {result['loop_lag_max_ms']:.1f} ms at the most, its longest full "
-            f"collection {result.get('gc_full_max_ms', 'n/a')} ms"
+            f"collection {result.get('gc_full_max_ms', 'n/a')} ms" + _imports_said(result)
         )
     return "; " + "; ".join(said) if said else ""
 

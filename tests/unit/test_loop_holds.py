@@ -67,3 +67,28 @@ def test_the_lag_line_sets_the_least_a_client_can_hold_beside_the_sdk() -> None:
 def test_the_lag_line_leaves_out_a_floor_client_that_did_not_run() -> None:
     detail = _lag_line(_held("anyint", 80.0, 72.0))
     assert "heap-5s" not in detail
+
+
+def test_the_lag_line_says_what_a_collection_with_no_task_held_took() -> None:
+    ours = {
+        **_held("anyint", 28.6, 20.2),
+        "loop_holds_over_10ms": 40,
+        "loop_lag_max_without_full_gc_ms": 18.0,
+        "gc_full_count": 12,
+        "gc_young_max_ms": 5.0,
+        "gc_imports_ms": 17.5,
+        "gc_after_ms": 16.1,
+    }
+    floor = {**_held("heap-5s", 27.6, 24.1), "gc_imports_ms": 9.4, "gc_after_ms": 8.8}
+    detail = _lag_line(ours, floor)
+    said = "a full collection with no task held took"
+    assert f"{said} 17.5 ms before the run and 16.1 ms after it" in detail
+    assert (
+        f"(heap-5s) 27.6 ms at the most, its longest full collection 24.1 ms; {said} 9.4" in detail
+    )
+
+
+def test_the_lag_line_from_a_run_before_the_idle_collection_was_taken_says_nothing_of_it() -> None:
+    assert "no task held" not in _lag_line(
+        _held("anyint", 28.6, 20.2), _held("heap-5s", 27.6, 24.1)
+    )
