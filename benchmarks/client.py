@@ -211,15 +211,23 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
         SENT["coordination"] = link.state  # type: ignore[assignment]
 
 
-async def _sampling_lag(work: Awaitable[None], lags: list[tuple[float, float]]) -> None:
+#: One sample of the loop's lag: when its sleep began, how late it woke, and the CPU time the
+#: loop's thread had over the sleep and the lag together.
+LagSample = tuple[float, float, float]
+
+
+async def _sampling_lag(work: Awaitable[None], lags: list[LagSample]) -> None:
     """Run ``work`` while sampling the event loop's lag: how late a 10 ms sleep wakes, as a
-    web app's other requests would feel it. Each sample is (when its sleep began, its lag)."""
+    web app's other requests would feel it. The thread's CPU time over each sample tells a
+    hold the process worked through from one it spent waiting for a core."""
 
     async def sample() -> None:
         while True:
             before = time.perf_counter()
+            cpu_before = time.thread_time()
             await asyncio.sleep(0.01)
-            lags.append((before, max(0.0, time.perf_counter() - before - 0.01)))
+            lag = max(0.0, time.perf_counter() - before - 0.01)
+            lags.append((before, lag, time.thread_time() - cpu_before))
 
     sampler = asyncio.create_task(sample())
     try:
@@ -233,23 +241,30 @@ class _Collections:
     holds that had a full collection in them from those that had none."""
 
     def __init__(self) -> None:
-        self.spans: list[tuple[int, float, float]] = []
+        #: (generation, began, ended, the thread's CPU time in it), times in seconds.
+        self.spans: list[tuple[int, float, float, float]] = []
         self._began = 0.0
+        self._cpu_began = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._began = time.perf_counter()
+            self._cpu_began = time.thread_time()
         else:
-            self.spans.append((info["generation"], self._began, time.perf_counter()))
+            cpu = time.thread_time() - self._cpu_began
+            self.spans.append((info["generation"], self._began, time.perf_counter(), cpu))
 
-    def figures(self, lags: list[tuple[float, float]]) -> dict[str, Any]:
+    def figures(self, lags: list[LagSample]) -> dict[str, Any]:
         """The loop's holds, with and without a full collection in them, and the collections'
-        own lengths (ms)."""
-        full = [(began, ended) for generation, began, ended in self.spans if generation == 2]
-        young = [ended - began for generation, began, ended in self.spans if generation < 2]
+        own lengths (ms). A hold's own work is at most the CPU time the thread had over its
+        sample (and never more than the hold): the rest of it the process waited for a core."""
+        full = [(began, ended) for generation, began, ended, _ in self.spans if generation == 2]
+        full_cpu = [cpu for generation, _, _, cpu in self.spans if generation == 2]
+        young = [ended - began for generation, began, ended, _ in self.spans if generation < 2]
         starts = [began for began, _ in full]
+        own_work = max((min(lag, cpu) for _, lag, cpu in lags), default=0.0)
         outside = 0.0
-        for before, lag in lags:  # in the order their sleeps began
+        for before, lag, _ in lags:  # in the order their sleeps began
             # A sample overlaps a full collection that began before its wake-up and ended
             # after its sleep began.
             woke = before + 0.01 + lag
@@ -258,10 +273,12 @@ class _Collections:
                 continue
             outside = max(outside, lag)
         return {
-            "loop_holds_over_10ms": sum(1 for _, lag in lags if lag > 0.01),
+            "loop_holds_over_10ms": sum(1 for _, lag, _ in lags if lag > 0.01),
             "loop_lag_max_without_full_gc_ms": round(outside * 1000, 1),
             "gc_full_count": len(full),
             "gc_full_max_ms": round(max((e - b for b, e in full), default=0.0) * 1000, 1),
+            "gc_full_max_cpu_ms": round(max(full_cpu, default=0.0) * 1000, 1),
+            "loop_lag_max_own_work_ms": round(own_work * 1000, 1),
             "gc_young_max_ms": round(max(young, default=0.0) * 1000, 1),
         }
 
@@ -599,7 +616,7 @@ def main(argv: list[str] | None = None) -> None:
     rss_base = _rss_kib()
     cpu0 = _cpu()
     started = time.time()
-    samples: list[tuple[float, float]] = []
+    samples: list[LagSample] = []
     collections = _Collections()
     imports_collection: dict[str, float] = {}
     if args.sample_lag:
@@ -611,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
         gc.callbacks.remove(collections)
         # Again once the session is closed: the machine's pace may have moved during the run.
         imports_collection["gc_after_ms"] = _full_collection_ms()
-    lags = sorted(lag for _, lag in samples)
+    lags = sorted(lag for _, lag, _ in samples)
     report = {
         "loop_lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
         "loop_lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1) if lags else None,

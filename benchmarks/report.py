@@ -71,7 +71,19 @@ def _collections_said(result: dict[str, Any]) -> str:
         f"collection in it, {result['loop_lag_max_without_full_gc_ms']} ms at the most; "
         f"{result['gc_full_count']} full collections, the longest "
         f"{result['gc_full_max_ms']} ms; young collections {result['gc_young_max_ms']} ms at "
-        "the most" + _imports_said(result)
+        "the most" + _cores_said(result) + _imports_said(result)
+    )
+
+
+def _cores_said(result: dict[str, Any]) -> str:
+    """How much of the holds was the process's own work: the CPU time its thread had over a
+    hold (or a collection) bounds the work in it, and the rest it waited for a core."""
+    if "loop_lag_max_own_work_ms" not in result:
+        return ""
+    return (
+        f"; counting only the CPU time the process had, no hold passed "
+        f"{result['loop_lag_max_own_work_ms']} ms and no full collection "
+        f"{result['gc_full_max_cpu_ms']} ms (the rest of each it waited for a core)"
     )
 
 
@@ -116,7 +128,9 @@ def _floor_said(lag: dict[str, dict[str, Any]]) -> str:
             continue
         said.append(
             f"{what} {result['loop_lag_max_ms']:.1f} ms at the most, its longest full "
-            f"collection {result.get('gc_full_max_ms', 'n/a')} ms" + _imports_said(result)
+            f"collection {result.get('gc_full_max_ms', 'n/a')} ms"
+            + _cores_said(result)
+            + _imports_said(result)
         )
     return "; " + "; ".join(said) if said else ""
 

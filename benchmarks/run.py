@@ -305,6 +305,8 @@ def figures(
                 "gc_full_count",
                 "gc_full_max_ms",
                 "gc_young_max_ms",
+                "gc_full_max_cpu_ms",
+                "loop_lag_max_own_work_ms",
                 "gc_imports_ms",
                 "gc_after_ms",
             )

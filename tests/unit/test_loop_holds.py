@@ -6,31 +6,40 @@ from __future__ import annotations
 from benchmarks.client import _Collections
 
 
-def _collections(*spans: tuple[int, float, float]) -> _Collections:
+def _collections(*spans: tuple[int, float, float, float]) -> _Collections:
     seen = _Collections()
     seen.spans.extend(spans)
     return seen
 
 
 def test_a_hold_with_a_full_collection_in_it_is_told_apart() -> None:
-    seen = _collections((0, 0.5, 0.502), (2, 1.000, 1.060), (1, 3.0, 3.004))
+    seen = _collections((0, 0.5, 0.502, 0.002), (2, 1.000, 1.060, 0.020), (1, 3.0, 3.004, 0.004))
     samples = [
-        (0.99, 0.055),  # slept through the full collection
-        (1.055, 0.006),  # woke while it was ending
-        (2.0, 0.015),  # a hold of its own
-        (3.0, 0.004),
+        (0.99, 0.055, 0.021),  # slept through the full collection, on a core for 21 ms of it
+        (1.055, 0.006, 0.006),  # woke while it was ending
+        (2.0, 0.015, 0.016),  # a hold of its own, worked through
+        (3.0, 0.004, 0.004),
     ]
     figures = seen.figures(samples)
     assert figures["loop_lag_max_without_full_gc_ms"] == 15.0
     assert figures["loop_holds_over_10ms"] == 2
     assert figures["gc_full_count"] == 1
     assert figures["gc_full_max_ms"] == 60.0
+    assert figures["gc_full_max_cpu_ms"] == 20.0
     assert figures["gc_young_max_ms"] == 4.0
+    # 55 ms late with 21 ms on a core: at most 21 ms of it was the process's own work.
+    assert figures["loop_lag_max_own_work_ms"] == 21.0
+
+
+def test_a_hold_is_never_counted_as_more_work_than_its_lag() -> None:
+    # The loop worked through most of a sleep (callbacks due meanwhile) and woke 3 ms late.
+    figures = _collections().figures([(0.0, 0.003, 0.012), (0.02, 0.002, 0.001)])
+    assert figures["loop_lag_max_own_work_ms"] == 3.0
 
 
 def test_a_sample_that_ends_before_a_collection_begins_counts_as_its_own() -> None:
-    seen = _collections((2, 1.0, 1.05), (2, 5.0, 5.03))
-    samples = [(0.9, 0.02), (1.2, 0.001), (4.98, 0.03), (5.06, 0.012)]
+    seen = _collections((2, 1.0, 1.05, 0.01), (2, 5.0, 5.03, 0.03))
+    samples = [(0.9, 0.02, 0.02), (1.2, 0.001, 0.0), (4.98, 0.03, 0.03), (5.06, 0.012, 0.0)]
     figures = seen.figures(samples)
     assert figures["loop_lag_max_without_full_gc_ms"] == 20.0  # woke at 0.93, before it began
     assert figures["gc_full_count"] == 2
@@ -76,6 +85,8 @@ def test_the_lag_line_says_what_a_collection_with_no_task_held_took() -> None:
         "loop_lag_max_without_full_gc_ms": 18.0,
         "gc_full_count": 12,
         "gc_young_max_ms": 5.0,
+        "loop_lag_max_own_work_ms": 12.5,
+        "gc_full_max_cpu_ms": 9.0,
         "gc_imports_ms": 17.5,
         "gc_after_ms": 16.1,
     }
@@ -83,6 +94,7 @@ def test_the_lag_line_says_what_a_collection_with_no_task_held_took() -> None:
     detail = _lag_line(ours, floor)
     said = "a full collection with no task held took"
     assert f"{said} 17.5 ms before the run and 16.1 ms after it" in detail
+    assert "the process had, no hold passed 12.5 ms and no full collection 9.0 ms" in detail
     assert (
         f"(heap-5s) 27.6 ms at the most, its longest full collection 24.1 ms; {said} 9.4" in detail
     )
