@@ -83,7 +83,7 @@ def _cores_said(result: dict[str, Any]) -> str:
     return (
         f"; counting only the CPU time the process had, no hold passed "
         f"{result['loop_lag_max_own_work_ms']} ms and no full collection "
-        f"{result['gc_full_max_cpu_ms']} ms (the rest of each it waited for a core)"
+        f"{result['gc_full_max_cpu_ms']} ms (beyond that, a hold waited for a core)"
     )
 
 
