@@ -173,6 +173,7 @@ async def run_anyint(args: argparse.Namespace, seen: dict[str, float]) -> None:
             base_url=args.url,
             poll_policy=policies,
             max_connections=64,
+            max_polls_in_flight=setting.polls_in_flight,
             query_rate_limits=limits or None,
             callback_url=callback_url,
             duration_memory=args.duration_memory or None,

@@ -19,8 +19,8 @@ class AnyintSetting:
     - ``matches``: ``@naive-5s``, set in seconds to the p95 that peer measured before it in the
       same scenario (the runner resolves it to ``@SECONDSs``).
     - ``variants``: the dash-separated words after ``anyint`` (``model``: learn per model
-      alone; ``nolearn``: learning off; ``warm``, ``exact``, ``callbacks``: set up by the
-      runner).
+      alone; ``nolearn``: learning off; ``inflight16``: ``max_polls_in_flight=16``; ``warm``,
+      ``exact``, ``callbacks``: set up by the runner).
     """
 
     preset: str
@@ -36,6 +36,14 @@ class AnyintSetting:
     @property
     def by_request(self) -> bool:
         return "model" not in self.variants
+
+    @property
+    def polls_in_flight(self) -> int | None:
+        """``inflightN``: at most N task queries in flight (None: the session's default)."""
+        for variant in self.variants:
+            if variant.startswith("inflight") and variant[len("inflight") :].isdigit():
+                return int(variant[len("inflight") :])
+        return None
 
 
 def anyint_setting(contender: str) -> AnyintSetting | None:

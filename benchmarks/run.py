@@ -187,7 +187,10 @@ def scenarios(quick: bool) -> list[Scenario]:
             name="lag-20000",
             description="real time, 20,000 DashScope videos of 15-90 s (uniform), one session",
             count=20000, median=0.0, sigma=0.0, low=0.0, high=0.0, time_scale=1.0,
-            contenders=("anyint", "anyint-gcfreeze", "heap-5s", "heap-5s-keep", "naive-5s"),
+            contenders=(
+                "anyint", "anyint-gcfreeze", "anyint-inflight16", "heap-5s", "heap-5s-keep",
+                "naive-5s",
+            ),
             concurrent=False,
             run={"kind": "uniform", "low": 15, "high": 90},
         ),
