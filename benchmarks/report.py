@@ -135,6 +135,26 @@ def _floor_said(lag: dict[str, dict[str, Any]]) -> str:
     return "; " + "; ".join(said) if said else ""
 
 
+def _settings_said(lag: dict[str, dict[str, Any]]) -> str:
+    """The same SDK as an app may set it up: 16 task queries in flight instead of 48, or a
+    process that froze its imports (``gc.freeze()``), each with what it cost in queries."""
+    said = []
+    for name, what in (
+        ("anyint-inflight16", "with max_polls_in_flight=16 (anyint-inflight16)"),
+        ("anyint-gcfreeze", "in a process that called gc.freeze() (anyint-gcfreeze)"),
+    ):
+        result = lag.get(name)
+        if result is None or result.get("loop_lag_max_ms") is None:
+            continue
+        said.append(
+            f"{what} {result['loop_lag_max_ms']:.1f} ms at the most, "
+            f"{result.get('gc_full_count', 'n/a')} full collections, the longest "
+            f"{result.get('gc_full_max_ms', 'n/a')} ms, at {result['queries_per_task']} queries "
+            f"a task and a mean delay of {result['delay_mean_s']} s"
+        )
+    return "; " + "; ".join(said) if said else ""
+
+
 def _by(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["contender"]: r for r in scenario["results"] if "error" not in r}
 
@@ -216,6 +236,9 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
                 ours["loop_lag_max_ms"] <= 20,
                 f"{ours['loop_lag_max_ms']:.1f} ms at the most, p99 {ours['loop_lag_p99_ms']} ms"
                 + _collections_said(ours)
+                + f" (at {ours.get('queries_per_task', 'n/a')} queries a task and a mean "
+                f"delay of {ours.get('delay_mean_s', 'n/a')} s)"
+                + _settings_said(lag)
                 + _floor_said(lag)
                 + _plain_loop_said(lag.get("naive-5s")),
             )

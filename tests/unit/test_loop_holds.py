@@ -104,3 +104,20 @@ def test_the_lag_line_from_a_run_before_the_idle_collection_was_taken_says_nothi
     assert "no task held" not in _lag_line(
         _held("anyint", 28.6, 20.2), _held("heap-5s", 27.6, 24.1)
     )
+
+
+def test_the_lag_line_sets_the_sdk_as_an_app_may_set_it_up_beside_its_default() -> None:
+    fewer = {
+        **_held("anyint-inflight16", 12.4, 12.9),
+        "gc_full_count": 1,
+        "queries_per_task": 9.22,
+        "delay_mean_s": 2.16,
+    }
+    ours = {**_held("anyint", 35.5, 25.8), "queries_per_task": 9.04, "delay_mean_s": 2.199}
+    detail = _lag_line(ours, fewer)
+    assert "(at 9.04 queries a task and a mean delay of 2.199 s)" in detail
+    assert (
+        "with max_polls_in_flight=16 (anyint-inflight16) 12.4 ms at the most, 1 full "
+        "collections, the longest 12.9 ms, at 9.22 queries a task and a mean delay of 2.16 s"
+    ) in detail
+    assert "gc.freeze()" not in detail
