@@ -108,6 +108,10 @@ class _Race:
             self._timer = asyncio.get_running_loop().call_later(ready - now, self.due)
             return
         if not self._hedging.may_hedge(self._provider):
+            # The budget is spent, most often by a burst of answers slow at once. Each answer
+            # earns part of a hedge back: look again a delay later, rather than leave a query
+            # that hangs to its timeout (a minute, measured in ``hung-queries``).
+            self.arm()
             return
         self._left -= 1
         hedge = self._shell._send_hedge(self._task, self._hedging, self._provider)

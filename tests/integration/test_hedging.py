@@ -8,7 +8,7 @@ import asyncio
 from collections import Counter
 
 from anyint_async import AnyIntSession, HedgePolicy, Task, TaskStatus
-from anyint_async.testing import FakeGateway, Hang, Slow
+from anyint_async.testing import FakeGateway, Fixed, Hang, ModelProfile, Slow
 
 from ..conftest import API_KEY, FAST_PROFILES, FAST_RETRY, NO_LIMITS
 from .helpers import QUICK
@@ -118,3 +118,19 @@ async def test_a_query_hung_after_others_were_answered_is_hedged_too() -> None:
                 # batches of an app's queries.
                 await asyncio.sleep(0.5)
             assert session.poll_stats().hedges >= 3
+
+
+async def test_a_hung_query_the_budget_refused_is_hedged_once_answers_refill_it() -> None:
+    # The budget holds one hedge and earns it back in two answers. Of two queries hung at
+    # once, the second finds it spent: it must be hedged once other answers refill it, not
+    # left to hang until its timeout (the 15 s wait below ends far sooner than the hang).
+    policy = HedgePolicy(floor=0.1, initial=0.2, margin=0.5, max_share=0.5, burst=1.0)
+    # Tasks of 1.5 s: the others are still asked, and answer, after the budget is spent.
+    running = {"dashscope.videos": ModelProfile(run=Fixed(1.5), queue=Fixed(0.02))}
+    async with FakeGateway(seed=8, profiles=running) as gateway:
+        hang = gateway.add_fault(Hang(routes=["query"], delay=60.0, times=2))
+        async with _session(gateway, policy) as session:
+            seen = await _wait_all(session, 8)
+            assert len(seen) == 8 and len({task.id for task in seen}) == 8
+            assert hang.fired == 2
+            assert session.poll_stats().hedges >= 2
