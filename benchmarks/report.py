@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -114,45 +115,53 @@ def _plain_loop_said(loop: dict[str, Any] | None) -> str:
     )
 
 
+def _holds_said(
+    lag: dict[str, dict[str, Any]],
+    named: tuple[tuple[str, str], ...],
+    figures: Callable[[dict[str, Any]], str],
+) -> str:
+    """Each named contender that ran: its longest hold, then its ``figures``."""
+    said = [
+        f"{what} {result['loop_lag_max_ms']:.1f} ms at the most" + figures(result)
+        for name, what in named
+        if (result := lag.get(name)) is not None and result.get("loop_lag_max_ms") is not None
+    ]
+    return "; " + "; ".join(said) if said else ""
+
+
 def _floor_said(lag: dict[str, dict[str, Any]]) -> str:
     """What the least a client can hold gets: one heap for every task and nothing per task
     (``heap-5s``), then the same keeping each running task's last answer (``heap-5s-keep``).
     Set beside the SDK's figure, the two show what each tracked object a task costs."""
-    said = []
-    for name, what in (
-        ("heap-5s", "a client keeping nothing per task but its id (heap-5s)"),
-        ("heap-5s-keep", "keeping each running task's last answer too (heap-5s-keep)"),
-    ):
-        result = lag.get(name)
-        if result is None or result.get("loop_lag_max_ms") is None:
-            continue
-        said.append(
-            f"{what} {result['loop_lag_max_ms']:.1f} ms at the most, its longest full "
-            f"collection {result.get('gc_full_max_ms', 'n/a')} ms"
+    return _holds_said(
+        lag,
+        (
+            ("heap-5s", "a client keeping nothing per task but its id (heap-5s)"),
+            ("heap-5s-keep", "keeping each running task's last answer too (heap-5s-keep)"),
+        ),
+        lambda result: (
+            f", its longest full collection {result.get('gc_full_max_ms', 'n/a')} ms"
             + _cores_said(result)
             + _imports_said(result)
-        )
-    return "; " + "; ".join(said) if said else ""
+        ),
+    )
 
 
 def _settings_said(lag: dict[str, dict[str, Any]]) -> str:
     """The same SDK as an app may set it up: 16 task queries in flight instead of 48, or a
     process that froze its imports (``gc.freeze()``), each with what it cost in queries."""
-    said = []
-    for name, what in (
-        ("anyint-inflight16", "with max_polls_in_flight=16 (anyint-inflight16)"),
-        ("anyint-gcfreeze", "in a process that called gc.freeze() (anyint-gcfreeze)"),
-    ):
-        result = lag.get(name)
-        if result is None or result.get("loop_lag_max_ms") is None:
-            continue
-        said.append(
-            f"{what} {result['loop_lag_max_ms']:.1f} ms at the most, "
-            f"{result.get('gc_full_count', 'n/a')} full collections, the longest "
+    return _holds_said(
+        lag,
+        (
+            ("anyint-inflight16", "with max_polls_in_flight=16 (anyint-inflight16)"),
+            ("anyint-gcfreeze", "in a process that called gc.freeze() (anyint-gcfreeze)"),
+        ),
+        lambda result: (
+            f", {result.get('gc_full_count', 'n/a')} full collections, the longest "
             f"{result.get('gc_full_max_ms', 'n/a')} ms, at {result['queries_per_task']} queries "
             f"a task and a mean delay of {result['delay_mean_s']} s"
-        )
-    return "; " + "; ".join(said) if said else ""
+        ),
+    )
 
 
 def _by(scenario: dict[str, Any]) -> dict[str, dict[str, Any]]:
