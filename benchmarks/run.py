@@ -178,6 +178,9 @@ def scenarios(quick: bool) -> list[Scenario]:
             contenders=(
                 "anyint", "anyint-warm", "anyint-warm@0.45", "anyint-warm@0.48", "naive-5s",
                 "anyint-warm@naive-5s", "typed-5s",
+                # The fastest-asking scenario: what 16 queries in flight cost where queries
+                # leave most often (lag-20000 holds the loop less with them).
+                "anyint-inflight16",
             ),
             concurrent=False, policy_scale=0.05, naive_scale=1.0,
         ),
