@@ -46,6 +46,7 @@ from typing import Any
 import aiohttp
 import attrs
 
+from .collecting import collection_ms
 from .contenders import anyint_setting
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
@@ -282,18 +283,6 @@ class _Collections:
             "loop_lag_max_own_work_ms": round(own_work * 1000, 1),
             "gc_young_max_ms": round(max(young, default=0.0) * 1000, 1),
         }
-
-
-def _full_collection_ms(repeat: int = 3) -> float:
-    """The median of ``repeat`` full collections, in ms. Before the run it is what the process's
-    imports alone cost each full collection at this moment on this machine: the floor under
-    every full collection in the run, whatever the client keeps."""
-    spans = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        gc.collect()
-        spans.append(time.perf_counter() - began)
-    return round(sorted(spans)[repeat // 2] * 1000, 1)
 
 
 def _pairs(text: str) -> list[tuple[str, float]]:
@@ -621,14 +610,16 @@ def main(argv: list[str] | None = None) -> None:
     collections = _Collections()
     imports_collection: dict[str, float] = {}
     if args.sample_lag:
-        imports_collection["gc_imports_ms"] = _full_collection_ms()
+        # What the imports alone cost a full collection on this machine at this hour: the
+        # floor under every full collection in the run, whatever the client keeps.
+        imports_collection["gc_imports_ms"] = collection_ms(repeat=3)
         gc.callbacks.append(collections)
     work = _runner(args.contender)(args, seen)
     asyncio.run(_sampling_lag(work, samples) if args.sample_lag else work)
     if args.sample_lag:
         gc.callbacks.remove(collections)
         # Again once the session is closed: the machine's pace may have moved during the run.
-        imports_collection["gc_after_ms"] = _full_collection_ms()
+        imports_collection["gc_after_ms"] = collection_ms(repeat=3)
     lags = sorted(lag for _, lag, _ in samples)
     report = {
         "loop_lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,

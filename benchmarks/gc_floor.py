@@ -13,25 +13,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import statistics
-import time
 
 import aiohttp  # noqa: F401  (imported as a session would: its objects count)
 
 import anyint_async  # noqa: F401
 from anyint_async import Task, TaskRoute, TaskStatus
 
+from .collecting import collection_ms
+
 __all__ = ["collection_ms", "main"]
-
-
-def collection_ms(repeat: int = 5) -> float:
-    """The median time of ``repeat`` full collections, in milliseconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        gc.collect()
-        times.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(times), 1)
 
 
 def main(argv: list[str] | None = None) -> int:
