@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import time
 from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -248,6 +249,9 @@ class AnyIntSession:
             retry=policy,
             telemetry=self._telemetry,
             hedging=_check_hedging(query_hedging),
+            # Fewer queries in flight while the loop is busy answering, more while it waits
+            # on a far network (see polling/inflight.py).
+            loop_cpu_clock=time.thread_time,
         )
         self._untracked_warned = False
         self._coordinator = _coordinator(

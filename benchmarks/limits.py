@@ -28,6 +28,8 @@ __all__ = [
 DASHSCOPE_PEERS = ("official", "naive-1s", "naive-5s")
 # 2% of task queries held 90 s before any answer (a stuck relay), for every contender alike.
 HUNG = [{"kind": "hang", "routes": ["query"], "rate": 0.02, "delay": 90.0}]
+# Every task query answered a quarter second late: a gateway across an ocean.
+FAR = [{"kind": "slow", "routes": ["query"], "delay": 0.25}]
 # 3% 5xx and 1% HTML error pages on task queries.
 TRANSIENT = [
     {"kind": "server_error", "routes": ["query"], "rate": 0.03, "status": 503},
@@ -140,6 +142,15 @@ def limit_scenarios(quick: bool) -> list[LimitScenario]:
             # anyint-inflight16: fewer queries in flight hold a web app's loop less at 20,000
             # tasks (lag-20000); here it shows what they cost when some queries hang.
             contenders=("anyint", "anyint-inflight16", *DASHSCOPE_PEERS),
+        ),
+        LimitScenario(
+            name="far-1000",
+            description="1,000 DashScope videos of 15-90 s at once, no query limit, every task "
+            "query answered 0.25 s late (a gateway far away)",
+            count=1000, median=35.0, sigma=0.45, low=15.0, high=90.0, faults=tuple(FAR),
+            # What fewer queries in flight cost where each query takes a far network's round
+            # trip: the rate they allow is the cap over the round trip.
+            contenders=("anyint", "anyint-inflight16"),
         ),
         LimitScenario(
             name="hung-clean-at-20",

@@ -735,6 +735,8 @@ def _faults_said(scenario: dict[str, Any]) -> str:
         return "none"
     if scenario["scenario"].startswith("hung"):
         return "2% held 90 s before any answer"
+    if scenario["scenario"].startswith("far"):
+        return "none, but every answer 0.25 s late"
     return "4% failing (3% 5xx, 1% HTML pages)"
 
 

@@ -144,7 +144,10 @@ class PollSchedule:
     ) -> None:
         self._policy_for = policy_for
         self._rng = rng
-        self._max_in_flight = max_in_flight
+        # The shell may move it (see ``inflight``); ``reached_cap`` says whether it bound since
+        # the shell last cleared it.
+        self.max_in_flight = max_in_flight
+        self.reached_cap = False
         self._min_gap = min_gap
         self._learner = learner
         self._retry = retry or RetryPolicy()
@@ -322,7 +325,7 @@ class PollSchedule:
         if self._pulls and self._move_pulled(now):
             self._behind = True
             return None
-        if self.in_flight >= self._max_in_flight or now < self._next_send:
+        if self.in_flight >= self.max_in_flight or now < self._next_send:
             return None
         moved = 0
         while (provider := self._most_overdue(now)) is not None:
@@ -349,6 +352,7 @@ class PollSchedule:
             entry.flying = True
             self._entries.put(entry)
             self.in_flight += 1
+            self.reached_cap = self.reached_cap or self.in_flight >= self.max_in_flight
             self._next_send = now + self._min_gap
             self.budgets[provider].spend(now)
             return unpack(entry.packed, status=entry.status, route=entry.route, with_raw=False)
@@ -358,7 +362,7 @@ class PollSchedule:
         """When :meth:`pop_due` may next return a task; None if only an answer can change that."""
         if self._behind or self._pulls or self._sweeps or self._sweeping:
             return now  # work left from a slice, or a sweep: call again at once
-        if self.in_flight >= self._max_in_flight:
+        if self.in_flight >= self.max_in_flight:
             return None
         times = [
             max(head, self.budgets[provider].ready_at(now))

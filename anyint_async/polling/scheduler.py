@@ -2,7 +2,8 @@
 and fan-out of results to whoever is waiting.
 
 The driver is an ``asyncio`` task the session owns. It starts when a task is handed over, runs
-its queries inside a ``TaskGroup`` (bounded by the schedule's ``max_in_flight``), and ends by
+its queries inside a ``TaskGroup`` (bounded by the schedule's ``max_in_flight``, which an
+``InFlightCap`` moves by how busy the loop is), and ends by
 itself when nothing is left to poll; ``close()`` cancels it and tells every waiter. Consumers never
 share the driver's task: results and events reach them through their own queue, so user code
 (event hooks included) runs in the user's task.
@@ -36,6 +37,7 @@ from ..models import Task, TaskError, TaskRoute, TaskStatus
 from .budget import SharedRate
 from .events import EventHook, TaskEvent, TaskEventKind
 from .hedging import HedgePolicy, Hedging
+from .inflight import InFlightCap
 from .learning import DurationLearner
 from .policy import DEFAULT_POLICIES, PollPolicy
 from .schedule import (
@@ -191,7 +193,12 @@ class PollScheduler:
         wall_clock: Callable[[], float] = time.time,
         telemetry: Telemetry | None = None,
         hedging: HedgePolicy | None = None,
+        loop_cpu_clock: Callable[[], float] | None = None,
     ) -> None:
+        """``max_in_flight`` caps the queries in flight. Given ``loop_cpu_clock`` (the CPU
+        seconds of the thread the event loop runs on: ``time.thread_time``), the cap starts
+        lower and moves up to it and back by how busy that thread is (see ``inflight``);
+        without it the cap is fixed."""
         chosen = {**DEFAULT_POLICIES, **(policies or {})}
         # None: queries are never hedged.
         self._hedging = None if hedging is None else Hedging(hedging)
@@ -215,6 +222,10 @@ class PollScheduler:
             retry=retry,
             on_rate_change=_log_rate,
         )
+        self._cap = None if loop_cpu_clock is None else InFlightCap(max_in_flight)
+        self._loop_cpu_clock = loop_cpu_clock or time.thread_time
+        if self._cap is not None:
+            self._schedule.max_in_flight = self._cap.current
         self._telemetry = telemetry or Telemetry(enabled=False)
         self._telemetry.watch(
             in_flight=lambda: self._schedule.in_flight, tracked=lambda: len(self._schedule)
@@ -453,7 +464,19 @@ class PollScheduler:
                     key, settled.task, finished=settled.finished, changed=settled.status_changed
                 )
         finally:
+            self._moved_cap()
             self._nudge()
+
+    def _moved_cap(self) -> None:
+        cap = self._cap
+        if cap is None:
+            return
+        reached, self._schedule.reached_cap = self._schedule.reached_cap, False
+        if cap.observe(self._clock(), self._loop_cpu_clock, reached=reached):
+            logger.debug("task queries in flight: up to %d", cap.current)
+        elif cap.current != self._schedule.max_in_flight:
+            logger.debug("task queries in flight: down to %d", cap.current)
+        self._schedule.max_in_flight = cap.current
 
     async def _timed(self, task: Task, hedging: Hedging, provider: str) -> Task:
         """One query, its answer time told to ``hedging``."""

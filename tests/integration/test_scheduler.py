@@ -377,6 +377,54 @@ async def test_in_flight_queries_are_bounded(gateway: FakeGateway) -> None:
     assert gateway.stats.peak_concurrent <= 4
 
 
+async def _peak_queries_in_flight(gateway: FakeGateway, *, busy_loop: bool) -> int:
+    """The most task queries the gateway held at once while 80 videos of 4 s were polled as
+    often as they could be, every answer 0.3 s away; with ``busy_loop`` the app keeps the
+    event loop's thread busy meanwhile (4 ms of work at each turn)."""
+    gateway.profiles["far"] = ModelProfile(run=Fixed(4.0), queue=Fixed(0.0))
+    gateway.add_fault(Slow(routes=["query"], delay=0.3))
+    eager = PollPolicy(first_poll=0.05, interval=0.05, max_interval=0.05, learn=False)
+    async with AnyIntSession(
+        API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS, query_hedging=False
+    ) as session:
+        tasks = await asyncio.gather(
+            *(session.dashscope.videos.create(model="far", prompt=f"f{i}") for i in range(80))
+        )
+        gateway.reset_stats()
+        done = asyncio.Event()
+
+        async def app_work() -> None:
+            while not done.is_set():
+                until = time.perf_counter() + 0.004
+                while time.perf_counter() < until:
+                    pass
+                await asyncio.sleep(0)
+
+        worker = asyncio.create_task(app_work()) if busy_loop else None
+        try:
+            async with asyncio.timeout(30):
+                out = [t async for t in session.as_completed(tasks, policy=eager)]
+        finally:
+            done.set()
+            if worker is not None:
+                await worker
+    assert len(out) == 80
+    return gateway.stats.peak_concurrent
+
+
+async def test_queries_in_flight_rise_past_the_floor_while_the_loop_waits_on_a_far_network(
+    gateway: FakeGateway,
+) -> None:
+    # The default ceiling is 48 (three quarters of 64 connections); the cap starts at 16.
+    assert await _peak_queries_in_flight(gateway, busy_loop=False) > 24
+
+
+async def test_queries_in_flight_stay_at_the_floor_while_the_app_keeps_the_loop_busy(
+    gateway: FakeGateway,
+) -> None:
+    assert await _peak_queries_in_flight(gateway, busy_loop=True) <= 16
+
+
 async def test_request_rate_is_capped(gateway: FakeGateway) -> None:
     gateway.profiles["slow"] = ModelProfile(run=Fixed(30.0), queue=Fixed(0.0))
     async with AnyIntSession(API_KEY, base_url=gateway.url, max_requests_per_second=20) as session:

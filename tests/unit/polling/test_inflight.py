@@ -1,0 +1,70 @@
+"""The cap on queries in flight on its own: it rises while the cap binds and the loop's thread
+has time to spare (a far network), falls while that thread is busy (a near one), and stays
+between its floor and the session's ceiling."""
+
+from __future__ import annotations
+
+from anyint_async.polling.inflight import FLOOR, InFlightCap
+
+
+class _Thread:
+    """A loop's thread: the scheduler's clock and its CPU clock, both moved by the test, and
+    how often the CPU clock was read."""
+
+    def __init__(self, cap: InFlightCap) -> None:
+        self.cap = cap
+        self.now = 0.0
+        self.cpu = 0.0
+        self.reads = 0
+        cap.observe(self.now, self, reached=False)  # the first look starts a window
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.cpu
+
+    def seconds(self, count: int, *, busy: float, reached: bool) -> list[int]:
+        """``count`` one-second windows, each with ``busy`` of it on the CPU; the cap after
+        each."""
+        caps = []
+        for _ in range(count):
+            self.now += 1.0
+            self.cpu += busy
+            self.cap.observe(self.now, self, reached=reached)
+            caps.append(self.cap.current)
+        return caps
+
+
+def test_it_starts_at_the_floor_and_a_lower_ceiling_is_a_fixed_cap() -> None:
+    assert InFlightCap(48).current == FLOOR
+    assert _Thread(InFlightCap(4)).seconds(5, busy=0.05, reached=True) == [4] * 5
+
+
+def test_a_thread_with_time_to_spare_raises_the_cap_to_the_ceiling_and_no_further() -> None:
+    assert _Thread(InFlightCap(48)).seconds(5, busy=0.1, reached=True) == [24, 36, 48, 48, 48]
+
+
+def test_the_cap_does_not_rise_unless_it_bound() -> None:
+    assert _Thread(InFlightCap(48)).seconds(5, busy=0.05, reached=False) == [FLOOR] * 5
+
+
+def test_a_busy_thread_lowers_the_cap_back_to_the_floor_and_no_lower() -> None:
+    thread = _Thread(InFlightCap(48))
+    thread.seconds(3, busy=0.1, reached=True)
+    assert thread.seconds(4, busy=0.95, reached=True) == [32, 21, 16, 16]
+
+
+def test_between_idle_and_busy_the_cap_holds() -> None:
+    thread = _Thread(InFlightCap(48))
+    thread.seconds(1, busy=0.1, reached=True)
+    assert thread.seconds(4, busy=0.65, reached=True) == [24] * 4
+
+
+def test_within_a_window_the_thread_clock_is_not_read() -> None:
+    cap = InFlightCap(48)
+    thread = _Thread(cap)
+    for step in range(1, 100):
+        assert not cap.observe(step / 100, thread, reached=step == 50)
+    assert thread.reads == 1
+    thread.cpu = 0.1
+    assert cap.observe(1.0, thread, reached=False)  # reached earlier in the window counts
+    assert thread.reads == 2
