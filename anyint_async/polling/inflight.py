@@ -15,11 +15,14 @@ parsed and settled on the loop's thread. Two kinds of gateway call for opposite 
   thread was busy a tenth of the time at 48 in flight; 16 allowed 64 queries a second against
   48's 192, and 1,000 tasks were found 5.4 s after they ended on average, against 2.0 s.
 
-So the cap starts at a floor and moves between it and the session's ceiling, once a second, by
-how much of that second the loop's thread spent on the CPU: it rises while the cap was reached
-and the thread had time to spare, and falls while the thread was busy. The thread's CPU time
-counts the app's own work on the loop too, which is as it should be: a busy loop is no place
-for more answers at once, whatever keeps it busy.
+So the cap starts at a floor and moves between it and the session's ceiling, twice a second, by
+how much of that half second the loop's thread spent on the CPU. Where the cap was reached and
+the thread was on the CPU less than half the time, the cap rises in proportion, to where the
+same answers would keep it busy about half the time (a thread busy 5% of the time at 16 in
+flight goes to 48 at once, so a far gateway loses half a second to the floor, not seconds);
+where the thread was busy more than 80% of the time, the cap falls by a third. The thread's
+CPU time counts the app's own work on the loop too, which is as it should be: a busy loop is
+no place for more answers at once, whatever keeps it busy.
 """
 
 from __future__ import annotations
@@ -33,11 +36,14 @@ __all__ = ["FLOOR", "InFlightCap"]
 #: The cap a session starts at, and never goes below: where 20,000 tasks on loopback held the
 #: loop less than 20 ms at a turn while sending as many queries as 48 in flight did.
 FLOOR: Final = 16
-#: Below this share of a second on the CPU, the loop's thread had time for more answers.
+#: Below this share of its time on the CPU, the loop's thread had time for more answers; the
+#: cap rises toward where the answers would take this share.
 _IDLE: Final = 0.5
 #: Above it, answers wait for the thread: more in flight would only queue them.
 _BUSY: Final = 0.8
-_RAISE: Final = 1.5
+#: The most the cap grows at one look (a thread that read nearly idle may have been idle for
+#: reasons of its own, a pause in the answers).
+_MOST_RAISE: Final = 4.0
 _LOWER: Final = 2 / 3
 
 
@@ -49,19 +55,21 @@ class InFlightCap:
     whether the cap was reached since the last look.
 
     Examples:
-        >>> cpu = iter([0.0, 0.1, 1.1]).__next__
+        >>> cpu = iter([0.0, 0.2, 0.45, 0.95]).__next__
         >>> cap = InFlightCap(48)
         >>> cap.current
         16
         >>> cap.observe(0.0, cpu, reached=False)  # the first look starts a window
         False
-        >>> cap.observe(1.0, cpu, reached=True), cap.current  # 0.1 s of CPU in 1 s: room
-        (True, 24)
-        >>> cap.observe(2.0, cpu, reached=True), cap.current  # a second of CPU: busy
+        >>> cap.observe(0.5, cpu, reached=True), cap.current  # on the CPU 40%: room for 25%
+        (True, 20)
+        >>> cap.observe(1.0, cpu, reached=True), cap.current  # 50%: enough
+        (False, 20)
+        >>> cap.observe(1.5, cpu, reached=True), cap.current  # all the time: busy
         (False, 16)
     """
 
-    def __init__(self, ceiling: int, *, floor: int = FLOOR, window: float = 1.0) -> None:
+    def __init__(self, ceiling: int, *, floor: int = FLOOR, window: float = 0.5) -> None:
         self.ceiling = ceiling
         self.floor = min(floor, ceiling)
         self.current = self.floor
@@ -86,5 +94,6 @@ class InFlightCap:
         if busy > _BUSY:
             self.current = max(self.floor, math.floor(self.current * _LOWER))
         elif busy < _IDLE and was_reached:
-            self.current = min(self.ceiling, math.ceil(self.current * _RAISE))
+            raised = self.current * min(_MOST_RAISE, _IDLE / max(busy, _IDLE / _MOST_RAISE))
+            self.current = min(self.ceiling, max(self.current + 1, round(raised)))
         return self.current > before
