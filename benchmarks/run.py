@@ -180,7 +180,7 @@ def scenarios(quick: bool) -> list[Scenario]:
                 "anyint-warm@naive-5s", "typed-5s",
                 # The fastest-asking scenario: what 16 queries in flight cost where queries
                 # leave most often (lag-20000 holds the loop less with them).
-                "anyint-inflight16",
+                "anyint-inflight16", "anyint-warm-inflight16",
             ),
             concurrent=False, policy_scale=0.05, naive_scale=1.0,
         ),
