@@ -134,10 +134,11 @@ class AnyIntSession:
     second per account and Kling's unpublished one; a refusal slows only its own provider.
     ``max_requests_per_second`` caps every query together. ``max_polls_in_flight`` (default
     three quarters of ``max_connections``) is the most task queries in flight at once: the
-    session starts at 16 of them and, once a second, raises its cap toward that while the cap
+    session starts at 16 of them and, twice a second, raises its cap toward that while the cap
     bound and the event loop's thread had time to spare (answers crossing a far network), and
     lowers it back while that thread was busy (answers coming faster than it handles them, or
     the app's own work), so a busy loop is not handed dozens of answers at once for nothing.
+    A setting of 16 or less is a fixed cap.
 
     ``poll_policy`` sets how waiting tasks are polled: a preset (``"fast"``, ``"default"``,
     ``"frugal"``: each task found within 5%, 10% or 30% of its run after its end, half that on

@@ -223,7 +223,7 @@ class PollScheduler:
             on_rate_change=_log_rate,
         )
         self._cap = None if loop_cpu_clock is None else InFlightCap(max_in_flight)
-        self._loop_cpu_clock = loop_cpu_clock or time.thread_time
+        self._loop_cpu_clock = loop_cpu_clock
         if self._cap is not None:
             self._schedule.max_in_flight = self._cap.current
         self._telemetry = telemetry or Telemetry(enabled=False)
@@ -464,15 +464,16 @@ class PollScheduler:
                     key, settled.task, finished=settled.finished, changed=settled.status_changed
                 )
         finally:
-            self._moved_cap()
+            self._move_cap()
             self._nudge()
 
-    def _moved_cap(self) -> None:
-        cap = self._cap
-        if cap is None:
+    def _move_cap(self) -> None:
+        """After an answer: let the cap on queries in flight look at how busy the loop was."""
+        cap, cpu = self._cap, self._loop_cpu_clock
+        if cap is None or cpu is None:
             return
         reached, self._schedule.reached_cap = self._schedule.reached_cap, False
-        if cap.observe(self._clock(), self._loop_cpu_clock, reached=reached):
+        if cap.observe(self._clock(), cpu, reached=reached):
             logger.debug("task queries in flight: up to %d", cap.current)
         elif cap.current != self._schedule.max_in_flight:
             logger.debug("task queries in flight: down to %d", cap.current)
