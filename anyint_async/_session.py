@@ -132,13 +132,12 @@ class AnyIntSession:
     ``None`` an unknown one found from the provider's refusals, ``math.inf`` no limit at all.
     The default, ``{"dashscope": 20.0, "kling": None}``, is DashScope's documented 20 queries a
     second per account and Kling's unpublished one; a refusal slows only its own provider.
-    ``max_requests_per_second`` caps every query together. ``max_polls_in_flight`` (default
-    three quarters of ``max_connections``) is the most task queries in flight at once: the
-    session starts at 16 of them and, twice a second, raises its cap toward that while the cap
-    bound and the event loop's thread had time to spare (answers crossing a far network), and
-    lowers it back while that thread was busy (answers coming faster than it handles them, or
-    the app's own work), so a busy loop is not handed dozens of answers at once for nothing.
-    A setting of 16 or less is a fixed cap.
+    ``max_requests_per_second`` caps every query together. ``max_polls_in_flight`` fixes
+    the most task queries in flight at once. By default the session picks it: it starts at 16
+    and, twice a second, raises the cap toward three quarters of ``max_connections`` while the
+    cap bound and the event loop's thread had time to spare (answers crossing a far network),
+    and lowers it back while that thread was busy (answers coming faster than it handles them,
+    or the app's own work), so a busy loop is not handed dozens of answers at once for nothing.
 
     ``poll_policy`` sets how waiting tasks are polled: a preset (``"fast"``, ``"default"``,
     ``"frugal"``: each task found within 5%, 10% or 30% of its run after its end, half that on
@@ -255,9 +254,9 @@ class AnyIntSession:
             retry=policy,
             telemetry=self._telemetry,
             hedging=_check_hedging(query_hedging),
-            # Fewer queries in flight while the loop is busy answering, more while it waits
-            # on a far network (see polling/inflight.py).
-            loop_cpu_clock=time.thread_time,
+            # By default, fewer queries in flight while the loop is busy answering, more while
+            # it waits on a far network (see polling/inflight.py); a number given is kept.
+            loop_cpu_clock=time.thread_time if max_polls_in_flight is None else None,
         )
         self._untracked_warned = False
         self._coordinator = _coordinator(

@@ -377,7 +377,9 @@ async def test_in_flight_queries_are_bounded(gateway: FakeGateway) -> None:
     assert gateway.stats.peak_concurrent <= 4
 
 
-async def _peak_queries_in_flight(gateway: FakeGateway, *, busy_loop: bool) -> int:
+async def _peak_queries_in_flight(
+    gateway: FakeGateway, *, busy_loop: bool, max_polls_in_flight: int | None = None
+) -> int:
     """The most task queries the gateway held at once while 80 videos of 4 s were polled as
     often as they could be, every answer 0.3 s away; with ``busy_loop`` the app keeps the
     event loop's thread busy meanwhile (4 ms of work at each turn)."""
@@ -385,7 +387,11 @@ async def _peak_queries_in_flight(gateway: FakeGateway, *, busy_loop: bool) -> i
     gateway.add_fault(Slow(routes=["query"], delay=0.3))
     eager = PollPolicy(first_poll=0.05, interval=0.05, max_interval=0.05, learn=False)
     async with AnyIntSession(
-        API_KEY, base_url=gateway.url, query_rate_limits=NO_LIMITS, query_hedging=False
+        API_KEY,
+        base_url=gateway.url,
+        query_rate_limits=NO_LIMITS,
+        query_hedging=False,
+        max_polls_in_flight=max_polls_in_flight,
     ) as session:
         tasks = await asyncio.gather(
             *(session.dashscope.videos.create(model="far", prompt=f"f{i}") for i in range(80))
@@ -423,6 +429,12 @@ async def test_queries_in_flight_stay_at_the_floor_while_the_app_keeps_the_loop_
     gateway: FakeGateway,
 ) -> None:
     assert await _peak_queries_in_flight(gateway, busy_loop=True) <= 16
+
+
+async def test_a_max_polls_in_flight_the_app_sets_is_kept_however_busy_the_loop(
+    gateway: FakeGateway,
+) -> None:
+    assert await _peak_queries_in_flight(gateway, busy_loop=True, max_polls_in_flight=40) > 24
 
 
 async def test_request_rate_is_capped(gateway: FakeGateway) -> None:
