@@ -50,27 +50,34 @@ _LOWER: Final = 2 / 3
 class InFlightCap:
     """The cap on queries in flight, between ``min(floor, ceiling)`` and ``ceiling``.
 
-    Told, after answers, the time on the scheduler's clock and how to read the loop's thread
-    CPU time (read only once a ``window`` has passed, so an answer costs no system call), and
-    whether the cap was reached since the last look.
+    ``cpu`` reads the loop's thread CPU time (``time.thread_time``); it is read only once a
+    ``window`` has passed, so an answer costs no system call. Told, after answers, the time
+    on the scheduler's clock and whether the cap was reached since the last look.
 
     Examples:
-        >>> cpu = iter([0.0, 0.2, 0.45, 0.95]).__next__
-        >>> cap = InFlightCap(48)
+        >>> cap = InFlightCap(48, cpu=iter([0.0, 0.2, 0.45, 0.95]).__next__)
         >>> cap.current
         16
-        >>> cap.observe(0.0, cpu, reached=False)  # the first look starts a window
+        >>> cap.observe(0.0, reached=False)  # the first look starts a window
         False
-        >>> cap.observe(0.5, cpu, reached=True), cap.current  # on the CPU 40%: room for 25%
+        >>> cap.observe(0.5, reached=True), cap.current  # on the CPU 40%: room for 25%
         (True, 20)
-        >>> cap.observe(1.0, cpu, reached=True), cap.current  # 50%: enough
+        >>> cap.observe(1.0, reached=True), cap.current  # 50%: enough
         (False, 20)
-        >>> cap.observe(1.5, cpu, reached=True), cap.current  # all the time: busy
+        >>> cap.observe(1.5, reached=True), cap.current  # all the time: busy
         (False, 16)
     """
 
-    def __init__(self, ceiling: int, *, floor: int = FLOOR, window: float = 0.5) -> None:
+    def __init__(
+        self,
+        ceiling: int,
+        *,
+        cpu: Callable[[], float],
+        floor: int = FLOOR,
+        window: float = 0.5,
+    ) -> None:
         self.ceiling = ceiling
+        self._cpu = cpu
         self.floor = min(floor, ceiling)
         self.current = self.floor
         self._window = window
@@ -78,15 +85,15 @@ class InFlightCap:
         self._cpu_since = 0.0
         self._reached = False
 
-    def observe(self, now: float, cpu: Callable[[], float], *, reached: bool) -> bool:
+    def observe(self, now: float, *, reached: bool) -> bool:
         """Look at the last window once it has passed; True if the cap rose (more queries may
         leave now)."""
         self._reached = self._reached or reached
         if not now - self._since >= self._window:
             if math.isnan(self._since):
-                self._since, self._cpu_since = now, cpu()
+                self._since, self._cpu_since = now, self._cpu()
             return False
-        used = cpu()
+        used = self._cpu()
         busy = (used - self._cpu_since) / (now - self._since)
         was_reached, self._reached = self._reached, False
         self._since, self._cpu_since = now, used

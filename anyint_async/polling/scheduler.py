@@ -222,8 +222,9 @@ class PollScheduler:
             retry=retry,
             on_rate_change=_log_rate,
         )
-        self._cap = None if loop_cpu_clock is None else InFlightCap(max_in_flight)
-        self._loop_cpu_clock = loop_cpu_clock
+        self._cap = (
+            None if loop_cpu_clock is None else InFlightCap(max_in_flight, cpu=loop_cpu_clock)
+        )
         if self._cap is not None:
             self._schedule.max_in_flight = self._cap.current
         self._telemetry = telemetry or Telemetry(enabled=False)
@@ -469,11 +470,11 @@ class PollScheduler:
 
     def _move_cap(self) -> None:
         """After an answer: let the cap on queries in flight look at how busy the loop was."""
-        cap, cpu = self._cap, self._loop_cpu_clock
-        if cap is None or cpu is None:
+        cap = self._cap
+        if cap is None:
             return
         reached, self._schedule.reached_cap = self._schedule.reached_cap, False
-        if cap.observe(self._clock(), cpu, reached=reached):
+        if cap.observe(self._clock(), reached=reached):
             logger.debug("task queries in flight: up to %d", cap.current)
         elif cap.current != self._schedule.max_in_flight:
             logger.debug("task queries in flight: down to %d", cap.current)
