@@ -16,6 +16,7 @@ from benchmarks.mean_frontier import (
     mean_efficiency,
     mean_frontier,
     own_run_frontier,
+    replay_at_rate,
     undominated,
 )
 
@@ -121,3 +122,45 @@ def test_holding_the_own_run_tail_costs_queries_even_when_the_durations_are_know
     capped_queries = queries_at(undominated(capped), "delay_mean_s", mean)
     assert free_queries is not None and capped_queries is not None
     assert free_queries / capped_queries < 0.9
+
+
+def test_a_plan_sent_at_a_rate_the_batch_outruns_is_late_by_the_queue() -> None:
+    # 100 tasks created together, each ending at 10 s and asked at 10 s: sent on time, every
+    # one is found at once; one sender of 10 queries a second takes 9.9 s for the last.
+    durations, created = [10.0] * 100, [0.0] * 100
+    on_time = replay_at_rate([10.0, 11.0], durations, created, 1e9)
+    assert on_time == pytest.approx((1.0, 0.0), abs=1e-6)
+    queries, mean = replay_at_rate([10.0, 11.0], durations, created, 10.0)
+    assert queries == pytest.approx(1.0)
+    assert mean == pytest.approx(sum(range(100)) / 10 / 100)
+
+
+def test_a_late_query_can_find_its_task_and_the_plan_stops_there() -> None:
+    # Asked at 1 s and 3 s, tasks end at 2 s: on time, two queries each and 1 s late. Sent
+    # one every 0.5 s, the second task's first query leaves at 1.5 s, the third's at 2 s (it
+    # finds its task), the fourth's at 2.5 s.
+    durations, created = [2.0] * 4, [0.0] * 4
+    assert replay_at_rate([1.0, 3.0], durations, created, 1e9) == pytest.approx(
+        (2.0, 1.0), abs=1e-6
+    )
+    queries, mean = replay_at_rate([1.0, 3.0], durations, created, 2.0)
+    assert queries == pytest.approx(6 / 4)
+    # Found: tasks 3 and 4 at 2.0 and 2.5 s; tasks 1 and 2 at their second queries, sent at
+    # 3.0 and 3.5 s.
+    assert mean == pytest.approx((0.0 + 0.5 + 1.0 + 1.5) / 4)
+
+
+def test_held_to_a_rate_the_informed_client_cannot_reach_the_means_it_plans() -> None:
+    draw = LogNormal(median=10.0, sigma=0.4)
+    durations = _run(draw, count=3000)
+    created = [3.0 * i / 3000 for i in range(3000)]
+    found = mean_frontier(known_sample(draw), durations, (created, 500.0))
+    free = undominated(found["optimised"])
+    held = undominated(found["optimised_at_rate"])
+    # 3,000 tasks reaching their floor within 3 s ask far more than 500 a second there.
+    assert min(p["delay_mean_s"] for p in held) > 2 * min(p["delay_mean_s"] for p in free)
+    # Where it does reach, it needs more queries for the same mean than plans sent on time.
+    held_at_3s = queries_at(held, "delay_mean_s", 3.0)
+    free_at_3s = queries_at(free, "delay_mean_s", 3.0)
+    assert held_at_3s is not None and free_at_3s is not None
+    assert held_at_3s > free_at_3s

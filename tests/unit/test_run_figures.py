@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.run import Scenario, figures
+from benchmarks.run import Scenario, busiest_second, figures
 
 SCENARIO = Scenario(
     name="made-up",
@@ -40,6 +40,7 @@ STATS = {
     "polls": {"a": 3, "b": 5},
     "run_factors": {},
     "tasks_created": 2,
+    "query_times": [1.0, 5.0, 5.2, 5.9, 6.0, 6.1, 7.5],
 }
 
 
@@ -54,3 +55,11 @@ def test_a_client_that_counts_nothing_reports_no_hedges() -> None:
     found = figures("naive-5s", _client(sent={}), STATS, SCENARIO)
     assert "sdk_hedges" not in found and "sdk_retries" not in found
     assert found["delay_mean_s"] == 1.25
+
+
+def test_the_busiest_second_counts_the_most_queries_within_any_one_second() -> None:
+    # 5.2, 5.9, 6.0 and 6.1 lie within one second of each other; 5.0 to 6.0 is a full second.
+    found = figures("anyint", _client(sent={}), STATS, SCENARIO)
+    assert found["peak_queries_per_second"] == 4
+    assert busiest_second([]) == 0
+    assert busiest_second([2.0, 2.0, 2.0]) == 3
