@@ -277,6 +277,7 @@ def figures(
     created: dict[str, float] = stats["created_at"]
     delays = [seen[t] - finished[t] for t in seen]
     durations = {t: finished[t] - created[t] for t in finished}
+    first_created = min(created.values())
     relative = [(seen[t] - finished[t]) / durations[t] for t in seen]
     # The batch's completion lag: from its last task's end to that task's yield.
     last = max(finished, key=lambda t: finished[t])
@@ -289,7 +290,7 @@ def figures(
     return {
         "_durations": list(durations.values()),
         "_factors": [stats["run_factors"].get(task, 1.0) for task in durations],
-        "_created": [created[task] - min(created.values()) for task in durations],
+        "_created": [created[task] - first_created for task in durations],
         "contender": contender,
         "tasks": count,
         "seen": len(seen),
