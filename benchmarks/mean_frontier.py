@@ -81,8 +81,10 @@ def replay_at_rate(
     ``created``) sent by one sender of ``rate`` queries a second, in the order they were planned.
 
     A query planned while the sender is busy leaves when it is free: late, it may find its task
-    ended where on time it would not have, and then the task's later queries are not sent. A
-    task still running past the plan is asked again at its end, as in ``_replay``.
+    ended where on time it would not have, and then the task's later queries are not sent. Its
+    planned queries that fell due while it waited are not sent either (asking again at once
+    would say nothing new): the next is the first planned after it left. A task still running
+    past the plan is asked again at its end, as in ``_replay``.
     """
     if not durations:
         return 0.0, 0.0
@@ -99,10 +101,12 @@ def replay_at_rate(
         end = created[task] + durations[task]
         if sent >= end:
             delay += sent - end
-        elif step < last:
-            heapq.heappush(due, (created[task] + times[step + 1], task, step + 1))
+            continue
+        after = bisect.bisect_right(times, sent - created[task], lo=step + 1)
+        if after <= last:
+            heapq.heappush(due, (created[task] + times[after], task, after))
         else:
-            heapq.heappush(due, (end, task, step))
+            heapq.heappush(due, (end, task, last))
     return queries / len(durations), delay / len(durations)
 
 

@@ -164,3 +164,17 @@ def test_held_to_a_rate_the_informed_client_cannot_reach_the_means_it_plans() ->
     free_at_3s = queries_at(free, "delay_mean_s", 3.0)
     assert held_at_3s is not None and free_at_3s is not None
     assert held_at_3s > free_at_3s
+
+
+def test_planned_queries_that_fell_due_while_one_waited_are_not_sent() -> None:
+    # Two tasks created together, ending at 10 s, asked at 1, 1.1, 1.2 and 10 s by a sender of
+    # one query a second: the second task's first query leaves at 2 s, past its 1.1 and 1.2 s
+    # queries, so its next is the one at 10 s. On time each task would be asked four times.
+    times, durations, created = [1.0, 1.1, 1.2, 10.0], [10.0, 10.0], [0.0, 0.0]
+    assert replay_at_rate(times, durations, created, 1e9)[0] == pytest.approx(4.0)
+    queries, mean = replay_at_rate(times, durations, created, 1.0)
+    # In planned order: task 0 at 1 s; task 1 at 2 s (planned for 1 s), so its next is at 10
+    # s; task 0's 1.1 s query at 3 s, so its next is at 10 s too. At 10 s both are asked, one
+    # then and one at 11 s: three queries and two, delays 0 and 1 s.
+    assert queries == pytest.approx((3 + 2) / 2)
+    assert mean == pytest.approx((0.0 + 1.0) / 2)
