@@ -20,9 +20,9 @@ distribution.
 
 That replay sends every query at its planned time, however many fall in one second. A
 time-compressed batch of thousands plans more than one process can send where its tasks reach
-their floor together; ``rate_frontier`` replays the same plans through one sender of a given
-rate (``mean_frontier``'s ``at_rate``: the most queries a second the run's gateway answered), which
-is what the informed client could do on the machine the run was on.
+their floor together; ``replay_at_rate`` sends the same plans through one sender of a given
+rate (``mean_frontier``'s ``at_rate``: the most queries a second the run's gateway answered),
+which is what the informed client could do on the machine the run was on.
 """
 
 from __future__ import annotations
@@ -231,19 +231,20 @@ def mean_frontier(
     median = known[len(known) // 2]
     equal_plans = [_equal(known, ratio * median) for ratio in _GAPS]
     optimised_plans = _optimised_plans(known)
-    found: dict[str, list[dict[str, float]]] = {
-        "equal": [_point(*_replay(plan, durations)) for plan in equal_plans],
-        "optimised": [_point(*_replay(plan, durations)) for plan in optimised_plans],
-    }
     # Equal spacing is one of the schedules the optimum chooses from: where the grid's plans
     # come out worse (a run's tasks scatter around the distribution), it stands instead.
-    found["optimised"] += found["equal"]
+    plans = optimised_plans + equal_plans
+    on_time = [_replay(plan, durations) for plan in plans]
+    found: dict[str, list[dict[str, float]]] = {
+        "equal": [_point(*replayed) for replayed in on_time[len(optimised_plans) :]],
+        "optimised": [_point(*replayed) for replayed in on_time],
+    }
     if at_rate is not None:
         created, rate = at_rate
         found["optimised_at_rate"] = [
             _point(*replay_at_rate(plan, durations, created, rate))
-            for plan in optimised_plans + equal_plans
-            if _replay(plan, durations)[0] <= _RATE_PLAN_QUERIES
+            for plan, (queries, _) in zip(plans, on_time, strict=True)
+            if queries <= _RATE_PLAN_QUERIES
         ]
     for points in found.values():
         points.sort(key=lambda point: point["delay_mean_s"])
