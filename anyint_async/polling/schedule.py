@@ -127,6 +127,10 @@ class PollSchedule:
     Each provider has its own heap and its own :class:`QueryBudget`: a provider that refuses
     queries slows only its own, and when more are due than a budget allows, the longest
     overdue go first.
+
+    ``scouts``: how many tasks of a model nothing is known of are polled before its first
+    finish (``SCOUTS``); told otherwise only to measure what that count trades
+    (``benchmarks.decisions``).
     """
 
     def __init__(
@@ -141,8 +145,10 @@ class PollSchedule:
         rate_limits: Mapping[str, float | None] = DEFAULT_QUERY_RATE_LIMITS,
         retry: RetryPolicy | None = None,
         on_rate_change: Callable[[str, float], None] | None = None,
+        scouts: int = SCOUTS,
     ) -> None:
         self._policy_for = policy_for
+        self._scout_count = scouts
         self._rng = rng
         # The shell may move it (see ``inflight``); ``reached_cap`` says whether it bound since
         # the shell last cleared it.
@@ -691,7 +697,7 @@ class PollSchedule:
         if self._learner is None or not entry.policy.learn or model is None:
             return None
         if not self._learner.samples(route, model):
-            return (route, model, None), SCOUTS
+            return (route, model, None), self._scout_count
         shaped = entry.policy.learn_by_request and workload
         if shaped and not self._learner.samples(route, model, workload):
             return (route, model, workload), SHAPE_SCOUTS

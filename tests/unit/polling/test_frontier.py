@@ -18,9 +18,16 @@ from anyint_async import DurationLearner, PollPolicy, Task, TaskStatus
 from anyint_async.polling import POLL_PRESETS, schedule
 from anyint_async.polling.schedule import task_key
 from anyint_async.testing import LogNormal, Pareto, Uniform
-
-from .simulation import ROUTE, WALL0, Outcome, SimTask, lognormal_tasks, shaped_tasks, simulate
-from .simulation import SHAPES as SHAPE_DRAWS
+from benchmarks.fake_clock import (
+    ROUTE,
+    WALL0,
+    Outcome,
+    SimTask,
+    lognormal_tasks,
+    shaped_tasks,
+    simulate,
+)
+from benchmarks.fake_clock import SHAPES as SHAPE_DRAWS
 
 POLICY = PollPolicy(first_poll=10.0, interval=5.0, max_interval=20.0)
 # Each shape's scale: the floor (uniform, two modes, Pareto) or median (the log-normals), in
@@ -118,13 +125,10 @@ def test_a_queue_that_lengthens_costs_no_queries_once_the_start_is_reported() ->
     assert with_start.relative_p95(later) <= without.relative_p95(later) * 1.1
 
 
-def test_scouts_find_a_new_models_durations_for_the_rest_of_a_batch(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_scouts_find_a_new_models_durations_for_the_rest_of_a_batch() -> None:
     tasks = lognormal_tasks(1000, median=200.0, sigma=0.4, seed=11)
     scouted = simulate(tasks, POLICY)
-    monkeypatch.setattr(schedule, "SCOUTS", len(tasks))  # every task on the policy's curve
-    all_scouts = simulate(tasks, POLICY)
+    all_scouts = simulate(tasks, POLICY, scouts=len(tasks))  # every task on the policy's curve
     assert scouted.per_task <= all_scouts.per_task - 1.0
     assert scouted.relative_p95() <= all_scouts.relative_p95() * 1.1
 

@@ -1,18 +1,22 @@
 """A fake-clock world for the scheduling core: tasks with known creation, queue and run times,
-polled by a ``PollSchedule`` until every one is seen finished. No sleeping, no network."""
+polled by a ``PollSchedule`` until every one is seen finished. No sleeping, no network.
+
+The polling tests drive it to pin the schedule's decisions; ``benchmarks.decisions`` drives it
+to read those decisions apart from the machine a real-time run shares.
+"""
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
 from attrs import frozen
 
 from anyint_async import DurationLearner, PollPolicy, Task, TaskRoute, TaskStatus
-from anyint_async.polling.schedule import PollSchedule
+from anyint_async.polling.schedule import SCOUTS, PollSchedule
 
 WALL0 = 1_800_000_000.0
 NO_LIMITS = {"dashscope": math.inf, "kling": math.inf}
@@ -127,7 +131,7 @@ def lognormal_tasks(
 
 #: Shapes of durations that are not a plain log-normal, as real generations show them (issue
 #: 30): each a function of (rng, scale) giving one run time; ``scale`` is the floor or median.
-SHAPES = {
+SHAPES: dict[str, Callable[[random.Random, float], float]] = {
     # A floor, then a spread: uniform over [a, 6a].
     "uniform": lambda rng, a: rng.uniform(a, 6 * a),
     # A log-normal above a floor at half its median.
@@ -161,12 +165,14 @@ def simulate(
     seed: int = 3,
     learner: DurationLearner | None = None,
     reported_late: Mapping[str, float] | None = None,
+    scouts: int = SCOUTS,
 ) -> Outcome:
     """Poll every task to its end; the provider reports RUNNING (and, if
     ``says_when_started``, when it started) while a task runs. A task in ``reported_late``
     is still said to be running for that many seconds past its end (a provider slow to update
     its status), then finished at its true end time: it is found late, through no fault of
-    the schedule."""
+    the schedule. ``scouts``: how many tasks of a model nothing is known of are polled before
+    its first finish (the schedule's own count unless told)."""
     now = 0.0
     schedule = PollSchedule(
         policy_for=lambda route: policy,
@@ -175,6 +181,7 @@ def simulate(
         learner=learner if learner is not None else DurationLearner(),
         wall_clock=lambda: WALL0 + now,
         rate_limits=NO_LIMITS,  # this world refuses nothing
+        scouts=scouts,
     )
     by_name = {t.name: t for t in tasks}
     waiting = sorted(tasks, key=lambda t: t.created)
@@ -224,6 +231,6 @@ def simulate(
             assert settled is not None
             if settled.finished:
                 delays[made.name] = now - made.ends
-    assert not waiting and not len(schedule), "the schedule stalled"
-    assert len(delays) == len(tasks)
+    if waiting or len(schedule) or len(delays) != len(tasks):
+        raise RuntimeError("the schedule stalled: a task was left unfound")
     return Outcome(delays=delays, queries=queries, tasks=tuple(tasks), asked=asked)
