@@ -166,13 +166,16 @@ def simulate(
     learner: DurationLearner | None = None,
     reported_late: Mapping[str, float] | None = None,
     scouts: int = SCOUTS,
+    sends_per_second: float = math.inf,
 ) -> Outcome:
     """Poll every task to its end; the provider reports RUNNING (and, if
     ``says_when_started``, when it started) while a task runs. A task in ``reported_late``
     is still said to be running for that many seconds past its end (a provider slow to update
     its status), then finished at its true end time: it is found late, through no fault of
     the schedule. ``scouts``: how many tasks of a model nothing is known of are polled before
-    its first finish (the schedule's own count unless told)."""
+    its first finish (the schedule's own count unless told). ``sends_per_second``: a sender
+    that sends no faster (the schedule paces to it as to a known query limit, the longest
+    overdue first): a process that spends so much CPU on each query."""
     now = 0.0
     schedule = PollSchedule(
         policy_for=lambda route: policy,
@@ -180,7 +183,8 @@ def simulate(
         max_in_flight=10_000,
         learner=learner if learner is not None else DurationLearner(),
         wall_clock=lambda: WALL0 + now,
-        rate_limits=NO_LIMITS,  # this world refuses nothing
+        # This world refuses nothing; a sender's pace is a limit the schedule knows.
+        rate_limits={**NO_LIMITS, "dashscope": sends_per_second},
         scouts=scouts,
     )
     by_name = {t.name: t for t in tasks}

@@ -1,0 +1,353 @@
+"""The schedule's decisions alone: the time-compressed scenarios replayed on the fake clock.
+
+    python -m benchmarks.decisions [--quick] [--out benchmarks/results]
+
+A time-compressed run (``scale-1000``, ``scale-10000``, ``learning-1000``) reads two things at
+once: what the schedule decides, and how fast one process on a shared machine sends it. Here
+each of those scenarios (its durations, count, waves and the policy its client ran, in
+simulated seconds) is polled on the fake clock (``benchmarks.fake_clock``): every query leaves
+when the schedule says, and nothing else moves. Three readings:
+
+- **Twins.** The default's efficiency at equal mean delay against the optimised informed
+  client (``mean_frontier``), cold and, for the scale scenarios, warm (a second batch starting
+  from the first one's duration memory), per seed; beside it, the run's own reading from
+  ``latest.json`` where one is there.
+- **The cold start's price.** The queries a cold batch asked before its first finish was seen
+  (its scouts', on the target's pace for their age, and the rest's at the wait cap), per task,
+  and the efficiency the same run reads without them: how much of a cold miss is the finding of
+  the first finish, and how much what follows.
+- **The scouts' trade.** The same cold batch of ``learning-1000`` with fewer scouts, and 300
+  tasks of each shape of ``benchmarks.shapes``: efficiency, and how late the tasks ending after
+  the first tenth are found (the median and p99 of each one's delay over its own run, in
+  ``target_delay``s; issue 30 asks at most 0.6 and 1.5 for them). Fewer scouts ask less before
+  the first finish, and the batch's first finishes wait for a later one.
+
+Writes ``decisions.json`` and ``decisions.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from anyint_async import DurationLearner, PollPolicy, TaskRoute
+from anyint_async.polling import DEFAULT_POLICIES
+from anyint_async.polling.policy import DEFAULT_LONGEST_WAIT
+from anyint_async.polling.schedule import SCOUTS
+from anyint_async.testing import duration_from_json
+
+from .fake_clock import Outcome, SimTask, simulate
+from .mean_frontier import known_sample, mean_efficiency, mean_frontier
+from .run import RESULTS, Scenario, scenarios
+from .shapes import SHAPES
+
+__all__ = ["cold_price", "main", "render_markdown", "twin_policy", "twin_tasks"]
+
+TWINS = ("scale-1000", "scale-10000", "learning-1000")
+#: Creates a second the runs' clients made (10,000 videos in about 2.4 s): a wave's tasks are
+#: created over that long, not at one instant.
+CREATES_PER_SECOND = 4000.0
+SCOUT_COUNTS = (4, 8, 16, SCOUTS)
+SHAPE_TASKS = 300
+
+
+def twin_policy(scenario: Scenario) -> PollPolicy:
+    """The policy the scenario's default client ran, in simulated seconds: the DashScope
+    default (its client scaled it with the clock), and the wait cap, which the client did not
+    scale, as long as it was on the compressed clock."""
+    default = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    return attrs.evolve(default, longest_wait=DEFAULT_LONGEST_WAIT / scenario.time_scale)
+
+
+def twin_tasks(scenario: Scenario, seed: int, count: int | None = None) -> list[SimTask]:
+    """The scenario's tasks (``count`` of them if given), their durations drawn as its gateway
+    draws them, created in its waves at ``CREATES_PER_SECOND``, in simulated seconds."""
+    draw = duration_from_json(
+        {
+            "kind": "lognormal",
+            "median": scenario.median,
+            "sigma": scenario.sigma,
+            "low": scenario.low,
+            "high": scenario.high,
+        }
+    )
+    rng = random.Random(seed)
+    count = scenario.count if count is None else count
+    per_wave = -(-count // scenario.waves)
+    made = []
+    for i in range(count):
+        wave, place = divmod(i, per_wave)
+        created = (wave * scenario.wave_gap + place / CREATES_PER_SECOND) / scenario.time_scale
+        made.append(
+            SimTask(name=f"s{seed}-{i}", created=created, queued=0.0, running=draw.sample(rng))
+        )
+    return made
+
+
+def cold_price(outcome: Outcome) -> tuple[float, float]:
+    """(the time the batch's first finish was seen, the queries asked before it per task)."""
+    first_seen = min(t.ends + outcome.delays[t.name] for t in outcome.tasks)
+    before = sum(at < first_seen for times in outcome.asked.values() for at in times)
+    return first_seen, before / len(outcome.tasks)
+
+
+def _reading(
+    outcome: Outcome,
+    known: list[float],
+    *,
+    cold: bool,
+    scale: float = 1.0,
+    pace: float | None = None,
+) -> dict[str, Any]:
+    """Queries per task, mean delay (in real seconds: ``scale`` the clock's), efficiency; cold,
+    what came before the first finish; ``pace`` (sends a simulated second), the efficiency
+    against the informed client sent at that pace too (``replay_at_rate``)."""
+    tasks = outcome.tasks
+    mean = statistics.fmean(outcome.delays.values())
+    at_rate = None if pace is None else ([t.created for t in tasks], pace)
+    frontier = mean_frontier(known, [t.running for t in tasks], at_rate)
+    points = frontier["optimised"]
+    found: dict[str, Any] = {
+        "queries_per_task": round(outcome.per_task, 3),
+        "delay_mean_s": round(mean * scale, 4),
+        "efficiency": mean_efficiency(points, outcome.per_task, mean),
+    }
+    if pace is not None:
+        found["efficiency_held"] = mean_efficiency(
+            frontier["optimised_at_rate"], outcome.per_task, mean
+        )
+    if cold:
+        first_seen, before = cold_price(outcome)
+        found["first_seen_s"] = round(first_seen * scale, 3)
+        found["before_first_seen_per_task"] = round(before, 3)
+        found["efficiency_without_them"] = mean_efficiency(points, outcome.per_task - before, mean)
+    return found
+
+
+def _run_figure(
+    latest: dict[str, Any] | None, scenario: str, contender: str, figure: str
+) -> float | None:
+    """``figure`` of ``contender`` in ``scenario`` as the benchmark's last run read it."""
+    for ran in (latest or {}).get("scenarios", []):
+        if ran["scenario"] != scenario:
+            continue
+        for result in ran["results"]:
+            if result.get("contender") == contender:
+                found = result.get(figure)
+                return None if found is None else float(found)
+    return None
+
+
+def twins(quick: bool, latest: dict[str, Any] | None) -> list[dict[str, Any]]:
+    by_name = {s.name: s for s in scenarios(quick=False)}
+    rows = []
+    for name in TWINS:
+        scenario = by_name[name]
+        count = 300 if quick else None
+        seeds = (1,) if quick else ((1, 2) if scenario.count > 5000 else (1, 2, 3))
+        policy = twin_policy(scenario)
+        known = _known(scenario)
+        warm = name.startswith("scale")
+        for seed in seeds:
+            started = time.perf_counter()
+            learner = DurationLearner()
+            cold = simulate(twin_tasks(scenario, seed, count), policy, learner=learner, seed=seed)
+            row: dict[str, Any] = {
+                "scenario": name,
+                "seed": seed,
+                "cold": _reading(cold, known, cold=True, scale=scenario.time_scale),
+            }
+            if warm:
+                memory = DurationLearner()
+                memory.restore(learner.export())
+                second = simulate(
+                    twin_tasks(scenario, seed + 100, count), policy, learner=memory, seed=seed
+                )
+                row["warm"] = _reading(second, known, cold=False, scale=scenario.time_scale)
+                # Sent no faster than the run's warm client sent in its busiest second (as
+                # many a second throughout: the most that process showed it could send).
+                peak = _run_figure(latest, name, "anyint-warm", "peak_queries_per_second")
+                if peak:
+                    pace = peak * len(second.tasks) / scenario.count * scenario.time_scale
+                    memory = DurationLearner()
+                    memory.restore(learner.export())
+                    paced = simulate(
+                        twin_tasks(scenario, seed + 100, count),
+                        policy,
+                        learner=memory,
+                        seed=seed,
+                        sends_per_second=pace,
+                    )
+                    row["warm_paced"] = {
+                        "queries_a_second": round(pace / scenario.time_scale),
+                        **_reading(paced, known, cold=False, scale=scenario.time_scale, pace=pace),
+                    }
+            row["seconds"] = round(time.perf_counter() - started, 1)
+            rows.append(row)
+    for row in rows:
+        ran = row["scenario"]
+        row["run_cold"] = _run_figure(latest, ran, "anyint", "efficiency_mean_optimised")
+        if "warm" in row:
+            row["run_warm"] = _run_figure(latest, ran, "anyint-warm", "efficiency_mean_optimised")
+    return rows
+
+
+def _known(scenario: Scenario) -> list[float]:
+    """The distribution the informed client knows, in simulated seconds."""
+    return [seconds / scenario.time_scale for seconds in scenario.known()]
+
+
+def scouts(quick: bool) -> dict[str, list[dict[str, Any]]]:
+    """The cold batch of ``learning-1000`` and of each shape at each scout count."""
+    learning = {s.name: s for s in scenarios(quick=False)}["learning-1000"]
+    counts = (4, SCOUTS) if quick else SCOUT_COUNTS
+    seeds = (1,) if quick else (1, 2, 3)
+    found: dict[str, list[dict[str, Any]]] = {}
+    runs: list[tuple[str, Scenario | None, PollPolicy, list[float]]] = [
+        ("learning-1000", learning, twin_policy(learning), _known(learning))
+    ]
+    default = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    for shape, (_, spec) in SHAPES.items():
+        if quick and shape != "uniform":
+            continue
+        draw = duration_from_json(spec)
+        runs.append((shape, None, default, known_sample(draw)))
+    for name, scenario, policy, known in runs:
+        rows = []
+        for count in counts:
+            readings = []
+            for seed in seeds:
+                if scenario is not None:
+                    tasks = twin_tasks(scenario, seed, 300 if quick else None)
+                else:
+                    rng = random.Random(seed)
+                    draw = duration_from_json(SHAPES[name][1])
+                    tasks = [
+                        SimTask(name=f"t{i}", created=0.0, queued=0.0, running=draw.sample(rng))
+                        for i in range(SHAPE_TASKS)
+                    ]
+                outcome = simulate(tasks, policy, seed=seed, scouts=count)
+                ratios = outcome.own_ratios(after_first=0.1)
+                reading = _reading(outcome, known, cold=True)
+                reading["own_median_f"] = ratios[len(ratios) // 2] / policy.target_delay
+                reading["own_p99_f"] = ratios[int(0.99 * (len(ratios) - 1))] / policy.target_delay
+                readings.append(reading)
+            rows.append({"scouts": count, **_averaged(readings)})
+        found[name] = rows
+    return found
+
+
+def _averaged(readings: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("queries_per_task", "delay_mean_s", "efficiency", "before_first_seen_per_task")
+    averaged = {key: round(statistics.fmean(r[key] for r in readings), 3) for key in keys}
+    for key in ("own_median_f", "own_p99_f"):
+        values = [r[key] for r in readings]
+        averaged[key] = round(statistics.fmean(values), 2)
+        averaged[f"{key}_max"] = round(max(values), 2)
+    return averaged
+
+
+def _cell(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# The schedule's decisions alone (fake clock)",
+        "",
+        f"{report['date']}; `python -m benchmarks.decisions`. Every query leaves when the "
+        "schedule says: no machine, no network. Efficiency is at equal mean delay against the "
+        "optimised informed client, on the same tasks.",
+        "",
+        "## Twins of the time-compressed scenarios",
+        "",
+        "Mean delays in the runs' real seconds. *Before the first finish*: the queries a task "
+        "asked, on average, before the batch's first finish was seen; *without them*: the "
+        "efficiency of the same run had those cost nothing. *As run*: the default's reading "
+        "in `latest.json`. *Warm, at most N a second*: the warm batch sent no faster than the "
+        "run's warm client sent in its busiest second (scaled to the twin's count); *held*: "
+        "against the informed client sent at that pace too.",
+        "",
+        "| scenario | seed | start | queries per task | mean (s) | efficiency | before the "
+        "first finish | without them | as run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["twins"]:
+        cold = row["cold"]
+        lines.append(
+            f"| {row['scenario']} | {row['seed']} | cold | {cold['queries_per_task']:.2f} | "
+            f"{cold['delay_mean_s']:.3f} | {_cell(cold['efficiency'])} | "
+            f"{cold['before_first_seen_per_task']:.2f} | "
+            f"{_cell(cold['efficiency_without_them'])} | {_cell(row['run_cold'])} |"
+        )
+        if "warm" in row:
+            warm = row["warm"]
+            lines.append(
+                f"| {row['scenario']} | {row['seed']} | warm | {warm['queries_per_task']:.2f} "
+                f"| {warm['delay_mean_s']:.3f} | {_cell(warm['efficiency'])} | | | "
+                f"{_cell(row.get('run_warm'))} |"
+            )
+        if "warm_paced" in row:
+            paced = row["warm_paced"]
+            lines.append(
+                f"| {row['scenario']} | {row['seed']} | warm, at most "
+                f"{paced['queries_a_second']:,} a second | {paced['queries_per_task']:.2f} | "
+                f"{paced['delay_mean_s']:.3f} | {_cell(paced['efficiency'])} (held: "
+                f"{_cell(paced['efficiency_held'])}) | | | |"
+            )
+    lines += [
+        "",
+        "## The scouts' trade, cold",
+        "",
+        f"At the default (0.1); `learning-1000`'s twin, and {SHAPE_TASKS} tasks created at "
+        "once of each shape of `benchmarks.shapes` (the DashScope default policy), averaged "
+        "over seeds. The last two columns: each task's delay over its own run, in "
+        "`target_delay`s, over the tasks ending after the first tenth (average over seeds, "
+        "the worst seed's in brackets).",
+        "",
+        "| durations | scouts | queries per task | before the first finish | mean delay (s) "
+        "| efficiency | median | p99 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in report["scouts"].items():
+        for row in rows:
+            lines.append(
+                f"| {name} | {row['scouts']} | {row['queries_per_task']:.2f} | "
+                f"{row['before_first_seen_per_task']:.2f} | {row['delay_mean_s']:.2f} | "
+                f"{row['efficiency']:.3f} | {row['own_median_f']:.2f} "
+                f"({row['own_median_f_max']:.2f}) | {row['own_p99_f']:.2f} "
+                f"({row['own_p99_f_max']:.2f}) |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.decisions")
+    parser.add_argument("--quick", action="store_true", help="smoke sizes: 300 tasks, 1 seed")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    latest_path = RESULTS / "latest.json"
+    latest = json.loads(latest_path.read_text()) if latest_path.exists() else None
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        "mode": "quick" if args.quick else "full",
+        "twins": twins(args.quick, latest),
+        "scouts": scouts(args.quick),
+    }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "decisions.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "decisions.md").write_text(render_markdown(report))
+    print(render_markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The fake-clock twins of the time-compressed scenarios (``benchmarks.decisions``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.decisions import cold_price, twin_policy, twin_tasks
+from benchmarks.fake_clock import Outcome, SimTask, simulate
+from benchmarks.run import Scenario, busiest_second, scenarios
+
+
+def _scenario(name: str) -> Scenario:
+    return {s.name: s for s in scenarios(quick=False)}[name]
+
+
+def test_a_twin_keeps_its_scenarios_waves_and_durations_in_simulated_seconds() -> None:
+    learning = _scenario("learning-1000")  # 10 waves 3 real seconds apart, on a x0.02 clock
+    tasks = twin_tasks(learning, seed=1)
+    assert len(tasks) == 1000
+    waves = sorted({round(t.created // 150) for t in tasks})
+    assert waves == list(range(10))
+    # Within a wave, created at the runs' pace: 100 tasks over 100/4000 real seconds.
+    second_wave = [t.created for t in tasks[100:200]]
+    assert min(second_wave) == pytest.approx(150.0)
+    assert max(second_wave) == pytest.approx(150.0 + 99 / 4000 / 0.02)
+    assert all(learning.low <= t.running <= learning.high for t in tasks)
+    assert 220 < sorted(t.running for t in tasks)[500] < 260  # its median, 240 s
+
+
+def test_a_twins_policy_is_the_default_with_the_cap_the_client_left_unscaled() -> None:
+    policy = twin_policy(_scenario("scale-10000"))  # 120 real seconds on a x0.05 clock
+    assert policy.wait_cap == pytest.approx(2400.0)
+    assert policy.first_poll == 10.0
+    assert policy.target_delay == 0.1
+
+
+def test_the_cold_price_counts_the_queries_before_the_first_finish_was_seen() -> None:
+    tasks = (
+        SimTask(name="a", created=0.0, queued=0.0, running=10.0),
+        SimTask(name="b", created=0.0, queued=0.0, running=30.0),
+    )
+    outcome = Outcome(
+        delays={"a": 2.0, "b": 1.0},  # a seen finished at 12, b at 31
+        queries=6,
+        tasks=tasks,
+        asked={"a": [5.0, 9.0, 12.0], "b": [11.0, 20.0, 31.0]},
+    )
+    first_seen, before = cold_price(outcome)
+    assert first_seen == 12.0
+    assert before == 1.5  # 5, 9 and 11: three queries over two tasks
+
+
+def test_fewer_scouts_ask_less_before_a_cold_batchs_first_finish() -> None:
+    tasks = twin_tasks(_scenario("learning-1000"), seed=2, count=200)
+    policy = twin_policy(_scenario("learning-1000"))
+    few = cold_price(simulate(tasks, policy, seed=2, scouts=4))[1]
+    many = cold_price(simulate(tasks, policy, seed=2, scouts=32))[1]
+    assert few * 3 < many
+
+
+def test_a_paced_sender_sends_no_faster_and_finds_tasks_later() -> None:
+    scenario = _scenario("scale-1000")
+    tasks = twin_tasks(scenario, seed=3, count=300)
+    policy = twin_policy(scenario)
+    free = simulate(tasks, policy, seed=3)
+    paced = simulate(tasks, policy, seed=3, sends_per_second=2.0)
+    sent = sorted(at for times in paced.asked.values() for at in times)
+    assert busiest_second(sent) <= 2
+    # Any 21 sends span at least ten seconds: no more than 20 in any ten.
+    assert min(b - a for a, b in zip(sent, sent[20:], strict=False)) >= 10.0 - 1e-6
+    assert sum(paced.delays.values()) > 1.5 * sum(free.delays.values())
