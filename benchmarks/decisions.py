@@ -6,12 +6,14 @@ A time-compressed run (``scale-1000``, ``scale-10000``, ``learning-1000``) reads
 once: what the schedule decides, and how fast one process on a shared machine sends it. Here
 each of those scenarios (its durations, count, waves and the policy its client ran, in
 simulated seconds) is polled on the fake clock (``benchmarks.fake_clock``): every query leaves
-when the schedule says, and nothing else moves. Three readings:
+when the schedule says, and nothing else moves. Four readings:
 
 - **Twins.** The default's efficiency at equal mean delay against the optimised informed
   client (``mean_frontier``), cold and, for the scale scenarios, warm (a second batch starting
   from the first one's duration memory), per seed; beside it, the run's own reading from
-  ``latest.json`` where one is there.
+  ``latest.json`` where one is there. The warm batch once more, sent no faster than the run's
+  warm client sent in its busiest second (``sends_per_second``: the schedule paces to it as to
+  a known query limit), against the informed client on time and sent at that pace too.
 - **The cold start's price.** The queries a cold batch asked before its first finish was seen
   (its scouts', on the target's pace for their age, and the rest's at the wait cap), per task,
   and the efficiency the same run reads without them: how much of a cold miss is the finding of
@@ -21,8 +23,11 @@ when the schedule says, and nothing else moves. Three readings:
   the first tenth are found (the median and p99 of each one's delay over its own run, in
   ``target_delay``s; issue 30 asks at most 0.6 and 1.5 for them). Fewer scouts ask less before
   the first finish, and the batch's first finishes wait for a later one.
+- **The shapes' draw.** The default on each shape of ``benchmarks.shapes``, cold and warm,
+  over eight draws of 300 durations: how far the draw alone moves an efficiency the shapes
+  run reads once.
 
-Writes ``decisions.json`` and ``decisions.md``.
+Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ from anyint_async.polling.schedule import SCOUTS
 from anyint_async.testing import duration_from_json
 
 from .fake_clock import Outcome, SimTask, simulate
-from .mean_frontier import known_sample, mean_efficiency, mean_frontier
+from .informed import queries_at
+from .mean_frontier import known_sample, mean_efficiency, mean_frontier, undominated
 from .run import RESULTS, Scenario, scenarios
 from .shapes import SHAPES
 
@@ -56,6 +62,7 @@ TWINS = ("scale-1000", "scale-10000", "learning-1000")
 CREATES_PER_SECOND = 4000.0
 SCOUT_COUNTS = (4, 8, 16, SCOUTS)
 SHAPE_TASKS = 300
+SHAPE_SEEDS = 8
 
 
 def twin_policy(scenario: Scenario) -> PollPolicy:
@@ -120,8 +127,14 @@ def _reading(
         "efficiency": mean_efficiency(points, outcome.per_task, mean),
     }
     if pace is not None:
-        found["efficiency_held"] = mean_efficiency(
-            frontier["optimised_at_rate"], outcome.per_task, mean
+        held = frontier["optimised_at_rate"]
+        found["efficiency_held"] = mean_efficiency(held, outcome.per_task, mean)
+        # What the pace costs the informed client itself: its queries on time over its queries
+        # sent at the pace, at this mean (above 1 where a late query finds more tasks ended
+        # than the plans sent on time do).
+        at_pace = queries_at(undominated(held), "delay_mean_s", mean)
+        found["informed_at_pace"] = (
+            None if at_pace is None else mean_efficiency(points, at_pace, mean)
         )
     if cold:
         first_seen, before = cold_price(outcome)
@@ -227,12 +240,7 @@ def scouts(quick: bool) -> dict[str, list[dict[str, Any]]]:
                 if scenario is not None:
                     tasks = twin_tasks(scenario, seed, 300 if quick else None)
                 else:
-                    rng = random.Random(seed)
-                    draw = duration_from_json(SHAPES[name][1])
-                    tasks = [
-                        SimTask(name=f"t{i}", created=0.0, queued=0.0, running=draw.sample(rng))
-                        for i in range(SHAPE_TASKS)
-                    ]
+                    tasks = _drawn(duration_from_json(SHAPES[name][1]), seed)
                 outcome = simulate(tasks, policy, seed=seed, scouts=count)
                 ratios = outcome.own_ratios(after_first=0.1)
                 reading = _reading(outcome, known, cold=True)
@@ -242,6 +250,49 @@ def scouts(quick: bool) -> dict[str, list[dict[str, Any]]]:
             rows.append({"scouts": count, **_averaged(readings)})
         found[name] = rows
     return found
+
+
+def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The default's efficiency on each shape, cold and warm, seed by seed: how far the draw
+    of 300 durations alone moves it, beside the shapes run's reading."""
+    policy = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    seeds = range(1) if quick else range(SHAPE_SEEDS)
+    rows = []
+    for shape, (_, spec) in SHAPES.items():
+        if quick and shape != "uniform":
+            continue
+        draw = duration_from_json(spec)
+        known = known_sample(draw)
+        found: dict[str, list[float]] = {"cold": [], "warm": []}
+        for seed in seeds:
+            memory = DurationLearner()
+            simulate(_drawn(draw, seed + 100), policy, seed=seed, learner=memory)
+            tasks = _drawn(draw, seed)
+            for start, learner in (("cold", DurationLearner()), ("warm", memory)):
+                outcome = simulate(tasks, policy, seed=seed, learner=learner)
+                efficiency = _reading(outcome, known, cold=False)["efficiency"]
+                if efficiency is not None:
+                    found[start].append(efficiency)
+        row: dict[str, Any] = {"shape": shape}
+        for start, contender in (("cold", "anyint"), ("warm", "anyint-warm")):
+            values = found[start]
+            row[start] = {
+                "mean": round(statistics.fmean(values), 3),
+                "least": min(values),
+                "most": max(values),
+                "seeds": len(values),
+                "run": _run_figure(ran, f"shape-{shape}", contender, "efficiency_mean_optimised"),
+            }
+        rows.append(row)
+    return rows
+
+
+def _drawn(draw: Any, seed: int) -> list[SimTask]:
+    rng = random.Random(seed)
+    return [
+        SimTask(name=f"s{seed}-{i}", created=0.0, queued=0.0, running=draw.sample(rng))
+        for i in range(SHAPE_TASKS)
+    ]
 
 
 def _averaged(readings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -273,7 +324,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "efficiency of the same run had those cost nothing. *As run*: the default's reading "
         "in `latest.json`. *Warm, at most N a second*: the warm batch sent no faster than the "
         "run's warm client sent in its busiest second (scaled to the twin's count); *held*: "
-        "against the informed client sent at that pace too.",
+        "against the informed client sent at that pace too; *the informed client at that "
+        "pace*: its own efficiency so sent, against itself on time, at the same mean.",
         "",
         "| scenario | seed | start | queries per task | mean (s) | efficiency | before the "
         "first finish | without them | as run |",
@@ -300,7 +352,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {row['scenario']} | {row['seed']} | warm, at most "
                 f"{paced['queries_a_second']:,} a second | {paced['queries_per_task']:.2f} | "
                 f"{paced['delay_mean_s']:.3f} | {_cell(paced['efficiency'])} (held: "
-                f"{_cell(paced['efficiency_held'])}) | | | |"
+                f"{_cell(paced['efficiency_held'])}; the informed client at that pace: "
+                f"{_cell(paced['informed_at_pace'])}) | | | |"
             )
     lines += [
         "",
@@ -325,6 +378,25 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"({row['own_median_f_max']:.2f}) | {row['own_p99_f']:.2f} "
                 f"({row['own_p99_f_max']:.2f}) |"
             )
+    lines += [
+        "",
+        "## The shapes' draw, cold and warm",
+        "",
+        f"The default (0.1) on {SHAPE_TASKS} tasks created at once, each seed its own draw "
+        "of durations (warm: a duration memory from another batch of the shape): the "
+        "efficiency at equal mean on average over seeds, the least and the most, and the "
+        "shapes run's reading (`shapes.json`), which is one draw.",
+        "",
+        "| shape | start | seeds | efficiency | least | most | as run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report["shapes"]:
+        for start in ("cold", "warm"):
+            got = row[start]
+            lines.append(
+                f"| {row['shape']} | {start} | {got['seeds']} | {got['mean']:.3f} | "
+                f"{got['least']:.3f} | {got['most']:.3f} | {_cell(got['run'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -335,12 +407,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     latest_path = RESULTS / "latest.json"
     latest = json.loads(latest_path.read_text()) if latest_path.exists() else None
+    shapes_path = RESULTS / "shapes.json"
+    shapes = json.loads(shapes_path.read_text()) if shapes_path.exists() else None
     started = time.perf_counter()
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
         "mode": "quick" if args.quick else "full",
         "twins": twins(args.quick, latest),
         "scouts": scouts(args.quick),
+        "shapes": shape_spread(args.quick, shapes),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
