@@ -23,9 +23,9 @@ when the schedule says, and nothing else moves. Four readings:
   the first tenth are found (the median and p99 of each one's delay over its own run, in
   ``target_delay``s; issue 30 asks at most 0.6 and 1.5 for them). Fewer scouts ask less before
   the first finish, and the batch's first finishes wait for a later one.
-- **The shapes' draw.** The default on each shape of ``benchmarks.shapes``, cold and warm,
-  over eight draws of 300 durations: how far the draw alone moves an efficiency the shapes
-  run reads once.
+- **The shapes' draw.** The default on each shape of ``benchmarks.shapes``, cold, warm (a
+  duration memory) and as a session's second batch, over eight draws of 300 durations: how
+  far the draw alone moves an efficiency the shapes run reads once.
 
 Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
 """
@@ -252,9 +252,15 @@ def scouts(quick: bool) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+#: How a batch starts, in ``shape_spread``, and the shapes run's contender for it (None: none).
+STARTS = {"cold": "anyint", "warm": "anyint-warm", "same session": None}
+
+
 def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The default's efficiency on each shape, cold and warm, seed by seed: how far the draw
-    of 300 durations alone moves it, beside the shapes run's reading."""
+    """The default's efficiency on each shape, seed by seed: how far the draw of 300 durations
+    alone moves it, beside the shapes run's reading. Cold; warm, from a duration memory of
+    another batch (as the shapes run's warm client starts); and the same batch as the second
+    of a session that ran that other batch first (its durations its own, not a memory's)."""
     policy = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
     seeds = range(1) if quick else range(SHAPE_SEEDS)
     rows = []
@@ -263,25 +269,30 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
             continue
         draw = duration_from_json(spec)
         known = known_sample(draw)
-        found: dict[str, list[float]] = {"cold": [], "warm": []}
+        found: dict[str, list[float]] = {start: [] for start in STARTS}
         for seed in seeds:
+            session = DurationLearner()
+            simulate(_drawn(draw, seed + 100), policy, seed=seed, learner=session)
             memory = DurationLearner()
-            simulate(_drawn(draw, seed + 100), policy, seed=seed, learner=memory)
+            memory.restore(session.export())
             tasks = _drawn(draw, seed)
-            for start, learner in (("cold", DurationLearner()), ("warm", memory)):
+            learners = {"cold": DurationLearner(), "warm": memory, "same session": session}
+            for start, learner in learners.items():
                 outcome = simulate(tasks, policy, seed=seed, learner=learner)
                 efficiency = _reading(outcome, known, cold=False)["efficiency"]
                 if efficiency is not None:
                     found[start].append(efficiency)
         row: dict[str, Any] = {"shape": shape}
-        for start, contender in (("cold", "anyint"), ("warm", "anyint-warm")):
+        for start, contender in STARTS.items():
             values = found[start]
             row[start] = {
                 "mean": round(statistics.fmean(values), 3),
                 "least": min(values),
                 "most": max(values),
                 "seeds": len(values),
-                "run": _run_figure(ran, f"shape-{shape}", contender, "efficiency_mean_optimised"),
+                "run": None
+                if contender is None
+                else _run_figure(ran, f"shape-{shape}", contender, "efficiency_mean_optimised"),
             }
         rows.append(row)
     return rows
@@ -383,15 +394,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## The shapes' draw, cold and warm",
         "",
         f"The default (0.1) on {SHAPE_TASKS} tasks created at once, each seed its own draw "
-        "of durations (warm: a duration memory from another batch of the shape): the "
-        "efficiency at equal mean on average over seeds, the least and the most, and the "
-        "shapes run's reading (`shapes.json`), which is one draw.",
+        "of durations; warm: from a duration memory of another batch of the shape, as the "
+        "shapes run's warm client; same session: the second batch of a session that ran that "
+        "other batch first. The efficiency at equal mean on average over seeds, the least and "
+        "the most, and the shapes run's reading (`shapes.json`), which is one draw.",
         "",
         "| shape | start | seeds | efficiency | least | most | as run |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in report["shapes"]:
-        for start in ("cold", "warm"):
+        for start in STARTS:
             got = row[start]
             lines.append(
                 f"| {row['shape']} | {start} | {got['seeds']} | {got['mean']:.3f} | "
