@@ -33,11 +33,13 @@ Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import random
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +54,18 @@ from anyint_async.testing import duration_from_json
 from .fake_clock import Outcome, SimTask, simulate
 from .informed import queries_at
 from .mean_frontier import known_sample, mean_efficiency, mean_frontier, undominated
+from .report import _by
 from .run import RESULTS, Scenario, scenarios
 from .shapes import SHAPES
 
-__all__ = ["cold_price", "main", "render_markdown", "twin_policy", "twin_tasks"]
+__all__ = [
+    "cold_price",
+    "main",
+    "render_markdown",
+    "scenario_named",
+    "twin_policy",
+    "twin_tasks",
+]
 
 TWINS = ("scale-1000", "scale-10000", "learning-1000")
 #: Creates a second the runs' clients made (10,000 videos in about 2.4 s): a wave's tasks are
@@ -150,20 +160,38 @@ def _run_figure(
 ) -> float | None:
     """``figure`` of ``contender`` in ``scenario`` as the benchmark's last run read it."""
     for ran in (latest or {}).get("scenarios", []):
-        if ran["scenario"] != scenario:
-            continue
-        for result in ran["results"]:
-            if result.get("contender") == contender:
-                found = result.get(figure)
-                return None if found is None else float(found)
+        if ran["scenario"] == scenario:
+            found = _by(ran).get(contender, {}).get(figure)
+            return None if found is None else float(found)
     return None
 
 
+def scenario_named(name: str) -> Scenario:
+    """The full run's scenario ``name`` (``benchmarks.run.scenarios``)."""
+    return next(s for s in scenarios(quick=False) if s.name == name)
+
+
+def _remembered(learner: DurationLearner) -> DurationLearner:
+    """A fresh learner holding ``learner``'s durations as a memory (what a duration-memory file
+    carries to a new session)."""
+    memory = DurationLearner()
+    memory.restore(learner.export())
+    return memory
+
+
+def _shapes(quick: bool) -> list[tuple[str, Any]]:
+    """Each shape of ``benchmarks.shapes`` and its draw of durations (smoke runs: uniform)."""
+    return [
+        (shape, duration_from_json(spec))
+        for shape, (_, spec) in SHAPES.items()
+        if not quick or shape == "uniform"
+    ]
+
+
 def twins(quick: bool, latest: dict[str, Any] | None) -> list[dict[str, Any]]:
-    by_name = {s.name: s for s in scenarios(quick=False)}
     rows = []
     for name in TWINS:
-        scenario = by_name[name]
+        scenario = scenario_named(name)
         count = 300 if quick else None
         seeds = (1,) if quick else ((1, 2) if scenario.count > 5000 else (1, 2, 3))
         policy = twin_policy(scenario)
@@ -179,23 +207,18 @@ def twins(quick: bool, latest: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "cold": _reading(cold, known, cold=True, scale=scenario.time_scale),
             }
             if warm:
-                memory = DurationLearner()
-                memory.restore(learner.export())
-                second = simulate(
-                    twin_tasks(scenario, seed + 100, count), policy, learner=memory, seed=seed
-                )
+                later = twin_tasks(scenario, seed + 100, count)
+                second = simulate(later, policy, learner=_remembered(learner), seed=seed)
                 row["warm"] = _reading(second, known, cold=False, scale=scenario.time_scale)
                 # Sent no faster than the run's warm client sent in its busiest second (as
                 # many a second throughout: the most that process showed it could send).
                 peak = _run_figure(latest, name, "anyint-warm", "peak_queries_per_second")
                 if peak:
-                    pace = peak * len(second.tasks) / scenario.count * scenario.time_scale
-                    memory = DurationLearner()
-                    memory.restore(learner.export())
+                    pace = peak * len(later) / scenario.count * scenario.time_scale
                     paced = simulate(
-                        twin_tasks(scenario, seed + 100, count),
+                        later,
                         policy,
-                        learner=memory,
+                        learner=_remembered(learner),
                         seed=seed,
                         sends_per_second=pace,
                     )
@@ -220,29 +243,29 @@ def _known(scenario: Scenario) -> list[float]:
 
 def scouts(quick: bool) -> dict[str, list[dict[str, Any]]]:
     """The cold batch of ``learning-1000`` and of each shape at each scout count."""
-    learning = {s.name: s for s in scenarios(quick=False)}["learning-1000"]
+    learning = scenario_named("learning-1000")
     counts = (4, SCOUTS) if quick else SCOUT_COUNTS
     seeds = (1,) if quick else (1, 2, 3)
     found: dict[str, list[dict[str, Any]]] = {}
-    runs: list[tuple[str, Scenario | None, PollPolicy, list[float]]] = [
-        ("learning-1000", learning, twin_policy(learning), _known(learning))
+    # Each batch: its name, how its tasks are drawn for a seed, its policy, what the informed
+    # client knows.
+    runs: list[tuple[str, Callable[[int], list[SimTask]], PollPolicy, list[float]]] = [
+        (
+            "learning-1000",
+            lambda seed: twin_tasks(learning, seed, 300 if quick else None),
+            twin_policy(learning),
+            _known(learning),
+        )
     ]
     default = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
-    for shape, (_, spec) in SHAPES.items():
-        if quick and shape != "uniform":
-            continue
-        draw = duration_from_json(spec)
-        runs.append((shape, None, default, known_sample(draw)))
-    for name, scenario, policy, known in runs:
+    for shape, draw in _shapes(quick):
+        runs.append((shape, functools.partial(_drawn, draw), default, known_sample(draw)))
+    for name, drawn, policy, known in runs:
         rows = []
         for count in counts:
             readings = []
             for seed in seeds:
-                if scenario is not None:
-                    tasks = twin_tasks(scenario, seed, 300 if quick else None)
-                else:
-                    tasks = _drawn(duration_from_json(SHAPES[name][1]), seed)
-                outcome = simulate(tasks, policy, seed=seed, scouts=count)
+                outcome = simulate(drawn(seed), policy, seed=seed, scouts=count)
                 ratios = outcome.own_ratios(after_first=0.1)
                 reading = _reading(outcome, known, cold=True)
                 reading["own_median_f"] = ratios[len(ratios) // 2] / policy.target_delay
@@ -265,19 +288,18 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
     policy = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
     seeds = range(1) if quick else range(SHAPE_SEEDS)
     rows = []
-    for shape, (_, spec) in SHAPES.items():
-        if quick and shape != "uniform":
-            continue
-        draw = duration_from_json(spec)
+    for shape, draw in _shapes(quick):
         known = known_sample(draw)
         found: dict[str, list[float]] = {start: [] for start in STARTS}
         for seed in seeds:
             session = DurationLearner()
             simulate(_drawn(draw, seed + 100), policy, seed=seed, learner=session)
-            memory = DurationLearner()
-            memory.restore(session.export())
             tasks = _drawn(draw, seed)
-            learners = {"cold": DurationLearner(), "warm": memory, "same session": session}
+            learners = {
+                "cold": DurationLearner(),
+                "warm": _remembered(session),
+                "same session": session,
+            }
             for start, learner in learners.items():
                 outcome = simulate(tasks, policy, seed=seed, learner=learner)
                 efficiency = _reading(outcome, known, cold=False)["efficiency"]

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.decisions import cold_price, twin_policy, twin_tasks
+from benchmarks.decisions import cold_price, scenario_named, twin_policy, twin_tasks
 from benchmarks.fake_clock import Outcome, SimTask, simulate
-from benchmarks.run import Scenario, busiest_second, scenarios
-
-
-def _scenario(name: str) -> Scenario:
-    return {s.name: s for s in scenarios(quick=False)}[name]
+from benchmarks.run import busiest_second
 
 
 def test_a_twin_keeps_its_scenarios_waves_and_durations_in_simulated_seconds() -> None:
-    learning = _scenario("learning-1000")  # 10 waves 3 real seconds apart, on a x0.02 clock
+    learning = scenario_named("learning-1000")  # 10 waves 3 real seconds apart, on a x0.02 clock
     tasks = twin_tasks(learning, seed=1)
     assert len(tasks) == 1000
     waves = sorted({round(t.created // 150) for t in tasks})
@@ -28,7 +24,7 @@ def test_a_twin_keeps_its_scenarios_waves_and_durations_in_simulated_seconds() -
 
 
 def test_a_twins_policy_is_the_default_with_the_cap_the_client_left_unscaled() -> None:
-    policy = twin_policy(_scenario("scale-10000"))  # 120 real seconds on a x0.05 clock
+    policy = twin_policy(scenario_named("scale-10000"))  # 120 real seconds on a x0.05 clock
     assert policy.wait_cap == pytest.approx(2400.0)
     assert policy.first_poll == 10.0
     assert policy.target_delay == 0.1
@@ -51,15 +47,15 @@ def test_the_cold_price_counts_the_queries_before_the_first_finish_was_seen() ->
 
 
 def test_fewer_scouts_ask_less_before_a_cold_batchs_first_finish() -> None:
-    tasks = twin_tasks(_scenario("learning-1000"), seed=2, count=200)
-    policy = twin_policy(_scenario("learning-1000"))
+    tasks = twin_tasks(scenario_named("learning-1000"), seed=2, count=200)
+    policy = twin_policy(scenario_named("learning-1000"))
     few = cold_price(simulate(tasks, policy, seed=2, scouts=4))[1]
     many = cold_price(simulate(tasks, policy, seed=2, scouts=32))[1]
     assert few * 3 < many
 
 
 def test_a_paced_sender_sends_no_faster_and_finds_tasks_later() -> None:
-    scenario = _scenario("scale-1000")
+    scenario = scenario_named("scale-1000")
     tasks = twin_tasks(scenario, seed=3, count=300)
     policy = twin_policy(scenario)
     free = simulate(tasks, policy, seed=3)
