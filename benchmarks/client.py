@@ -15,6 +15,8 @@ Contenders:
   ``wait`` for each task, gathered (one coroutine per task, as its users write it).
 - ``naive-1s`` / ``naive-5s``: one coroutine per task, ``aiohttp`` GET and ``json`` parse, fixed
   sleep (seconds scaled by ``--naive-scale``, by default ``--policy-scale`` like the rest).
+  ``naive-1s-spread``: the 1 s loop, each task's queries starting at a random point of the
+  second, so they leave one or a few at a time (the bare loop's CPU at a schedule's spread).
 - ``heap-5s``: the same bare GET + json every 5 s from one heap and one driver for every task,
   at most 64 in flight: what a client that keeps nothing per task but its id holds (the floor
   under loop lag at 20,000 tasks); ``heap-5s-keep`` keeps each running task's last answer too.
@@ -324,13 +326,18 @@ async def _bare_create(http: aiohttp.ClientSession, args: argparse.Namespace, i:
 
 
 async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
-    interval = _loop_sleep(args, 1.0 if args.contender == "naive-1s" else 5.0)
+    """``naive-1s-spread``: the 1 s loop with each task's first wait drawn from 0 to 1 s, so
+    its queries leave spread over the second as a schedule's do, not 200 at a time."""
+    interval = _loop_sleep(args, 5.0 if args.contender == "naive-5s" else 1.0)
+    phases = random.Random(0) if args.contender.endswith("-spread") else None
     headers = {"Authorization": "Bearer bench-key"}
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
         watchers: list[asyncio.Task[None]] = []
 
         async def watch(task_id: str) -> None:
+            if phases is not None:
+                await asyncio.sleep(interval * phases.random())
             while True:
                 await asyncio.sleep(interval)
                 async with http.get(f"{args.url}/dashscope/v1/tasks/{task_id}") as response:
@@ -529,6 +536,7 @@ CONTENDERS: dict[
 ] = {
     "official": run_official,
     "naive-1s": run_naive,
+    "naive-1s-spread": run_naive,
     "naive-5s": run_naive,
     "typed-5s": run_typed,
     "heap-5s": run_heap,
