@@ -25,7 +25,9 @@ when the schedule says, and nothing else moves. Four readings:
   the first finish, and the batch's first finishes wait for a later one.
 - **The shapes' draw.** The default on each shape of ``benchmarks.shapes``, cold, warm (a
   duration memory) and as a session's second batch, over eight draws of 300 durations: how
-  far the draw alone moves an efficiency the shapes run reads once.
+  far the draw alone moves an efficiency the shapes run reads once. Beside it, the same
+  against the informed client held to the issue's tail target too (``own_run``), and the
+  default's own tail: which misses are the price of that target.
 
 Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
 """
@@ -53,7 +55,14 @@ from anyint_async.testing import duration_from_json
 
 from .fake_clock import Outcome, SimTask, simulate
 from .informed import queries_at
-from .mean_frontier import known_sample, mean_efficiency, mean_frontier, undominated
+from .mean_frontier import (
+    known_sample,
+    mean_efficiency,
+    mean_frontier,
+    own_run_frontier,
+    undominated,
+)
+from .own_run import CAP
 from .report import _by
 from .run import RESULTS, Scenario, scenarios
 from .shapes import SHAPES
@@ -284,17 +293,27 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
     """The default's efficiency on each shape, seed by seed: how far the draw of 300 durations
     alone moves it, beside the shapes run's reading. Cold; warm, from a duration memory of
     another batch (as the shapes run's warm client starts); and the same batch as the second
-    of a session that ran that other batch first (its durations its own, not a memory's)."""
+    of a session that ran that other batch first (its durations its own, not a memory's).
+
+    Beside each, what the issue's tail target costs: the efficiency against the informed
+    client held to it too (``own_run``: 99% of tasks found within 1.5 ``target_delay`` of
+    their own run), and the p99 of each task's delay over its own run that the default
+    reached itself, every task counted, in ``target_delay``s."""
     policy = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
     seeds = range(1) if quick else range(SHAPE_SEEDS)
     rows = []
     for shape, draw in _shapes(quick):
         known = known_sample(draw)
-        found: dict[str, list[float]] = {start: [] for start in STARTS}
+        found: dict[str, dict[str, list[float]]] = {
+            start: {"free": [], "held": [], "own_p99_f": []} for start in STARTS
+        }
         for seed in seeds:
             session = DurationLearner()
             simulate(_drawn(draw, seed + 100), policy, seed=seed, learner=session)
             tasks = _drawn(draw, seed)
+            held = undominated(
+                own_run_frontier(known, [t.running for t in tasks], CAP * policy.target_delay)
+            )
             learners = {
                 "cold": DurationLearner(),
                 "warm": _remembered(session),
@@ -302,23 +321,45 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
             }
             for start, learner in learners.items():
                 outcome = simulate(tasks, policy, seed=seed, learner=learner)
+                got = found[start]
                 efficiency = _reading(outcome, known, cold=False)["efficiency"]
                 if efficiency is not None:
-                    found[start].append(efficiency)
+                    got["free"].append(efficiency)
+                mean = statistics.fmean(outcome.delays.values())
+                held_queries = queries_at(held, "delay_mean_s", mean)
+                if held_queries is not None:
+                    got["held"].append(held_queries / outcome.per_task)
+                ratios = outcome.own_ratios()
+                got["own_p99_f"].append(ratios[int(0.99 * (len(ratios) - 1))] / policy.target_delay)
         row: dict[str, Any] = {"shape": shape}
         for start, contender in STARTS.items():
-            values = found[start] or [math.nan]  # no draw on the frontier computed
+            got = found[start]
+            values = got["free"] or [math.nan]  # no draw on the frontier computed
             row[start] = {
                 "mean": round(statistics.fmean(values), 3),
                 "least": min(values),
                 "most": max(values),
-                "seeds": len(found[start]),
+                "seeds": len(got["free"]),
+                "held": _spread_of(got["held"]),
+                "own_p99_f": _spread_of(got["own_p99_f"], 2),
                 "run": None
                 if contender is None
                 else _run_figure(ran, f"shape-{shape}", contender, "efficiency_mean_optimised"),
             }
         rows.append(row)
     return rows
+
+
+def _spread_of(values: list[float], digits: int = 3) -> dict[str, Any]:
+    """The mean, least and most of ``values`` over seeds, and how many there were."""
+    if not values:
+        return {"mean": None, "least": None, "most": None, "seeds": 0}
+    return {
+        "mean": round(statistics.fmean(values), digits),
+        "least": round(min(values), digits),
+        "most": round(max(values), digits),
+        "seeds": len(values),
+    }
 
 
 def _drawn(draw: Any, seed: int) -> list[SimTask]:
@@ -424,17 +465,25 @@ def render_markdown(report: dict[str, Any]) -> str:
         "of durations; warm: from a duration memory of another batch of the shape, as the "
         "shapes run's warm client; same session: the second batch of a session that ran that "
         "other batch first. The efficiency at equal mean on average over seeds, the least and "
-        "the most, and the shapes run's reading (`shapes.json`), which is one draw.",
+        "the most, and the shapes run's reading (`shapes.json`), which is one draw. *Held "
+        f"to the tail*: against the informed client that also finds 99% of tasks within {CAP} "
+        "`target_delay` of their own run (the issue's tail target; `own_run`), on average "
+        "(least-most); *own-run p99*: the default's own p99 of that, every task counted, "
+        "in `target_delay`s.",
         "",
-        "| shape | start | seeds | efficiency | least | most | as run |",
-        "|---|---|---|---|---|---|---|",
+        "| shape | start | seeds | efficiency | least | most | as run | held to the tail "
+        "| own-run p99 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["shapes"]:
         for start in STARTS:
             got = row[start]
+            held, tail = got["held"], got["own_p99_f"]
             lines.append(
                 f"| {row['shape']} | {start} | {got['seeds']} | {got['mean']:.3f} | "
-                f"{got['least']:.3f} | {got['most']:.3f} | {_cell(got['run'])} |"
+                f"{got['least']:.3f} | {got['most']:.3f} | {_cell(got['run'])} | "
+                f"{_cell(held['mean'])} ({_cell(held['least'])}-{_cell(held['most'])}) | "
+                f"{_cell(tail['mean'], 2)} ({_cell(tail['least'], 2)}-{_cell(tail['most'], 2)}) |"
             )
     return "\n".join(lines) + "\n"
 

@@ -65,3 +65,16 @@ def test_a_paced_sender_sends_no_faster_and_finds_tasks_later() -> None:
     # Any 21 sends span at least ten seconds: no more than 20 in any ten.
     assert min(b - a for a, b in zip(sent, sent[20:], strict=False)) >= 10.0 - 1e-6
     assert sum(paced.delays.values()) > 1.5 * sum(free.delays.values())
+
+
+def test_held_to_the_tail_too_the_informed_client_asks_no_less_than_free() -> None:
+    from benchmarks.decisions import STARTS, shape_spread
+
+    (row,) = shape_spread(quick=True, ran=None)  # uniform 6-36 s, one draw
+    for start in STARTS:
+        got = row[start]
+        # A plan held to a promise more can only need as many queries or more at one mean.
+        assert got["held"]["mean"] >= got["mean"] - 1e-9
+        assert got["own_p99_f"]["seeds"] == 1
+    # A cold batch finds its first tenth late: its tail over its own run is past 1.5 f.
+    assert row["cold"]["own_p99_f"]["mean"] > 1.5
