@@ -863,7 +863,7 @@ _FAMILIES: Final[dict[str, tuple[str, str, str]]] = {
     "other": ("anyint, other setups (the scenario's table names them)", "s", "tab:brown"),
     "official": ("official SDK", "D", "black"),
     "naive-1s": ("loop every 1 s", "s", "tab:red"),
-    "naive-1s-spread": ("loop every 1 s, its queries spread over the second", "x", "tab:pink"),
+    "naive-1s-spread": ("loop every 1 s, its queries spread over the second", "h", "tab:pink"),
     "naive-5s": ("loop every 5 s", "s", "darkorange"),
     "heap-5s": ("every 5 s from one heap, nothing kept per task", "v", "tab:gray"),
     "heap-5s-keep": ("every 5 s from one heap, last answers kept", "v", "tab:olive"),
