@@ -326,8 +326,9 @@ async def _bare_create(http: aiohttp.ClientSession, args: argparse.Namespace, i:
 
 
 async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
-    """``naive-1s-spread``: the 1 s loop with each task's first wait drawn from 0 to 1 s, so
-    its queries leave spread over the second as a schedule's do, not 200 at a time."""
+    """A coroutine per task asking every 1 or 5 s (bare GET + ``json``). ``naive-1s-spread``
+    first waits a random part of the second, so its tasks' queries leave one or a few at a
+    time, as a schedule's do, not all of them at once each second."""
     interval = _loop_sleep(args, 5.0 if args.contender == "naive-5s" else 1.0)
     phases = random.Random(0) if args.contender.endswith("-spread") else None
     headers = {"Authorization": "Bearer bench-key"}

@@ -121,24 +121,3 @@ def test_the_lag_line_sets_the_sdk_as_an_app_may_set_it_up_beside_its_default() 
         "collections, the longest 12.9 ms, at 9.22 queries a task and a mean delay of 2.16 s"
     ) in detail
     assert "gc.freeze()" not in detail
-
-
-def _cpu_line(sdk: float, loop: float, spread: float) -> dict[str, object]:
-    from benchmarks.report import _realtime_cpu
-
-    def ran(ms: float) -> dict[str, object]:
-        return {"cpu_per_query_ms": ms}
-
-    return _realtime_cpu("realtime-200", ran(sdk), ran(loop), ran(spread))
-
-
-def test_the_realtime_cpu_line_reads_the_sdk_against_both_loops() -> None:
-    line = _cpu_line(0.66, 0.30, 0.55)
-    assert line["met"] is False  # 2.2x the loop as users write it
-    detail = str(line["detail"])
-    assert detail.startswith("2.20x (0.660 ms vs 0.300 ms)")
-    assert "(naive-1s-spread) 0.550 ms, 1.83x its own, and the SDK 1.20x it" in detail
-
-
-def test_the_realtime_cpu_line_is_met_within_the_target_of_the_plain_loop() -> None:
-    assert _cpu_line(0.36, 0.30, 0.55)["met"] is True
