@@ -21,7 +21,9 @@ Contenders:
   at most 64 in flight: what a client that keeps nothing per task but its id holds (the floor
   under loop lag at 20,000 tasks); ``heap-5s-keep`` keeps each running task's last answer too.
 - ``typed-5s``: the 5 s loop through the SDK's own typed calls, no scheduler: what its transport
-  and models cost a query, the floor under its CPU per query.
+  and models cost a query, the floor under its CPU per query. ``typed-1s-spread``: the same
+  every 1 s, each task's queries starting at a random point of the second, as
+  ``naive-1s-spread``'s: what they cost at a schedule's timing, the scheduler aside.
 - ``scheduler-only``: the scheduler's core alone over ``--count`` tasks on a simulated clock,
   no network: memory per tracked task and time per scheduling step.
 """
@@ -419,16 +421,20 @@ async def run_heap(args: argparse.Namespace, seen: dict[str, float]) -> None:
 
 
 async def run_typed(args: argparse.Namespace, seen: dict[str, float]) -> None:
-    """The naive 5 s loop through the SDK's own typed calls (``videos.create``, then
-    ``tasks.get`` every 5 s; no scheduler): what the SDK's transport and models cost a query
-    before any scheduling, beside the bare GET + json."""
+    """The naive loop through the SDK's own typed calls (``videos.create``, then ``tasks.get``
+    every 5 s, or every 1 s for ``typed-1s-spread``, its tasks' queries spread over the second
+    as ``naive-1s-spread``'s; no scheduler): what the SDK's transport and models cost a query
+    before any scheduling, beside the bare GET + json at the same timing."""
     from anyint_async import AnyIntSession
 
-    interval = _loop_sleep(args, 5.0)
+    interval = _loop_sleep(args, 1.0 if args.contender == "typed-1s-spread" else 5.0)
+    phases = random.Random(0) if args.contender.endswith("-spread") else None
     async with AnyIntSession("bench-key", base_url=args.url, max_connections=64) as session:
         watchers: list[asyncio.Task[None]] = []
 
         async def watch(task_id: str) -> None:
+            if phases is not None:
+                await asyncio.sleep(interval * phases.random())
             while True:
                 await asyncio.sleep(interval)
                 task = await session.dashscope.tasks.get(task_id, model=args.model)
@@ -540,6 +546,7 @@ CONTENDERS: dict[
     "naive-1s-spread": run_naive,
     "naive-5s": run_naive,
     "typed-5s": run_typed,
+    "typed-1s-spread": run_typed,
     "heap-5s": run_heap,
     "heap-5s-keep": run_heap,
 }

@@ -153,7 +153,7 @@ def scenarios(quick: bool) -> list[Scenario]:
             name="realtime-200",
             description="real time, 200 videos, log-normal 5-60 s",
             count=200, median=17.0, sigma=0.5, low=5.0, high=60.0, time_scale=1.0,
-            contenders=(*realtime, "naive-1s-spread"), concurrent=True,
+            contenders=(*realtime, "naive-1s-spread", "typed-1s-spread"), concurrent=True,
         ),
         # The client's clock is compressed with the gateway's (as in the scenarios below): an
         # unscaled policy would meet 100-600 s videos with a first query at 10 s simulated x20,
