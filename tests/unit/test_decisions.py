@@ -78,3 +78,9 @@ def test_held_to_the_tail_too_the_informed_client_asks_no_less_than_free() -> No
         assert got["own_p99_f"]["seeds"] == 1
     # A cold batch finds its first tenth late: its tail over its own run is past 1.5 f.
     assert row["cold"]["own_p99_f"]["mean"] > 1.5
+    for start in STARTS:
+        got = {key: row[start][key]["mean"] for key in row[start] if key.endswith("_f")}
+        assert got["own_median_f"] <= got["own_p95_f"] <= got["own_p99_f"]
+        assert got["later_p95_f"] <= got["later_p99_f"]
+    # Past the first tenth, a cold batch keeps the knob's promise: 95% within its share.
+    assert row["cold"]["later_p95_f"]["mean"] <= 1.0 < row["cold"]["own_p95_f"]["mean"]
