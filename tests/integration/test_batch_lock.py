@@ -195,21 +195,41 @@ asyncio.run(main())
 """
 
 
-async def test_a_runner_in_another_process_is_refused(
-    slow_gateway: FakeGateway, tmp_path: Path
-) -> None:
-    async with _first_run_going(slow_gateway, tmp_path) as (_, first):
+class _HeldClock:
+    """A gateway clock that stands still until released: the first run's tasks cannot end,
+    and so the run cannot let go of its folder, before the other process has tried it, however
+    long that process takes to start (on a busy machine, longer than the tasks' 0.5 s)."""
+
+    def __init__(self) -> None:
+        self._held_at: float | None = time.monotonic()
+
+    def __call__(self) -> float:
+        return time.monotonic() if self._held_at is None else self._held_at
+
+    def release(self) -> None:
+        self._held_at = None
+
+
+async def test_a_runner_in_another_process_is_refused(tmp_path: Path) -> None:
+    clock = _HeldClock()
+    profiles = {"dashscope.videos": ModelProfile(run=Fixed(0.5), queue=Fixed(0.0))}
+    async with (
+        FakeGateway(seed=5, profiles=profiles, clock=clock) as gateway,
+        _first_run_going(gateway, tmp_path) as (_, first),
+    ):
         other = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             _OTHER_PROCESS,
-            slow_gateway.url,
+            gateway.url,
             str(tmp_path),
-            env=_env(slow_gateway.url),
+            env=_env(gateway.url),
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await asyncio.wait_for(other.communicate(), timeout=60)
+        assert not first.done()  # the clock held: the first run still writes the folder
         assert other.returncode == 2
         assert out.decode().strip() == str(os.getpid())
+        clock.release()
         assert all(result.succeeded for result in await first)
-    assert slow_gateway.stats.tasks_created == 6
+        assert gateway.stats.tasks_created == 6
