@@ -316,6 +316,15 @@ def _loop_sleep(args: argparse.Namespace, seconds: float) -> float:
     return seconds * scale
 
 
+def _loop_timing(args: argparse.Namespace) -> tuple[float, random.Random | None]:
+    """A fixed loop's sleep between a task's queries (1 s or 5 s, as its name says, on
+    ``_loop_sleep``'s clock), and for a ``-spread`` loop the draws of each task's first wait
+    within it, so that its tasks' queries leave one or a few at a time, as a schedule's do,
+    not all at once."""
+    interval = _loop_sleep(args, 1.0 if "-1s" in args.contender else 5.0)
+    return interval, random.Random(0) if args.contender.endswith("-spread") else None
+
+
 async def _bare_create(http: aiohttp.ClientSession, args: argparse.Namespace, i: int) -> str:
     """Create video ``i`` with a bare POST + json, as the plain loops do; its task id."""
     payload = {"model": args.model, "input": {"prompt": f"{args.prefix}-{i}"}}
@@ -331,8 +340,7 @@ async def run_naive(args: argparse.Namespace, seen: dict[str, float]) -> None:
     """A coroutine per task asking every 1 or 5 s (bare GET + ``json``). ``naive-1s-spread``
     first waits a random part of the second, so its tasks' queries leave one or a few at a
     time, as a schedule's do, not all of them at once each second."""
-    interval = _loop_sleep(args, 5.0 if args.contender == "naive-5s" else 1.0)
-    phases = random.Random(0) if args.contender.endswith("-spread") else None
+    interval, phases = _loop_timing(args)
     headers = {"Authorization": "Bearer bench-key"}
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
@@ -427,8 +435,7 @@ async def run_typed(args: argparse.Namespace, seen: dict[str, float]) -> None:
     before any scheduling, beside the bare GET + json at the same timing."""
     from anyint_async import AnyIntSession
 
-    interval = _loop_sleep(args, 1.0 if args.contender == "typed-1s-spread" else 5.0)
-    phases = random.Random(0) if args.contender.endswith("-spread") else None
+    interval, phases = _loop_timing(args)
     async with AnyIntSession("bench-key", base_url=args.url, max_connections=64) as session:
         watchers: list[asyncio.Task[None]] = []
 

@@ -293,7 +293,7 @@ def scouts(quick: bool) -> dict[str, list[dict[str, Any]]]:
                 ratios = outcome.own_ratios(after_first=0.1)
                 reading = _reading(outcome, known, cold=True)
                 reading["own_median_f"] = ratios[len(ratios) // 2] / policy.target_delay
-                reading["own_p99_f"] = _p99(ratios) / policy.target_delay
+                reading["own_p99_f"] = _share_of(ratios, 0.99) / policy.target_delay
                 readings.append(reading)
             rows.append({"scouts": count, **_averaged(readings)})
         found[name] = rows
@@ -361,11 +361,6 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
             }
         rows.append(row)
     return rows
-
-
-def _p99(ordered: list[float]) -> float:
-    """The 99th percentile of sorted ``ordered`` (as the fake-clock targets read it)."""
-    return _share_of(ordered, 0.99)
 
 
 def _share_of(ordered: list[float], share: float) -> float:
@@ -529,9 +524,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _means(got: dict[str, Any], *keys: str) -> str:
-    """The averages over seeds of ``keys`` in one cell (a dash for a reading not taken: a
-    report written before it was)."""
-    return ", ".join(_cell(got[key]["mean"], 2) if key in got else "-" for key in keys)
+    """The averages over seeds of ``keys`` in one cell."""
+    return ", ".join(_cell(got[key]["mean"], 2) for key in keys)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -134,10 +134,13 @@ def _requests(count: int) -> list[BatchRequest]:
     ]
 
 
+#: Videos that take half a second: a first run is still going when a second one starts.
+_SLOW_VIDEOS = {"dashscope.videos": ModelProfile(run=Fixed(0.5), queue=Fixed(0.0))}
+
+
 @pytest.fixture
 async def slow_gateway() -> FakeGateway:  # type: ignore[misc]
-    profiles = {"dashscope.videos": ModelProfile(run=Fixed(0.5), queue=Fixed(0.0))}
-    async with FakeGateway(seed=5, profiles=profiles) as gateway:
+    async with FakeGateway(seed=5, profiles=_SLOW_VIDEOS) as gateway:
         yield gateway
 
 
@@ -212,9 +215,8 @@ class _HeldClock:
 
 async def test_a_runner_in_another_process_is_refused(tmp_path: Path) -> None:
     clock = _HeldClock()
-    profiles = {"dashscope.videos": ModelProfile(run=Fixed(0.5), queue=Fixed(0.0))}
     async with (
-        FakeGateway(seed=5, profiles=profiles, clock=clock) as gateway,
+        FakeGateway(seed=5, profiles=_SLOW_VIDEOS, clock=clock) as gateway,
         _first_run_going(gateway, tmp_path) as (_, first),
     ):
         other = await asyncio.create_subprocess_exec(
