@@ -68,6 +68,16 @@ def test_a_tighter_setting_found_later_breaks_the_knob_order() -> None:
     assert not _verdict(_run(("a", swapped)), "along the knob (0.03, 0.1, 0.3)")["met"]
 
 
+def test_the_knob_in_seconds_is_read_in_order_up_to_6_s() -> None:
+    in_order = [*_good(), _result("anyint@6s", 3.2, 3.0, 5.7, p99=5.9)]
+    assert _verdict(_run(("a", in_order)), "the same in seconds")["met"]
+    # 6 s spaced wider than 5 s but found tasks sooner on average: not the knob's order.
+    sooner = [*_good(), _result("anyint@6s", 3.2, 2.4, 5.7, p99=5.9)]
+    line = _verdict(_run(("a", sooner)), "the same in seconds")
+    assert not line["met"]
+    assert "3.8 q at 2.50 s -> 3.2 q at 2.40 s" in line["detail"]
+
+
 def test_the_tail_is_read_against_each_setting_own_target() -> None:
     # The default's target is 0.1: an own-run p99 of 0.2 is 2.0 f; 1.6 s at 1 s is 1.6 S.
     results = [r for r in _good() if r["contender"] not in ("anyint", "anyint@1s")]
