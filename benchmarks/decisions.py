@@ -7,7 +7,7 @@ once: what the schedule decides, and how fast one process on a shared machine se
 ``realtime-200``, whose 14 clients share two cores. Here each of those scenarios (its
 durations, count, waves and the policy its client ran, in simulated seconds) is polled on the
 fake clock (``benchmarks.fake_clock``): every query leaves when the schedule says, and nothing
-else moves. Four readings:
+else moves. Five readings:
 
 - **Twins.** The default's efficiency at equal mean delay against the optimised informed
   client (``mean_frontier``), cold and, but for ``learning-1000``, warm (a second batch starting
@@ -29,6 +29,9 @@ else moves. Four readings:
   far the draw alone moves an efficiency the shapes run reads once. Beside it, the same
   against the informed client held to the issue's tail target too (``own_run``), and the
   default's own tail: which misses are the price of that target.
+- **The knob in seconds.** ``target_delay_seconds`` at 4-7 s, cold, on each shape over eight
+  draws: whether a looser setting asks fewer queries and finds tasks later, draw by draw, where
+  one real-time run reads a single draw.
 
 Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
 """
@@ -363,6 +366,53 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
     return rows
 
 
+#: ``target_delay_seconds`` settings ``seconds_along`` reads, around the 5 s loop's spacing and
+#: the official SDK's (its 5 s sleeps found tasks about 8 s apart); smoke runs: the first two.
+SECONDS_ALONG: Final = (4.0, 5.0, 5.5, 6.0, 7.0)
+
+
+def seconds_along(quick: bool) -> list[dict[str, Any]]:
+    """The knob in seconds, cold, on each shape, seed by seed: queries per task, mean, p95 and
+    p99 delay at each of ``SECONDS_ALONG``, and in how many draws a setting asked more queries
+    than some tighter one, or found tasks sooner on average than some tighter one: the knob's
+    order, draw by draw, which one real-time run reads on a single draw."""
+    base = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    seeds = range(1) if quick else range(SHAPE_SEEDS)
+    settings = SECONDS_ALONG[:2] if quick else SECONDS_ALONG
+    rows: list[dict[str, Any]] = []
+    for shape, draw in _shapes(quick):
+        # Per draw, the fewest queries and the latest mean of the tighter settings so far.
+        fewest = [math.inf for _ in seeds]
+        latest = [-math.inf for _ in seeds]
+        for seconds in settings:
+            policy = attrs.evolve(base, target_delay_seconds=seconds)
+            got: dict[str, list[float]] = {key: [] for key in ("queries", "mean", "p95", "p99")}
+            dearer = sooner = 0
+            for place, seed in enumerate(seeds):
+                outcome = simulate(_drawn(draw, seed), policy, seed=seed, learner=DurationLearner())
+                delays = sorted(outcome.delays.values())
+                queries, mean = outcome.per_task, statistics.fmean(delays)
+                dearer += queries > fewest[place]
+                sooner += mean < latest[place]
+                fewest[place] = min(fewest[place], queries)
+                latest[place] = max(latest[place], mean)
+                got["queries"].append(queries)
+                got["mean"].append(mean)
+                got["p95"].append(_share_of(delays, 0.95))
+                got["p99"].append(_share_of(delays, 0.99))
+            first = seconds == settings[0]
+            rows.append(
+                {
+                    "shape": shape,
+                    "seconds": seconds,
+                    **{key: _spread_of(values) for key, values in got.items()},
+                    "dearer_than_tighter": None if first else dearer,
+                    "sooner_than_tighter": None if first else sooner,
+                }
+            )
+    return rows
+
+
 def _share_of(ordered: list[float], share: float) -> float:
     """The ``share`` quantile of sorted ``ordered``, read as the fake-clock targets read it."""
     return ordered[int(share * (len(ordered) - 1))]
@@ -520,7 +570,40 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{_means(got, 'own_median_f', 'own_p95_f')} | "
                 f"{_means(got, 'later_p95_f', 'later_p99_f')} |"
             )
+    lines += _render_seconds_along(report.get("seconds_along", []))
     return "\n".join(lines) + "\n"
+
+
+def _render_seconds_along(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## The knob in seconds, cold",
+        "",
+        f"`target_delay_seconds` on {SHAPE_TASKS} tasks created at once of each shape, each "
+        "seed its own draw (the DashScope default policy otherwise): on average over seeds "
+        "(the least and the most queries in brackets). *Out of order*: in how many draws this "
+        "setting asked more queries than some tighter one above it, and in how many it found "
+        "tasks sooner on average than some tighter one; a real-time run reads one draw.",
+        "",
+        "| shape | seconds | queries per task | mean (s) | p95 (s) | p99 (s) | out of order: "
+        "queries, mean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        queries = row["queries"]
+        order = (
+            "-"
+            if row["dearer_than_tighter"] is None
+            else f"{row['dearer_than_tighter']}, {row['sooner_than_tighter']} of {queries['seeds']}"
+        )
+        lines.append(
+            f"| {row['shape']} | {row['seconds']:g} | {queries['mean']:.2f} "
+            f"({queries['least']:.2f}-{queries['most']:.2f}) | {row['mean']['mean']:.3f} | "
+            f"{row['p95']['mean']:.2f} | {row['p99']['mean']:.2f} | {order} |"
+        )
+    return lines
 
 
 def _means(got: dict[str, Any], *keys: str) -> str:
@@ -544,6 +627,7 @@ def main(argv: list[str] | None = None) -> None:
         "twins": twins(args.quick, latest),
         "scouts": scouts(args.quick),
         "shapes": shape_spread(args.quick, shapes),
+        "seconds_along": seconds_along(args.quick),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -84,3 +84,21 @@ def test_held_to_the_tail_too_the_informed_client_asks_no_less_than_free() -> No
         assert got["later_p95_f"] <= got["later_p99_f"]
     # Past the first tenth, a cold batch keeps the knob's promise: 95% within its share.
     assert row["cold"]["later_p95_f"]["mean"] <= 1.0 < row["cold"]["own_p95_f"]["mean"]
+
+
+def test_the_knob_in_seconds_is_read_draw_by_draw_against_the_tighter_setting() -> None:
+    from benchmarks.decisions import render_markdown, seconds_along
+
+    rows = seconds_along(quick=True)  # uniform 6-36 s, one draw, 4 s then 5 s
+    assert [(r["shape"], r["seconds"]) for r in rows] == [("uniform", 4.0), ("uniform", 5.0)]
+    tight, loose = rows
+    assert tight["dearer_than_tighter"] is None
+    # Wider spacing: fewer queries, later on average, on this draw; so counted in order.
+    assert loose["queries"]["mean"] < tight["queries"]["mean"]
+    assert loose["mean"]["mean"] > tight["mean"]["mean"]
+    assert (loose["dearer_than_tighter"], loose["sooner_than_tighter"]) == (0, 0)
+    # The knob in seconds keeps every delay under about its spacing, from the first batch.
+    assert tight["p99"]["mean"] < 1.5 * 4.0 and loose["p99"]["mean"] < 1.5 * 5.0
+    report = {"date": "d", "twins": [], "scouts": {}, "shapes": [], "seconds_along": rows}
+    assert "| uniform | 5 | " in render_markdown(report)
+    assert "0, 0 of 1 |" in render_markdown(report)
