@@ -295,7 +295,7 @@ def scouts(quick: bool) -> dict[str, list[dict[str, Any]]]:
                 outcome = simulate(drawn(seed), policy, seed=seed, scouts=count)
                 ratios = outcome.own_ratios(after_first=0.1)
                 reading = _reading(outcome, known, cold=True)
-                reading["own_median_f"] = ratios[len(ratios) // 2] / policy.target_delay
+                reading["own_median_f"] = _share_of(ratios, 0.5) / policy.target_delay
                 reading["own_p99_f"] = _share_of(ratios, 0.99) / policy.target_delay
                 readings.append(reading)
             rows.append({"scouts": count, **_averaged(readings)})
