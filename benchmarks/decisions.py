@@ -367,51 +367,93 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
 
 
 #: ``target_delay_seconds`` settings ``seconds_along`` reads, around the 5 s loop's spacing and
-#: the official SDK's (its waits grow to 5 s, yet it asked each task about every 8 s); smoke
-#: runs: the first two.
-SECONDS_ALONG: Final = (4.0, 5.0, 5.5, 6.0, 7.0)
+#: the official SDK's (its waits grow to 5 s, yet it asked each task about every 8 s). 4.5 s
+#: puts a scout's second look inside the 8-10 s finishes of two modes and Pareto's floor, where
+#: 4 s looks just before them and 5 s at their end; smoke runs: 4 and 5 s.
+SECONDS_ALONG: Final = (4.0, 4.5, 5.0, 5.5, 6.0, 7.0)
+_SECONDS_QUICK: Final = (4.0, 5.0)
 
 
 def seconds_along(quick: bool) -> list[dict[str, Any]]:
     """The knob in seconds, cold, on each shape, seed by seed: queries per task, mean, p95 and
     p99 delay at each of ``SECONDS_ALONG``, and in how many draws a setting asked more queries
     than some tighter one, or found tasks sooner on average than some tighter one: the knob's
-    order, draw by draw, which one real-time run reads on a single draw."""
+    order, draw by draw, which one real-time run reads on a single draw. Beside it, the same
+    of a loop asking every that many seconds from each task's creation, on the same draws:
+    whether an order the knob misses is one a client asking on a fixed grid can keep."""
     base = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
     seeds = range(1) if quick else range(SHAPE_SEEDS)
-    settings = SECONDS_ALONG[:2] if quick else SECONDS_ALONG
+    settings = _SECONDS_QUICK if quick else SECONDS_ALONG
     rows: list[dict[str, Any]] = []
     for shape, draw in _shapes(quick):
-        # Per draw, the fewest queries and the latest mean of the tighter settings so far.
-        fewest = [math.inf for _ in seeds]
-        latest = [-math.inf for _ in seeds]
+        knob, loop = _Order(len(seeds)), _Order(len(seeds))
         for seconds in settings:
             policy = attrs.evolve(base, target_delay_seconds=seconds)
             got: dict[str, list[float]] = {key: [] for key in ("queries", "mean", "p95", "p99")}
-            dearer = sooner = 0
+            looped: dict[str, list[float]] = {"queries": [], "mean": []}
             for place, seed in enumerate(seeds):
-                outcome = simulate(_drawn(draw, seed), policy, seed=seed, learner=DurationLearner())
+                tasks = _drawn(draw, seed)
+                outcome = simulate(tasks, policy, seed=seed, learner=DurationLearner())
                 delays = sorted(outcome.delays.values())
-                queries, mean = outcome.per_task, statistics.fmean(delays)
-                dearer += queries > fewest[place]
-                sooner += mean < latest[place]
-                fewest[place] = min(fewest[place], queries)
-                latest[place] = max(latest[place], mean)
-                got["queries"].append(queries)
+                mean = statistics.fmean(delays)
+                knob.read(place, outcome.per_task, mean)
+                got["queries"].append(outcome.per_task)
                 got["mean"].append(mean)
                 got["p95"].append(_share_of(delays, 0.95))
                 got["p99"].append(_share_of(delays, 0.99))
+                loop_queries, loop_mean = _loop_every(tasks, seconds)
+                loop.read(place, loop_queries, loop_mean)
+                looped["queries"].append(loop_queries)
+                looped["mean"].append(loop_mean)
             first = seconds == settings[0]
             rows.append(
                 {
                     "shape": shape,
                     "seconds": seconds,
                     **{key: _spread_of(values) for key, values in got.items()},
-                    "dearer_than_tighter": None if first else dearer,
-                    "sooner_than_tighter": None if first else sooner,
+                    "dearer_than_tighter": None if first else knob.dearer,
+                    "sooner_than_tighter": None if first else knob.sooner,
+                    "loop": {
+                        **{key: _spread_of(values) for key, values in looped.items()},
+                        "dearer_than_tighter": None if first else loop.dearer,
+                        "sooner_than_tighter": None if first else loop.sooner,
+                    },
                 }
             )
+            knob.next_setting()
+            loop.next_setting()
     return rows
+
+
+class _Order:
+    """A client's order along the knob, draw by draw: per draw, the fewest queries and the
+    latest mean delay of the tighter settings read so far, and in how many draws the setting
+    being read asked more than the first or found tasks sooner than the second."""
+
+    def __init__(self, draws: int) -> None:
+        self._fewest = [math.inf] * draws
+        self._latest = [-math.inf] * draws
+        self.dearer = self.sooner = 0
+
+    def read(self, draw: int, queries: float, mean: float) -> None:
+        self.dearer += queries > self._fewest[draw]
+        self.sooner += mean < self._latest[draw]
+        self._fewest[draw] = min(self._fewest[draw], queries)
+        self._latest[draw] = max(self._latest[draw], mean)
+
+    def next_setting(self) -> None:
+        self.dearer = self.sooner = 0
+
+
+def _loop_every(tasks: list[SimTask], seconds: float) -> tuple[float, float]:
+    """Queries per task and mean delay of a loop asking each task every ``seconds`` from its
+    creation until it has ended: the grid a user's loop keeps, whatever the durations."""
+    queries, delays = 0, []
+    for task in tasks:
+        asked = math.ceil((task.ends - task.created) / seconds)
+        queries += asked
+        delays.append(task.created + asked * seconds - task.ends)
+    return queries / len(tasks), statistics.fmean(delays)
 
 
 def _share_of(ordered: list[float], share: float) -> float:
@@ -584,25 +626,31 @@ def _render_seconds_along(rows: list[dict[str, Any]]) -> list[str]:
         "seed its own draw (the DashScope default policy otherwise): on average over seeds "
         "(the least and the most queries in brackets). *Out of order*: in how many draws this "
         "setting asked more queries than some tighter one above it, and in how many it found "
-        "tasks sooner on average than some tighter one; a real-time run reads one draw.",
+        "tasks sooner on average than some tighter one; a real-time run reads one draw. "
+        "*Loop*: a loop asking each task every that many seconds from its creation, on the "
+        "same draws, and its own order.",
         "",
         "| shape | seconds | queries per task | mean (s) | p95 (s) | p99 (s) | out of order: "
-        "queries, mean |",
-        "|---|---|---|---|---|---|---|",
+        "queries, mean | loop: queries, mean (s) | loop out of order |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        queries = row["queries"]
-        order = (
-            "-"
-            if row["dearer_than_tighter"] is None
-            else f"{row['dearer_than_tighter']}, {row['sooner_than_tighter']} of {queries['seeds']}"
-        )
+        queries, loop = row["queries"], row["loop"]
         lines.append(
             f"| {row['shape']} | {row['seconds']:g} | {queries['mean']:.2f} "
             f"({queries['least']:.2f}-{queries['most']:.2f}) | {row['mean']['mean']:.3f} | "
-            f"{row['p95']['mean']:.2f} | {row['p99']['mean']:.2f} | {order} |"
+            f"{row['p95']['mean']:.2f} | {row['p99']['mean']:.2f} | "
+            f"{_out_of_order(row, queries['seeds'])} | "
+            f"{loop['queries']['mean']:.2f}, {loop['mean']['mean']:.3f} | "
+            f"{_out_of_order(loop, queries['seeds'])} |"
         )
     return lines
+
+
+def _out_of_order(read: dict[str, Any], seeds: int) -> str:
+    if read["dearer_than_tighter"] is None:
+        return "-"
+    return f"{read['dearer_than_tighter']}, {read['sooner_than_tighter']} of {seeds}"
 
 
 def _means(got: dict[str, Any], *keys: str) -> str:

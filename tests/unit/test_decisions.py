@@ -99,6 +99,18 @@ def test_the_knob_in_seconds_is_read_draw_by_draw_against_the_tighter_setting() 
     assert (loose["dearer_than_tighter"], loose["sooner_than_tighter"]) == (0, 0)
     # The knob in seconds keeps every delay under about its spacing, from the first batch.
     assert tight["p99"]["mean"] < 1.5 * 4.0 and loose["p99"]["mean"] < 1.5 * 5.0
+    # Beside it, a loop on a fixed grid over the same draw: 6-36 s asked every 4 s is 2-9
+    # queries a task, every 5 s 2-8; the knob's scouts spare the rest of the batch some.
+    for row, seconds in ((tight, 4.0), (loose, 5.0)):
+        loop = row["loop"]
+        assert 6 / seconds < loop["queries"]["mean"] <= 36 / seconds + 1
+        assert 0 < loop["mean"]["mean"] < seconds
+        assert row["queries"]["mean"] < loop["queries"]["mean"]
+    assert loose["loop"]["queries"]["mean"] < tight["loop"]["queries"]["mean"]
+    assert (loose["loop"]["dearer_than_tighter"], loose["loop"]["sooner_than_tighter"]) == (0, 0)
     report = {"date": "d", "twins": [], "scouts": {}, "shapes": [], "seconds_along": rows}
-    assert "| uniform | 5 | " in render_markdown(report)
-    assert "0, 0 of 1 |" in render_markdown(report)
+    rendered = render_markdown(report)
+    assert "| uniform | 5 | " in rendered
+    assert "| 0, 0 of 1 | " in rendered
+    loop = loose["loop"]
+    assert f"| {loop['queries']['mean']:.2f}, {loop['mean']['mean']:.3f} | 0, 0 of 1 |" in rendered
