@@ -388,6 +388,8 @@ def seconds_along(quick: bool) -> list[dict[str, Any]]:
     for shape, draw in _shapes(quick):
         knob, loop = _Order(len(seeds)), _Order(len(seeds))
         for seconds in settings:
+            knob.begin_setting()
+            loop.begin_setting()
             policy = attrs.evolve(base, target_delay_seconds=seconds)
             got: dict[str, list[float]] = {key: [] for key in ("queries", "mean", "p95", "p99")}
             looped: dict[str, list[float]] = {"queries": [], "mean": []}
@@ -420,15 +422,14 @@ def seconds_along(quick: bool) -> list[dict[str, Any]]:
                     },
                 }
             )
-            knob.next_setting()
-            loop.next_setting()
     return rows
 
 
 class _Order:
-    """A client's order along the knob, draw by draw: per draw, the fewest queries and the
-    latest mean delay of the tighter settings read so far, and in how many draws the setting
-    being read asked more than the first or found tasks sooner than the second."""
+    """A client's order along the knob, draw by draw. Per draw it keeps the fewest queries and
+    the latest mean delay of the tighter settings read so far; for the setting being read it
+    counts the draws in which that setting asked more queries than those fewest (``dearer``)
+    or found tasks sooner than that latest mean (``sooner``)."""
 
     def __init__(self, draws: int) -> None:
         self._fewest = [math.inf] * draws
@@ -441,7 +442,7 @@ class _Order:
         self._fewest[draw] = min(self._fewest[draw], queries)
         self._latest[draw] = max(self._latest[draw], mean)
 
-    def next_setting(self) -> None:
+    def begin_setting(self) -> None:
         self.dearer = self.sooner = 0
 
 
