@@ -31,7 +31,8 @@ else moves. Five readings:
   default's own tail: which misses are the price of that target.
 - **The knob in seconds.** ``target_delay_seconds`` at 4-7 s, cold, on each shape over eight
   draws: whether a looser setting asks fewer queries and finds tasks later, draw by draw, where
-  one real-time run reads a single draw.
+  one real-time run reads a single draw; beside it, a loop asking every that many seconds on
+  the same draws, and its own order.
 
 Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
 """
@@ -60,6 +61,7 @@ from anyint_async.testing import duration_from_json
 from .fake_clock import Outcome, SimTask, simulate
 from .informed import queries_at
 from .mean_frontier import (
+    _replay,
     known_sample,
     mean_efficiency,
     mean_frontier,
@@ -448,13 +450,11 @@ class _Order:
 
 def _loop_every(tasks: list[SimTask], seconds: float) -> tuple[float, float]:
     """Queries per task and mean delay of a loop asking each task every ``seconds`` from its
-    creation until it has ended: the grid a user's loop keeps, whatever the durations."""
-    queries, delays = 0, []
-    for task in tasks:
-        asked = math.ceil((task.ends - task.created) / seconds)
-        queries += asked
-        delays.append(task.created + asked * seconds - task.ends)
-    return queries / len(tasks), statistics.fmean(delays)
+    creation until it has ended: the grid a user's loop keeps, whatever the durations, replayed
+    as the informed client's plans are."""
+    durations = [task.ends - task.created for task in tasks]
+    plan = [seconds * step for step in range(1, math.ceil(max(durations) / seconds) + 1)]
+    return _replay(plan, durations)
 
 
 def _share_of(ordered: list[float], share: float) -> float:
