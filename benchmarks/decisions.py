@@ -7,7 +7,7 @@ once: what the schedule decides, and how fast one process on a shared machine se
 ``realtime-200``, whose 14 clients share two cores. Here each of those scenarios (its
 durations, count, waves and the policy its client ran, in simulated seconds) is polled on the
 fake clock (``benchmarks.fake_clock``): every query leaves when the schedule says, and nothing
-else moves. Five readings:
+else moves. Six readings:
 
 - **Twins.** The default's efficiency at equal mean delay against the optimised informed
   client (``mean_frontier``), cold and, but for ``learning-1000``, warm (a second batch starting
@@ -28,11 +28,16 @@ else moves. Five readings:
   duration memory) and as a session's second batch, over eight draws of 300 durations: how
   far the draw alone moves an efficiency the shapes run reads once. Beside it, the same
   against the informed client held to the issue's tail target too (``own_run``), and the
-  default's own tail: which misses are the price of that target.
+  default's own tail: which misses are the price of that target. And the informed client
+  planned from what a warm start knew (its memory's durations, or its first batch's) instead
+  of the whole distribution: what those durations allow a client that uses them exactly.
 - **The knob in seconds.** ``target_delay_seconds`` at 4-7 s, cold, on each shape over eight
   draws: whether a looser setting asks fewer queries and finds tasks later, draw by draw, where
   one real-time run reads a single draw; beside it, a loop asking every that many seconds on
   the same draws, and its own order.
+- **The jitter at the loop's spacing.** ``target_delay_seconds=5`` against the 5 s loop on the
+  same draws, with the policy's jitter and without: what drawing waits under the spacing
+  costs in queries and buys in delay.
 
 Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
 """
@@ -139,16 +144,19 @@ def _reading(
     scale: float = 1.0,
     pace: float | None = None,
     tail_held: list[dict[str, float]] | None = None,
+    frontier: dict[str, list[dict[str, float]]] | None = None,
 ) -> dict[str, Any]:
     """Queries per task, mean delay (in real seconds: ``scale`` the clock's), efficiency; cold,
     what came before the first finish; ``pace`` (sends a simulated second), the efficiency
     against the informed client sent at that pace too (``replay_at_rate``); ``tail_held``
     (``own_run_frontier``'s points), the efficiency against the informed client held to the
-    tail target too."""
+    tail target too; ``frontier``: ``mean_frontier``'s reading of these tasks, where one is
+    at hand (without ``pace``)."""
     tasks = outcome.tasks
     mean = statistics.fmean(outcome.delays.values())
     at_rate = None if pace is None else ([t.created for t in tasks], pace)
-    frontier = mean_frontier(known, [t.running for t in tasks], at_rate)
+    if frontier is None or pace is not None:
+        frontier = mean_frontier(known, [t.running for t in tasks], at_rate)
     points = frontier["optimised"]
     found: dict[str, Any] = {
         "queries_per_task": round(outcome.per_task, 3),
@@ -197,6 +205,14 @@ def _remembered(learner: DurationLearner) -> DurationLearner:
     memory = DurationLearner()
     memory.restore(learner.export())
     return memory
+
+
+def _what_it_knew(learner: DurationLearner) -> list[float]:
+    """The durations ``learner`` holds of a shape's one request shape, from each task's
+    creation, sorted: all a client planning exactly for what a warm start knows can plan
+    from."""
+    groups = [g for g in learner.export(per_group=1_000_000)["groups"] if g["clock"] == "total"]
+    return sorted(max(groups, key=lambda g: len(g["seconds"]))["seconds"]) if groups else []
 
 
 def _shapes(quick: bool) -> list[tuple[str, Any]]:
@@ -327,25 +343,33 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
     for shape, draw in _shapes(quick):
         known = known_sample(draw)
         found: dict[str, dict[str, list[float]]] = {
-            start: {"free": [], "held": [], **{key: [] for key in _OWN_RUN}} for start in STARTS
+            start: {"free": [], "held": [], "planned": [], **{key: [] for key in _OWN_RUN}}
+            for start in STARTS
         }
         for seed in seeds:
             session = DurationLearner()
             simulate(_drawn(draw, seed + 100), policy, seed=seed, learner=session)
             tasks = _drawn(draw, seed)
-            held = own_run_frontier(known, [t.running for t in tasks], CAP * policy.target_delay)
+            running = [t.running for t in tasks]
+            held = own_run_frontier(known, running, CAP * policy.target_delay)
+            informed = mean_frontier(known, running)
             learners = {
                 "cold": DurationLearner(),
                 "warm": _remembered(session),
                 "same session": session,
             }
             for start, learner in learners.items():
+                knew = _what_it_knew(learner)  # (before this batch teaches it more)
                 outcome = simulate(tasks, policy, seed=seed, learner=learner)
                 got = found[start]
-                reading = _reading(outcome, known, cold=False, tail_held=held)
+                reading = _reading(outcome, known, cold=False, tail_held=held, frontier=informed)
                 for figure, key in (("free", "efficiency"), ("held", "efficiency_tail_held")):
                     if reading[key] is not None:
                         got[figure].append(reading[key])
+                if knew:
+                    planned = _planned_for(knew, running, informed["optimised"], outcome)
+                    if planned is not None:
+                        got["planned"].append(planned)
                 ratios = {after: outcome.own_ratios(after_first=after) for after in (0.0, 0.1)}
                 for key, after, share in _OWN_RUN_READINGS:
                     got[key].append(_share_of(ratios[after], share) / policy.target_delay)
@@ -359,6 +383,7 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
                 "most": max(values),
                 "seeds": len(got["free"]),
                 "held": _spread_of(got["held"]),
+                "planned": _spread_of(got["planned"]),
                 **{key: _spread_of(got[key], 2) for key in _OWN_RUN},
                 "run": None
                 if contender is None
@@ -366,6 +391,23 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
             }
         rows.append(row)
     return rows
+
+
+def _planned_for(
+    knew: list[float],
+    running: list[float],
+    informed: list[dict[str, float]],
+    outcome: Outcome,
+) -> float | None:
+    """The efficiency, at ``outcome``'s mean delay, of the informed client planned from
+    ``knew`` (a warm start's durations) instead of the whole distribution, replayed on the
+    same tasks (``running``); ``informed``: the optimised client's points on them. None off
+    either frontier."""
+    mean = statistics.fmean(outcome.delays.values())
+    planned = queries_at(
+        undominated(mean_frontier(knew, running)["optimised"]), "delay_mean_s", mean
+    )
+    return None if planned is None else mean_efficiency(informed, planned, mean)
 
 
 #: ``target_delay_seconds`` settings ``seconds_along`` reads, around the 5 s loop's spacing and
@@ -424,6 +466,40 @@ def seconds_along(quick: bool) -> list[dict[str, Any]]:
                     },
                 }
             )
+    return rows
+
+
+#: The loop's spacing at which ``jitter_at_the_loop`` reads the knob in seconds, and the
+#: issue's bound on its queries there against the loop's.
+JITTER_SECONDS: Final = 5.0
+
+
+def jitter_at_the_loop(quick: bool) -> list[dict[str, Any]]:
+    """``target_delay_seconds`` at the 5 s loop's spacing, cold, on each shape over the
+    same draws, with the policy's jitter and without: its queries and mean delay over the
+    loop's, draw by draw. Half of a task's waits are drawn up to ``jitter`` under its spacing
+    (never over: the spacing is a promise), so tasks created together part; this reads what
+    that costs against a loop, whose queries issue 30 bounds at 0.85 of the loop's."""
+    base = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    seeds = range(1) if quick else range(SHAPE_SEEDS)
+    rows: list[dict[str, Any]] = []
+    for shape, draw in _shapes(quick):
+        row: dict[str, Any] = {"shape": shape}
+        for key, jitter in (("jittered", base.jitter), ("unjittered", 0.0)):
+            policy = attrs.evolve(base, target_delay_seconds=JITTER_SECONDS, jitter=jitter)
+            queries, means = [], []
+            for seed in seeds:
+                tasks = _drawn(draw, seed)
+                outcome = simulate(tasks, policy, seed=seed, learner=DurationLearner())
+                loop_queries, loop_mean = _loop_every(tasks, JITTER_SECONDS)
+                queries.append(outcome.per_task / loop_queries)
+                means.append(statistics.fmean(outcome.delays.values()) / loop_mean)
+            row[key] = {
+                "jitter": jitter,
+                "queries_over_loop": _spread_of(queries),
+                "mean_over_loop": _spread_of(means),
+            }
+        rows.append(row)
     return rows
 
 
@@ -512,6 +588,14 @@ def _cell(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _spread_cell(spread: dict[str, Any], digits: int = 3) -> str:
+    """``_spread_of``'s mean (least-most), or - where no seed read one."""
+    if spread["mean"] is None:
+        return "-"
+    least, most = _cell(spread["least"], digits), _cell(spread["most"], digits)
+    return f"{_cell(spread['mean'], digits)} ({least}-{most})"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# The schedule's decisions alone (fake clock)",
@@ -598,9 +682,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "knob's promise (about half of `target_delay` on average, 95% within it) as each "
         "start keeps it.",
         "",
+        "*Planned from what it knew*: the informed client planned from the durations the "
+        "start held instead of the whole distribution (a warm start's memory, a session's "
+        "first batch), at the default's mean, on average over seeds (least-most); replayed "
+        "as the informed client is, a task past its plan found at its own end.",
+        "",
         "| shape | start | seeds | efficiency | least | most | as run | held to the tail "
-        "| own-run p99 | median, p95 | past the first tenth: p95, p99 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| planned from what it knew | own-run p99 | median, p95 "
+        "| past the first tenth: p95, p99 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["shapes"]:
         for start in STARTS:
@@ -610,12 +700,43 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {row['shape']} | {start} | {got['seeds']} | {got['mean']:.3f} | "
                 f"{got['least']:.3f} | {got['most']:.3f} | {_cell(got['run'])} | "
                 f"{_cell(held['mean'])} ({_cell(held['least'])}-{_cell(held['most'])}) | "
+                f"{_spread_cell(got['planned'])} | "
                 f"{_cell(tail['mean'], 2)} ({_cell(tail['least'], 2)}-{_cell(tail['most'], 2)}) | "
                 f"{_means(got, 'own_median_f', 'own_p95_f')} | "
                 f"{_means(got, 'later_p95_f', 'later_p99_f')} |"
             )
     lines += _render_seconds_along(report["seconds_along"])
+    lines += _render_jitter(report.get("jitter_at_the_loop", []))
     return "\n".join(lines) + "\n"
+
+
+def _render_jitter(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"## The knob at the loop's {JITTER_SECONDS:g} s, with its jitter and without",
+        "",
+        f"`target_delay_seconds={JITTER_SECONDS:g}`, cold, on {SHAPE_TASKS} tasks created at "
+        "once of each shape, each seed its own draw, against a loop asking every "
+        f"{JITTER_SECONDS:g} s from each task's creation on the same draw: queries and mean "
+        "delay over the loop's, on average over seeds (least-most). *Jittered*: the policy's "
+        "default, half of a task's waits drawn up to a tenth under the spacing so that tasks "
+        "created together part; *unjittered*: `jitter=0`. Issue 30 bounds the queries at "
+        "0.85 of the loop's and the mean at 1.1.",
+        "",
+        "| shape | jitter | queries over the loop's | mean delay over the loop's |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        for key in ("jittered", "unjittered"):
+            got = row[key]
+            lines.append(
+                f"| {row['shape']} | {got['jitter']:g} | "
+                f"{_spread_cell(got['queries_over_loop'])} | "
+                f"{_spread_cell(got['mean_over_loop'])} |"
+            )
+    return lines
 
 
 def _render_seconds_along(rows: list[dict[str, Any]]) -> list[str]:
@@ -676,6 +797,7 @@ def main(argv: list[str] | None = None) -> None:
         "scouts": scouts(args.quick),
         "shapes": shape_spread(args.quick, shapes),
         "seconds_along": seconds_along(args.quick),
+        "jitter_at_the_loop": jitter_at_the_loop(args.quick),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -84,6 +84,55 @@ def test_held_to_the_tail_too_the_informed_client_asks_no_less_than_free() -> No
         assert got["later_p95_f"] <= got["later_p99_f"]
     # Past the first tenth, a cold batch keeps the knob's promise: 95% within its share.
     assert row["cold"]["later_p95_f"]["mean"] <= 1.0 < row["cold"]["own_p95_f"]["mean"]
+    # Beside a warm start, the informed client planned from what that start knew; a cold
+    # one knew nothing to plan from.
+    assert row["cold"]["planned"]["seeds"] == 0
+    for start in ("warm", "same session"):
+        assert row[start]["planned"]["seeds"] == 1
+        assert 0.5 < row[start]["planned"]["mean"] < 1.5
+
+
+def test_planned_from_the_whole_distribution_the_informed_client_is_its_own_yardstick() -> None:
+    from anyint_async import DurationLearner, TaskRoute
+    from anyint_async.polling import DEFAULT_POLICIES
+    from benchmarks.decisions import _drawn, _planned_for, _shapes
+    from benchmarks.mean_frontier import known_sample, mean_frontier
+
+    (_, draw), *_ = _shapes(quick=True)
+    tasks = _drawn(draw, 0)
+    running = [t.running for t in tasks]
+    known = known_sample(draw)
+    informed = mean_frontier(known, running)["optimised"]
+    policy = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    outcome = simulate(tasks, policy, seed=0, learner=DurationLearner())
+    # Knowing what the informed client knows, it plans what the informed client plans.
+    assert _planned_for(known, running, informed, outcome) == pytest.approx(1.0, abs=1e-3)
+    # Knowing a tenth of a draw, it plans worse for the rest than knowing them all.
+    assert _planned_for(sorted(running[:30]), running, informed, outcome) < 0.97
+
+
+def test_the_knob_at_the_loops_spacing_asks_fewer_queries_and_finds_later_unjittered() -> None:
+    from benchmarks.decisions import jitter_at_the_loop, render_markdown
+
+    (row,) = jitter_at_the_loop(quick=True)  # uniform 6-36 s, one draw
+    on, off = row["jittered"], row["unjittered"]
+    assert (on["jitter"], off["jitter"]) == (0.1, 0.0)
+    # The jitter draws waits under the spacing, never over: more queries, found sooner.
+    assert off["queries_over_loop"]["mean"] < on["queries_over_loop"]["mean"] < 1.0
+    assert on["mean_over_loop"]["mean"] < off["mean_over_loop"]["mean"]
+    # Unjittered, a cold batch asks on the loop's grid once its scouts see a finish, and
+    # skips the looks before it: the loop's mean delay for fewer queries.
+    assert off["mean_over_loop"]["mean"] == pytest.approx(1.0, abs=1e-3)
+    report = {
+        "date": "d",
+        "twins": [],
+        "scouts": {},
+        "shapes": [],
+        "seconds_along": [],
+        "jitter_at_the_loop": [row],
+    }
+    rendered = render_markdown(report)
+    assert f"| uniform | 0 | {off['queries_over_loop']['mean']:.3f} (" in rendered
 
 
 def test_the_knob_in_seconds_is_read_draw_by_draw_against_the_tighter_setting() -> None:
