@@ -469,8 +469,8 @@ def seconds_along(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-#: The loop's spacing at which ``jitter_at_the_loop`` reads the knob in seconds, and the
-#: issue's bound on its queries there against the loop's.
+#: The loop's spacing at which ``jitter_at_the_loop`` reads the knob in seconds (issue 30
+#: bounds the knob's queries there at 0.85 of that loop's).
 JITTER_SECONDS: Final = 5.0
 
 
