@@ -699,9 +699,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['shape']} | {start} | {got['seeds']} | {got['mean']:.3f} | "
                 f"{got['least']:.3f} | {got['most']:.3f} | {_cell(got['run'])} | "
-                f"{_cell(held['mean'])} ({_cell(held['least'])}-{_cell(held['most'])}) | "
-                f"{_spread_cell(got['planned'])} | "
-                f"{_cell(tail['mean'], 2)} ({_cell(tail['least'], 2)}-{_cell(tail['most'], 2)}) | "
+                f"{_spread_cell(held)} | {_spread_cell(got['planned'])} | "
+                f"{_spread_cell(tail, 2)} | "
                 f"{_means(got, 'own_median_f', 'own_p95_f')} | "
                 f"{_means(got, 'later_p95_f', 'later_p99_f')} |"
             )
