@@ -7,7 +7,7 @@ once: what the schedule decides, and how fast one process on a shared machine se
 ``realtime-200``, whose 14 clients share two cores. Here each of those scenarios (its
 durations, count, waves and the policy its client ran, in simulated seconds) is polled on the
 fake clock (``benchmarks.fake_clock``): every query leaves when the schedule says, and nothing
-else moves. Six readings:
+else moves. Seven readings:
 
 - **Twins.** The default's efficiency at equal mean delay against the optimised informed
   client (``mean_frontier``), cold and, but for ``learning-1000``, warm (a second batch starting
@@ -38,13 +38,17 @@ else moves. Six readings:
 - **The jitter at the loop's spacing.** ``target_delay_seconds=5`` against the 5 s loop on the
   same draws, with the policy's jitter and without: what drawing waits under the spacing
   costs in queries and buys in delay.
+- **The clips' atoms.** On each shape whose draw piles tasks on a clip's bounds, the same
+  three starts and draws with that share drawn again instead: how much of a shortfall is a
+  pile the informed client knows to the instant, and what each task on it costs.
 
-Writes ``decisions.json`` and ``decisions.md`` (about ten minutes on one core).
+Writes ``decisions.json`` and ``decisions.md`` (about twelve minutes on one core).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import functools
 import json
 import math
@@ -66,6 +70,7 @@ from anyint_async.testing import duration_from_json
 from .fake_clock import Outcome, SimTask, simulate
 from .informed import queries_at
 from .mean_frontier import (
+    _optimised_plans,
     _replay,
     known_sample,
     mean_efficiency,
@@ -503,6 +508,118 @@ def jitter_at_the_loop(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def atoms_of(known: list[float]) -> dict[float, float]:
+    """The durations that ``known`` (a large draw) holds more than once, each with its share
+    of the draw: where a shape is clipped, its bounds. A continuous draw repeats no value, so
+    a repeated one is a duration many tasks share to the last digit, which the informed client
+    knows and can ask exactly at."""
+    counts: dict[float, int] = {}
+    for seconds in known:
+        counts[seconds] = counts.get(seconds, 0) + 1
+    return {seconds: n / len(known) for seconds, n in sorted(counts.items()) if n > 1}
+
+
+@attrs.frozen
+class Unclipped:
+    """``draw`` with its ``atoms`` drawn again: the same shape, its clipped share spread over
+    the rest in proportion, as a shape cut off at its bounds rather than piled up on them."""
+
+    draw: Any
+    atoms: frozenset[float]
+
+    def sample(self, rng: random.Random) -> float:
+        for _ in range(10_000):  # bounded: an atom holds a few percent of the draw
+            seconds: float = self.draw.sample(rng)
+            if seconds not in self.atoms:
+                return seconds
+        raise RuntimeError("the draw is all atoms")
+
+
+def clip_atoms(quick: bool) -> list[dict[str, Any]]:
+    """The default on each clipped shape against the informed client, as ``shape_spread``
+    reads it (cold, warm, a session's second batch; the same draws), and on the same shape
+    with the clip's atoms drawn again (``Unclipped``): how much of a shortfall is the atoms.
+    A clip piles a few percent of tasks on one duration: the informed client asks them once
+    there, while the default reads their pile as a chance of ending that rises toward it and
+    asks ever more often on the way. Beside it, the queries each atom's task cost the default
+    and the informed client's plan nearest its mean delay, and that excess per task of the
+    batch beside the whole of what the default asked past the informed client."""
+    policy = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    seeds = range(1) if quick else range(SHAPE_SEEDS)
+    rows: list[dict[str, Any]] = []
+    for shape, draw in _shapes(quick=False):
+        known = known_sample(draw)
+        atoms = atoms_of(known)
+        if not atoms or (quick and shape != "pareto"):
+            continue
+        twin = Unclipped(draw, frozenset(atoms))
+        twin_known = known_sample(twin)
+        plans = _optimised_plans(known)
+        found: dict[str, dict[str, list[float]]] = {
+            start: {
+                "clipped": [],
+                "unclipped": [],
+                "default": [],
+                "informed": [],
+                "excess": [],
+                "gap": [],
+            }
+            for start in STARTS
+        }
+        for seed in seeds:
+            for kind, drawn, knew in (("clipped", draw, known), ("unclipped", twin, twin_known)):
+                session = DurationLearner()
+                simulate(_drawn(drawn, seed + 100), policy, seed=seed, learner=session)
+                tasks = _drawn(drawn, seed)
+                running = [t.running for t in tasks]
+                informed = mean_frontier(knew, running)["optimised"]
+                learners = {
+                    "cold": DurationLearner(),
+                    "warm": _remembered(session),
+                    "same session": session,
+                }
+                for start, learner in learners.items():
+                    outcome = simulate(tasks, policy, seed=seed, learner=learner)
+                    mean = statistics.fmean(outcome.delays.values())
+                    efficiency = mean_efficiency(informed, outcome.per_task, mean)
+                    got = found[start]
+                    if efficiency is None:
+                        continue
+                    got[kind].append(efficiency)
+                    if kind == "clipped":
+                        default, near = _atom_queries(outcome, atoms, plans, mean)
+                        piled = sum(t.running in atoms for t in tasks) / len(tasks)
+                        got["default"].append(default)
+                        got["informed"].append(near)
+                        got["excess"].append((default - near) * piled)
+                        got["gap"].append(outcome.per_task * (1 - efficiency))
+        rows.append(
+            {
+                "shape": shape,
+                "atoms": {f"{seconds:g}": round(share, 4) for seconds, share in atoms.items()},
+                **{
+                    start: {key: _spread_of(values) for key, values in got.items()}
+                    for start, got in found.items()
+                },
+            }
+        )
+    return rows
+
+
+def _atom_queries(
+    outcome: Outcome, atoms: dict[float, float], plans: list[list[float]], mean: float
+) -> tuple[float, float]:
+    """The queries each task on an atom cost ``outcome``'s client, on average, and the
+    informed client's plan whose mean delay (replayed on the same tasks) is nearest ``mean``."""
+    running = [t.running for t in outcome.tasks]
+    piled = [t for t in outcome.tasks if t.running in atoms]
+    default = statistics.fmean(len(outcome.asked[t.name]) for t in piled)
+    plan = min(plans, key=lambda p: abs(_replay(p, running)[1] - mean))
+    # (Past the plan's last time, a task is asked once more, at its own end: ``_replay``.)
+    near = statistics.fmean(bisect.bisect_left(plan, t.running) + 1 for t in piled)
+    return default, near
+
+
 class _Order:
     """A client's order along the knob, draw by draw. Per draw it keeps the fewest queries and
     the latest mean delay of the tighter settings read so far; for the setting being read it
@@ -706,6 +823,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
     lines += _render_seconds_along(report["seconds_along"])
     lines += _render_jitter(report.get("jitter_at_the_loop", []))
+    lines += _render_clip_atoms(report.get("clip_atoms", []))
     return "\n".join(lines) + "\n"
 
 
@@ -734,6 +852,41 @@ def _render_jitter(rows: list[dict[str, Any]]) -> list[str]:
                 f"| {row['shape']} | {got['jitter']:g} | "
                 f"{_spread_cell(got['queries_over_loop'])} | "
                 f"{_spread_cell(got['mean_over_loop'])} |"
+            )
+    return lines
+
+
+def _render_clip_atoms(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## The clips' atoms",
+        "",
+        f"The shapes whose draw repeats a duration: a clip's bound, on which the clipped "
+        f"share of tasks piles up (*atoms*: each and its share of tasks). The default on "
+        f"{SHAPE_TASKS} tasks created at once, each seed its own draw, started as in the "
+        "shapes' draw, against the informed client: *clipped*, the shape as the benchmarks "
+        "draw it; *redrawn*, the same shape with the clipped share drawn again, spread over "
+        "the rest (efficiency at equal mean, on average over seeds, least-most). On the "
+        "clipped draws: the queries each task on an atom cost the default and the informed "
+        "client's plan nearest its mean; *their excess*: the difference, per task of the "
+        "batch; *the whole gap*: the queries per task the default asked past the informed "
+        "client at its mean.",
+        "",
+        "| shape | atoms | start | efficiency, clipped | redrawn | queries per atom task: "
+        "default | informed | their excess per task | the whole gap per task |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        atoms = ", ".join(f"{seconds} s ({share:.1%})" for seconds, share in row["atoms"].items())
+        for start in STARTS:
+            got = row[start]
+            lines.append(
+                f"| {row['shape']} | {atoms} | {start} | {_spread_cell(got['clipped'])} | "
+                f"{_spread_cell(got['unclipped'])} | {_cell(got['default']['mean'], 1)} | "
+                f"{_cell(got['informed']['mean'], 1)} | {_cell(got['excess']['mean'], 2)} | "
+                f"{_cell(got['gap']['mean'], 2)} |"
             )
     return lines
 
@@ -797,6 +950,7 @@ def main(argv: list[str] | None = None) -> None:
         "shapes": shape_spread(args.quick, shapes),
         "seconds_along": seconds_along(args.quick),
         "jitter_at_the_loop": jitter_at_the_loop(args.quick),
+        "clip_atoms": clip_atoms(args.quick),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -163,3 +163,60 @@ def test_the_knob_in_seconds_is_read_draw_by_draw_against_the_tighter_setting() 
     assert "| 0, 0 of 1 | " in rendered
     loop = loose["loop"]
     assert f"| {loop['queries']['mean']:.2f}, {loop['mean']['mean']:.3f} | 0, 0 of 1 |" in rendered
+
+
+def test_a_clips_atoms_are_the_durations_a_draw_repeats_and_redrawn_they_are_gone() -> None:
+    import random
+
+    from benchmarks.decisions import Unclipped, _shapes, atoms_of
+    from benchmarks.mean_frontier import known_sample
+
+    draws = dict(_shapes(quick=False))
+    # A Pareto past 8 s clipped at 80 s piles (8/80)^1.5 of its tasks on 80 s; a uniform
+    # repeats nothing.
+    (atom, share), *others = atoms_of(known_sample(draws["pareto"])).items()
+    assert (atom, others) == (80.0, [])
+    assert share == pytest.approx(0.1**1.5, abs=0.004)
+    assert atoms_of(known_sample(draws["uniform"])) == {}
+    rng = random.Random(5)
+    redrawn = [Unclipped(draws["pareto"], frozenset({atom})).sample(rng) for _ in range(3000)]
+    assert max(redrawn) < 80.0
+    assert min(redrawn) >= 8.0
+
+
+def test_an_atoms_tasks_are_counted_as_asked_and_as_the_nearest_plan_would_ask_them() -> None:
+    from benchmarks.decisions import _atom_queries
+
+    tasks = tuple(
+        SimTask(name=name, created=0.0, queued=0.0, running=running)
+        for name, running in (("a", 10.0), ("b", 80.0), ("c", 80.0))
+    )
+    outcome = Outcome(
+        delays={"a": 1.0, "b": 0.5, "c": 0.5},  # a mean of 2/3 s
+        queries=9,
+        tasks=tasks,
+        asked={"a": [5.0, 11.0], "b": [40.0, 70.0, 79.0, 80.5], "c": [75.0, 80.5]},
+    )
+    sparse = [20.0, 80.0]  # replayed: a found 10 s late, b and c at once: a mean of 10/3 s
+    dense = [11.0, 60.0, 79.0, 80.5]  # 1 s, 0.5 s, 0.5 s late: a mean of 2/3 s
+    default, informed = _atom_queries(outcome, {80.0: 0.5}, [sparse, dense], 2 / 3)
+    assert default == 3.0  # b asked 4 times, c twice
+    assert informed == 4.0  # the dense plan's four times, the last one past 80 s
+
+
+def test_the_clips_atoms_are_read_beside_their_redrawn_twin() -> None:
+    from benchmarks.decisions import _drawn, _shapes, clip_atoms, render_markdown
+
+    (row,) = clip_atoms(quick=True)  # Pareto clipped at 80 s, one draw
+    assert (row["shape"], list(row["atoms"])) == ("pareto", ["80"])
+    tasks = _drawn(dict(_shapes(quick=False))["pareto"], 0)
+    piled = sum(t.running == 80.0 for t in tasks) / len(tasks)
+    for start in ("cold", "warm", "same session"):
+        got = row[start]
+        assert got["clipped"]["seeds"] == got["unclipped"]["seeds"] == 1
+        excess = (got["default"]["mean"] - got["informed"]["mean"]) * piled
+        assert got["excess"]["mean"] == pytest.approx(excess, abs=0.005)
+    report = {"date": "d", "twins": [], "scouts": {}, "shapes": [], "seconds_along": []}
+    rendered = render_markdown({**report, "clip_atoms": [row]})
+    assert "| pareto | 80 s (3.2%) | warm | " in rendered
+    assert "The clips' atoms" not in render_markdown(report)
