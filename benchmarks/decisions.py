@@ -586,9 +586,9 @@ def clip_atoms(quick: bool) -> list[dict[str, Any]]:
                     if efficiency is None:
                         continue
                     got[kind].append(efficiency)
-                    if kind == "clipped":
+                    piled = sum(t.running in atoms for t in tasks) / len(tasks)
+                    if kind == "clipped" and piled:  # (a draw may leave an atom empty)
                         default, near = _atom_queries(outcome, atoms, plans, mean)
-                        piled = sum(t.running in atoms for t in tasks) / len(tasks)
                         got["default"].append(default)
                         got["informed"].append(near)
                         got["excess"].append((default - near) * piled)
