@@ -55,6 +55,7 @@ import math
 import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -513,9 +514,7 @@ def atoms_of(known: list[float]) -> dict[float, float]:
     of the draw: where a shape is clipped, its bounds. A continuous draw repeats no value, so
     a repeated one is a duration many tasks share to the last digit, which the informed client
     knows and can ask exactly at."""
-    counts: dict[float, int] = {}
-    for seconds in known:
-        counts[seconds] = counts.get(seconds, 0) + 1
+    counts = Counter(known)
     return {seconds: n / len(known) for seconds, n in sorted(counts.items()) if n > 1}
 
 
@@ -573,6 +572,9 @@ def clip_atoms(quick: bool) -> list[dict[str, Any]]:
                 tasks = _drawn(drawn, seed)
                 running = [t.running for t in tasks]
                 informed = mean_frontier(knew, running)["optimised"]
+                piled = sum(seconds in atoms for seconds in running) / len(tasks)
+                # Each plan's mean delay on these tasks, for the plan nearest each start's.
+                replayed = [(_replay(plan, running)[1], plan) for plan in plans]
                 learners = {
                     "cold": DurationLearner(),
                     "warm": _remembered(session),
@@ -586,9 +588,8 @@ def clip_atoms(quick: bool) -> list[dict[str, Any]]:
                     if efficiency is None:
                         continue
                     got[kind].append(efficiency)
-                    piled = sum(t.running in atoms for t in tasks) / len(tasks)
                     if kind == "clipped" and piled:  # (a draw may leave an atom empty)
-                        default, near = _atom_queries(outcome, atoms, plans, mean)
+                        default, near = _atom_queries(outcome, atoms, replayed, mean)
                         got["default"].append(default)
                         got["informed"].append(near)
                         got["excess"].append((default - near) * piled)
@@ -607,14 +608,17 @@ def clip_atoms(quick: bool) -> list[dict[str, Any]]:
 
 
 def _atom_queries(
-    outcome: Outcome, atoms: dict[float, float], plans: list[list[float]], mean: float
+    outcome: Outcome,
+    atoms: dict[float, float],
+    replayed: list[tuple[float, list[float]]],
+    mean: float,
 ) -> tuple[float, float]:
     """The queries each task on an atom cost ``outcome``'s client, on average, and the
-    informed client's plan whose mean delay (replayed on the same tasks) is nearest ``mean``."""
-    running = [t.running for t in outcome.tasks]
+    informed client's plan whose mean delay is nearest ``mean``; ``replayed``: each plan with
+    its mean delay replayed on the same tasks."""
     piled = [t for t in outcome.tasks if t.running in atoms]
     default = statistics.fmean(len(outcome.asked[t.name]) for t in piled)
-    plan = min(plans, key=lambda p: abs(_replay(p, running)[1] - mean))
+    _, plan = min(replayed, key=lambda found: abs(found[0] - mean))
     # (Past the plan's last time, a task is asked once more, at its own end: ``_replay``.)
     near = statistics.fmean(bisect.bisect_left(plan, t.running) + 1 for t in piled)
     return default, near
@@ -863,8 +867,8 @@ def _render_clip_atoms(rows: list[dict[str, Any]]) -> list[str]:
         "",
         "## The clips' atoms",
         "",
-        f"The shapes whose draw repeats a duration: a clip's bound, on which the clipped "
-        f"share of tasks piles up (*atoms*: each and its share of tasks). The default on "
+        "The shapes whose draw repeats a duration: a clip's bound, on which the clipped "
+        "share of tasks piles up (*atoms*: each and its share of tasks). The default on "
         f"{SHAPE_TASKS} tasks created at once, each seed its own draw, started as in the "
         "shapes' draw, against the informed client: *clipped*, the shape as the benchmarks "
         "draw it; *redrawn*, the same shape with the clipped share drawn again, spread over "

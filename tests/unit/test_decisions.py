@@ -186,6 +186,7 @@ def test_a_clips_atoms_are_the_durations_a_draw_repeats_and_redrawn_they_are_gon
 
 def test_an_atoms_tasks_are_counted_as_asked_and_as_the_nearest_plan_would_ask_them() -> None:
     from benchmarks.decisions import _atom_queries
+    from benchmarks.mean_frontier import _replay
 
     tasks = tuple(
         SimTask(name=name, created=0.0, queued=0.0, running=running)
@@ -199,7 +200,9 @@ def test_an_atoms_tasks_are_counted_as_asked_and_as_the_nearest_plan_would_ask_t
     )
     sparse = [20.0, 80.0]  # replayed: a found 10 s late, b and c at once: a mean of 10/3 s
     dense = [11.0, 60.0, 79.0, 80.5]  # 1 s, 0.5 s, 0.5 s late: a mean of 2/3 s
-    default, informed = _atom_queries(outcome, {80.0: 0.5}, [sparse, dense], 2 / 3)
+    running = [t.running for t in tasks]
+    replayed = [(_replay(plan, running)[1], plan) for plan in (sparse, dense)]
+    default, informed = _atom_queries(outcome, {80.0: 0.5}, replayed, 2 / 3)
     assert default == 3.0  # b asked 4 times, c twice
     assert informed == 4.0  # the dense plan's four times, the last one past 80 s
 
