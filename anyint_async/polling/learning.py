@@ -223,6 +223,13 @@ class DurationEstimate:
             return None
         return stretch
 
+    def with_remembered_median(self) -> DurationEstimate:
+        """This estimate with the remembered median (``median_guess``) standing for the
+        median this session has not learned yet; itself where it has, or remembers none."""
+        if self.median is not None or self.median_guess is None:
+            return self
+        return attrs.evolve(self, median=self.median_guess, median_guess=None)
+
     def expected(self, age: float) -> float:
         """The duration to size polls by: the median once known. Before that, no shape is
         assumed: a task still running at ``age`` takes at least that long, and the median is

@@ -121,16 +121,16 @@ class PollPolicy:
       end (its request shape's durations, its age, its start, a callback), never on how late other
       tasks were found; only a task twice as old as the slowest seen finishing (likely stuck) is
       asked ever more sparsely, past ``f`` of its age; one facing a stretch where no learned task
-      ended though many outlived its start (a gap between two modes) is asked next a spacing after
-      finishes resume, and a query that would land in such a stretch comes instead just after the
-      finishes before it end (the same queries, the last of those found sooner); one older than
-      every learned finish, with dozens of others seen well past them, is asked every ``f`` of its
-      age again (nothing learned speaks for it). Fake clock, 300 videos cold, five shapes of
-      durations, 0.03-0.3, first queries at 2 s, on average over seeds (the first tenth to end
-      aside, found before anything was learned): the median task found within 0.27-0.51 ``f``
-      of its run, 95% within 0.86-0.98 ``f``, 99% within 0.95-1.23 ``f``. With DashScope's
-      first queries at 10 s, at 0.1, 95% within 0.84-1.13 ``f``; in a second batch, whose
-      spacing is ``f`` of the learned median, 0.75-1.34 ``f`` (``benchmarks.decisions``).
+      ended though many outlived its start (a gap between two modes) is asked next where
+      finishes resume, a spacing for a task that age past it, and a query that would land in such
+      a stretch comes instead just after the finishes before it end (the same queries, the last of
+      those found sooner); one older than every learned finish, with dozens of others seen well
+      past them, is asked every ``f`` of its age again (nothing learned speaks for it). Fake clock,
+      300 videos cold, five shapes of durations, 0.03-0.3, first queries at 2 s, on average over
+      seeds (the first tenth to end aside, found before anything was learned): the median task found
+      within 0.27-0.51 ``f`` of its run, 95% within 0.86-0.98 ``f``, 99% within 0.95-1.23 ``f``.
+      With DashScope's first queries at 10 s, at 0.1, 95% within 0.84-1.13 ``f``; in a second batch,
+      whose spacing is ``f`` of the learned median, 0.75-1.34 ``f`` (``benchmarks.decisions``).
     - ``target_delay_seconds``: the same promise in seconds, for every task alike: found on
       average within about half of it, nearly all within it; when set it takes the place of
       ``target_delay``, and the first queries of a batch come no later than that. Where short
@@ -269,6 +269,18 @@ class PollPolicy:
             # Only the spacing is jittered: a tenth off the whole wait landed the query in
             # the gap, one more for nothing.
             ahead = quiet
+            # That query lands where finishes resume, so it is spaced as a task of that age
+            # is, by its chance of ending there: past the fast mode of two, by the slow mode's
+            # first seconds, where few of its tasks end yet, not by the fast mode's pace. At
+            # that pace it came about 1 s past 32 s, and the slow third paid a query more for
+            # it (fake clock, a second batch of two modes, 8 seeds, efficiency at equal mean
+            # from a memory / as a session's second: 0.920 -> 0.948 / 0.911 -> 0.931 at 0.1,
+            # 0.943 -> 0.946 / 0.948 -> 0.951 at 0.03, 0.919 -> 0.962 / 0.906 -> 0.947 at 0.3;
+            # the other shapes level). A warm start read the stretch from its memory and reads
+            # that chance from it too: before this batch's median is known, the remembered one
+            # stands for it (spaced as a task nothing is learned of, a tenth of its 32 s, the
+            # query came 3.2 s past and read 0.900 from a memory at 0.1).
+            spacing = self.target_spacing(estimate.with_remembered_median(), age + quiet)
         if estimate.late is not None:
             stuck_from = _STUCK_AFTER * estimate.late
             if age > stuck_from:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import statistics
 from datetime import UTC, datetime
 
 import attrs
@@ -459,15 +460,17 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched(
         slow = [t for t in tasks[1:] if t.running > 30]
         crossing = [sum(1 for at in outcome.asked[t.name] if 11 < at < 31) for t in slow]
         assert max(crossing) == 0, crossing
-        assert outcome.delays["odd"] <= (32 - 20) + 1.5
+        (memory,) = [g for g in first.export()["groups"] if g["clock"] == "total"]
+        resumes = min(seconds for seconds in memory["seconds"] if seconds > 20)
+        # Found by the first query past the gap: a spacing for the slow mode's first seconds
+        # (about 1.8 s) after finishes resume.
+        assert outcome.delays["odd"] <= (resumes - 20) + 2.5
         # The modes themselves are asked at the target's spacing: every task of both is
         # found within it (a tenth of the group's expected duration, jitter aside, or for
         # a slow one a tenth of its own run at most), those ending before the slow mode's
         # first learned finish within it after that finish.
         fast = [t for t in tasks[1:] if t.running < 11]
         spacing = 0.1 * 10.0 * 1.1
-        (memory,) = [g for g in first.export()["groups"] if g["clock"] == "total"]
-        resumes = min(seconds for seconds in memory["seconds"] if seconds > 20)
         late = [
             outcome.delays[t.name]
             - max(0.0, resumes - t.running)
@@ -475,6 +478,40 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched(
             for t in fast + slow
         ]
         assert max(late) <= 0, (seed, max(late))
+
+
+@pytest.mark.parametrize("start", ["from a memory", "a session's second batch"])
+def test_the_first_query_past_a_quiet_stretch_is_spaced_for_where_finishes_resume(
+    start: str,
+) -> None:
+    # Two modes (8-10 s, 32-40 s), a second batch at 0.1. A task crossing the gap between
+    # them is next asked a spacing past where finishes resume, and that spacing is the one a
+    # task of that age gets: the slow mode's first seconds, where few of its tasks end, are
+    # spaced wider (about 1.8 s) than the fast mode (about 1 s, what it was read from before).
+    # Before this batch's own median is known, the remembered one stands for it: read as a
+    # task not learned of, 32 s old, the query waited a tenth of that, 3.2 s.
+    policy = attrs.evolve(POLICY, target_delay=0.1)
+    typical = []
+    for seed in range(3):
+        first = DurationLearner()
+        simulate(shaped_tasks("bimodal", 300, scale=8.0, seed=seed + 100), policy, learner=first)
+        learner = first
+        if start == "from a memory":
+            learner = DurationLearner()
+            learner.restore(first.export())
+        (memory,) = [g for g in first.export()["groups"] if g["clock"] == "total"]
+        resumes = min(seconds for seconds in memory["seconds"] if seconds > 20)
+        tasks = shaped_tasks("bimodal", 300, scale=8.0, seed=seed)
+        outcome = simulate(tasks, policy, seed=seed, learner=learner)
+        past = [
+            min(at - t.created for at in outcome.asked[t.name] if at - t.created > 20) - resumes
+            for t in tasks
+            if t.running > 34
+        ]
+        assert max(past) < 2.5, (seed, max(past))
+        typical.append(statistics.median(past))
+    # How much wider depends on how a draw's typical task is read (1.1-2.2 s by seed).
+    assert statistics.fmean(typical) > 1.4, typical
 
 
 @pytest.mark.parametrize("setting", [{"target_delay": 0.1}, {"target_delay": 0.3}])
