@@ -441,6 +441,13 @@ def test_a_spacing_in_seconds_finds_a_learned_batchs_fastest_tasks_within_one_an
     assert sum(tails) / len(tails) <= 1.5 * spacing, tails
 
 
+def _slow_mode_resumes(learner: DurationLearner) -> float:
+    """Where finishes resume past the gap between two modes (8-10 s, 32-40 s): the shortest
+    duration over 20 s that ``learner`` learned, from each task's creation."""
+    (memory,) = [g for g in learner.export()["groups"] if g["clock"] == "total"]
+    return float(min(seconds for seconds in memory["seconds"] if seconds > 20))
+
+
 def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched() -> None:
     # Two modes in one request shape (two thirds 8-10 s, a third 32-40 s), a second batch
     # starting from the first one's memory. No learned task ended between the modes, though
@@ -460,8 +467,7 @@ def test_a_quiet_stretch_between_two_modes_is_crossed_at_once_and_still_watched(
         slow = [t for t in tasks[1:] if t.running > 30]
         crossing = [sum(1 for at in outcome.asked[t.name] if 11 < at < 31) for t in slow]
         assert max(crossing) == 0, crossing
-        (memory,) = [g for g in first.export()["groups"] if g["clock"] == "total"]
-        resumes = min(seconds for seconds in memory["seconds"] if seconds > 20)
+        resumes = _slow_mode_resumes(first)
         # Found by the first query past the gap: a spacing for the slow mode's first seconds
         # (about 1.8 s) after finishes resume.
         assert outcome.delays["odd"] <= (resumes - 20) + 2.5
@@ -499,8 +505,7 @@ def test_the_first_query_past_a_quiet_stretch_is_spaced_for_where_finishes_resum
         if start == "from a memory":
             learner = DurationLearner()
             learner.restore(first.export())
-        (memory,) = [g for g in first.export()["groups"] if g["clock"] == "total"]
-        resumes = min(seconds for seconds in memory["seconds"] if seconds > 20)
+        resumes = _slow_mode_resumes(first)
         tasks = shaped_tasks("bimodal", 300, scale=8.0, seed=seed)
         outcome = simulate(tasks, policy, seed=seed, learner=learner)
         past = [
