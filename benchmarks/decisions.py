@@ -65,7 +65,7 @@ import attrs
 from anyint_async import DurationLearner, PollPolicy, TaskRoute
 from anyint_async.polling import DEFAULT_POLICIES
 from anyint_async.polling.policy import DEFAULT_LONGEST_WAIT
-from anyint_async.polling.schedule import SCOUTS
+from anyint_async.polling.schedule import SCOUTS, WIDE_SCOUTS
 from anyint_async.testing import duration_from_json
 
 from .fake_clock import Outcome, SimTask, simulate
@@ -475,6 +475,47 @@ def seconds_along(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+#: The spacings at which ``scouts_in_silence`` reads the knob in seconds: short against the
+#: shapes' first finishes, where the scouts' silence lasts many spacings, and the loop's 5 s.
+SILENCE_SECONDS: Final = (1.0, 2.0, 5.0)
+
+
+def scouts_in_silence(quick: bool) -> list[dict[str, Any]]:
+    """``target_delay_seconds`` cold on each shape, its scouts grown to ``WIDE_SCOUTS`` after
+    a few spacings with no finish seen (the default) and never grown (``SCOUTS`` throughout),
+    on the same draws: queries and mean delay over a loop asking every that many seconds'
+    (``_loop_every``), the p99 delay in spacings (and its worst draw). A task held back until
+    a scout's first finish is seen is found only then, however long before it ended."""
+    base = DEFAULT_POLICIES[TaskRoute.DASHSCOPE_TASKS]
+    seeds = range(1) if quick else range(SHAPE_SEEDS)
+    settings = SILENCE_SECONDS[:1] if quick else SILENCE_SECONDS
+    rows: list[dict[str, Any]] = []
+    for shape, draw in _shapes(quick):
+        for seconds in settings:
+            policy = attrs.evolve(base, target_delay_seconds=seconds)
+            row: dict[str, Any] = {"shape": shape, "seconds": seconds}
+            for key, wide in (("widened", WIDE_SCOUTS), ("held", SCOUTS)):
+                queries, means, tails = [], [], []
+                for seed in seeds:
+                    tasks = _drawn(draw, seed)
+                    outcome = simulate(
+                        tasks, policy, seed=seed, learner=DurationLearner(), wide_scouts=wide
+                    )
+                    delays = sorted(outcome.delays.values())
+                    loop_queries, loop_mean = _loop_every(tasks, seconds)
+                    queries.append(outcome.per_task / loop_queries)
+                    means.append(statistics.fmean(delays) / loop_mean)
+                    tails.append(_share_of(delays, 0.99) / seconds)
+                row[key] = {
+                    "scouts": wide,
+                    "queries_over_loop": _spread_of(queries),
+                    "mean_over_loop": _spread_of(means),
+                    "p99_over_spacing": _spread_of(tails, 2),
+                }
+            rows.append(row)
+    return rows
+
+
 #: The loop's spacing at which ``jitter_at_the_loop`` reads the knob in seconds (issue 30
 #: bounds the knob's queries there at 0.85 of that loop's).
 JITTER_SECONDS: Final = 5.0
@@ -826,9 +867,43 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{_means(got, 'later_p95_f', 'later_p99_f')} |"
             )
     lines += _render_seconds_along(report["seconds_along"])
+    lines += _render_silence(report.get("scouts_in_silence", []))
     lines += _render_jitter(report.get("jitter_at_the_loop", []))
     lines += _render_clip_atoms(report.get("clip_atoms", []))
     return "\n".join(lines) + "\n"
+
+
+def _render_silence(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## The scouts' silence, in seconds",
+        "",
+        f"`target_delay_seconds` cold on {SHAPE_TASKS} tasks created at once of each shape, "
+        "each seed its own draw. The tasks that are not scouts are asked only once a scout's "
+        "first finish is seen, so those that ended before it are found only then. "
+        f"*Widened* (the default): after three spacings with no finish seen, {WIDE_SCOUTS} "
+        f"tasks scout; *held*: {SCOUTS} throughout. Queries and mean delay over a loop's asking "
+        "every that many seconds on the same draws, and the p99 delay in spacings: on average "
+        "over seeds (least-most).",
+        "",
+        "| shape | seconds | widened: queries / loop | mean / loop | p99 / spacing "
+        "| held: queries / loop | mean / loop | p99 / spacing |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            _spread_cell(row[key][reading], digits)
+            for key in ("widened", "held")
+            for reading, digits in (
+                ("queries_over_loop", 3),
+                ("mean_over_loop", 3),
+                ("p99_over_spacing", 2),
+            )
+        ]
+        lines.append(f"| {row['shape']} | {row['seconds']:g} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _render_jitter(rows: list[dict[str, Any]]) -> list[str]:
@@ -953,6 +1028,7 @@ def main(argv: list[str] | None = None) -> None:
         "scouts": scouts(args.quick),
         "shapes": shape_spread(args.quick, shapes),
         "seconds_along": seconds_along(args.quick),
+        "scouts_in_silence": scouts_in_silence(args.quick),
         "jitter_at_the_loop": jitter_at_the_loop(args.quick),
         "clip_atoms": clip_atoms(args.quick),
     }

@@ -16,7 +16,7 @@ import attrs
 from attrs import frozen
 
 from anyint_async import DurationLearner, PollPolicy, Task, TaskRoute, TaskStatus
-from anyint_async.polling.schedule import SCOUTS, PollSchedule
+from anyint_async.polling.schedule import SCOUTS, WIDE_SCOUTS, PollSchedule
 
 WALL0 = 1_800_000_000.0
 NO_LIMITS = {"dashscope": math.inf, "kling": math.inf}
@@ -166,6 +166,7 @@ def simulate(
     learner: DurationLearner | None = None,
     reported_late: Mapping[str, float] | None = None,
     scouts: int = SCOUTS,
+    wide_scouts: int = WIDE_SCOUTS,
     sends_per_second: float = math.inf,
 ) -> Outcome:
     """Poll every task to its end; the provider reports RUNNING (and, if
@@ -173,7 +174,8 @@ def simulate(
     is still said to be running for that many seconds past its end (a provider slow to update
     its status), then finished at its true end time: it is found late, through no fault of
     the schedule. ``scouts``: how many tasks of a model nothing is known of are polled before
-    its first finish (the schedule's own count unless told). ``sends_per_second``: a sender
+    its first finish (the schedule's own count unless told), ``wide_scouts`` how many with a
+    spacing in seconds once that finish is long in coming. ``sends_per_second``: a sender
     that sends no faster (the schedule paces to it as to a known query limit, the longest
     overdue first): a process that spends so much CPU on each query."""
     now = 0.0
@@ -186,6 +188,7 @@ def simulate(
         # This world refuses nothing; a sender's pace is a limit the schedule knows.
         rate_limits={**NO_LIMITS, "dashscope": sends_per_second},
         scouts=scouts,
+        wide_scouts=wide_scouts,
     )
     by_name = {t.name: t for t in tasks}
     waiting = sorted(tasks, key=lambda t: t.created)

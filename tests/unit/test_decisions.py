@@ -165,6 +165,26 @@ def test_the_knob_in_seconds_is_read_draw_by_draw_against_the_tighter_setting() 
     assert f"| {loop['queries']['mean']:.2f}, {loop['mean']['mean']:.3f} | 0, 0 of 1 |" in rendered
 
 
+def test_the_scouts_silence_is_read_widened_and_held_on_the_same_draw() -> None:
+    from benchmarks.decisions import render_markdown, scouts_in_silence
+
+    (row,) = scouts_in_silence(quick=True)  # uniform 6-36 s, one draw, at 1 s
+    assert (row["shape"], row["seconds"]) == ("uniform", 1.0)
+    widened, held = row["widened"], row["held"]
+    assert (widened["scouts"], held["scouts"]) == (100, 32)
+    # Held back until the first of 32 scouts ends, the tasks that ended at the floor before
+    # it wait past the spacing; grown to 100 scouts, nearly every task is found within it,
+    # sooner on average, for more queries.
+    assert held["p99_over_spacing"]["mean"] > 1.5
+    assert widened["p99_over_spacing"]["mean"] <= 1.0
+    assert widened["mean_over_loop"]["mean"] < held["mean_over_loop"]["mean"]
+    assert held["queries_over_loop"]["mean"] < widened["queries_over_loop"]["mean"] < 0.85
+    report = {"date": "d", "twins": [], "scouts": {}, "shapes": [], "seconds_along": []}
+    rendered = render_markdown({**report, "scouts_in_silence": [row]})
+    assert "## The scouts' silence, in seconds" in rendered
+    assert f"| uniform | 1 | {widened['queries_over_loop']['mean']:.3f} (" in rendered
+
+
 def test_a_clips_atoms_are_the_durations_a_draw_repeats_and_redrawn_they_are_gone() -> None:
     import random
 
