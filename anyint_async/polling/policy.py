@@ -133,9 +133,12 @@ class PollPolicy:
       whose spacing is ``f`` of the learned median, 0.75-1.34 ``f`` (``benchmarks.decisions``).
     - ``target_delay_seconds``: the same promise in seconds, for every task alike: found on
       average within about half of it, nearly all within it; when set it takes the place of
-      ``target_delay``, and the first queries of a batch come no later than that. Where short
-      and long tasks are mixed and what counts is the delay in seconds, a fraction of each
-      task's duration would poll the short ones more often than that needs.
+      ``target_delay``, and the first queries of a batch come no later than that. Of a model
+      nothing is known of, 32 tasks scout and the rest wait for their first finish; after
+      three spacings with none, 100 scout, so that about 1 in 100 of a batch, not 1 in 33,
+      ends before the first scout does and is found only with it. Where short and long tasks
+      are mixed and what counts is the delay in seconds, a fraction of each task's duration
+      would poll the short ones more often than that needs.
     - ``learn_by_request``: learn durations per request shape (video duration and resolution,
       Kling mode, image count and size), not only per model.
     - ``callback_fallback``: a task created with a ``callback_url`` is asked about when a
