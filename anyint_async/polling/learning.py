@@ -103,6 +103,10 @@ class DurationEstimate:
     #: Empty for a memory's durations (a finished batch's, none still running).
     running: tuple[float, ...] = attrs.field(default=(), repr=False, eq=False)
     running_weight: float = 1.0
+    #: The oldest age that ``QUIET_AT_RISK`` tasks (or all, where fewer are known) are known
+    #: to have reached (finished at it or later, or last seen running at it or later); None
+    #: where remembered durations speak for the low quantiles (``evidenced``).
+    outlived_to: float | None = None
 
     # Both worked out when first read: the run clock's estimate, recomputed as often, never is.
     @functools.cached_property
@@ -222,6 +226,20 @@ class DurationEstimate:
         if stretch <= longest - self.finishes[-1 - _QUIET_NEXT]:
             return None
         return stretch
+
+    def evidenced(self) -> DurationEstimate:
+        """This estimate with ``early`` and ``fastest`` no later than ``outlived_to``.
+
+        That few tasks end before ``early`` is read off a stretch with no finish in it, which
+        is evidence only as far as many tasks were seen through it. A batch's first finish
+        is seen when most of its scouts were last asked a spacing earlier: one of 32 ended at
+        8.8 s, two or three were seen past it, and the rest had ended or not since 5 s. Read
+        off those two or three, ``early`` says 8.6 s."""
+        reach = self.outlived_to
+        if reach is None or self.early <= reach:
+            return self
+        fastest = None if self.fastest is None else min(self.fastest, reach)
+        return attrs.evolve(self, early=reach, fastest=fastest)
 
     def with_remembered_median(self) -> DurationEstimate:
         """This estimate with the remembered median (``median_guess``) standing for the
@@ -631,6 +649,7 @@ class DurationLearner:
             complete=complete,
             running=tuple(running) if complete and not prior else (),
             running_weight=running_weight,
+            outlived_to=None if prior else _outlived_to(ordered, running, running_weight),
         )
 
 
@@ -670,6 +689,23 @@ def _remembered(group: Any) -> tuple[Clock, GroupKey, list[float]] | None:
         return None
     checked: Clock = "total" if clock == "total" else "run"
     return checked, (route, model, workload), [float(x) for x in seconds]
+
+
+def _outlived_to(ordered: Sequence[float], running: Sequence[float], weight: float) -> float:
+    """The oldest age that ``QUIET_AT_RISK`` tasks are known to have reached (or all known
+    tasks, where fewer are): finished at it or later (``ordered``), or seen running at it or
+    later (``running``, each age standing for ``weight`` tasks); both sorted."""
+    finished, seen = len(ordered) - 1, len(running) - 1
+    wanted = min(float(QUIET_AT_RISK), len(ordered) + weight * len(running)) - 1e-9
+    reached, age = 0.0, 0.0
+    while reached < wanted and (finished >= 0 or seen >= 0):
+        if seen < 0 or (finished >= 0 and ordered[finished] >= running[seen]):
+            age, reached = ordered[finished], reached + 1.0
+            finished -= 1
+        else:
+            age, reached = running[seen], reached + weight
+            seen -= 1
+    return age
 
 
 def _low_quantile(

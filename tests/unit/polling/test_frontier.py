@@ -426,6 +426,28 @@ def test_a_spacing_in_seconds_holds_for_a_cold_batch_of_every_shape(
         assert max(gaps) <= spacing + 1e-6, (seed, max(gaps))
 
 
+def test_a_task_held_for_the_scouts_is_asked_with_their_first_finish_though_created_later() -> None:
+    # A batch created over 0.7 s: 32 scouts first, the rest after. The first finish is seen
+    # at 10 s (a scout of 9.9 s), when the other scouts were last asked at 5 s. Read off the
+    # one task seen past 9.9 s, the earliest likely finish was 9.6 s, and the held tasks,
+    # 9.3 s old, were first asked a spacing past it, at 15.3 s: those that had ended at
+    # 5.7 s were found 9.6 s late. Nothing was seen of the stretch past 5 s; they are asked at
+    # once, and found within the spacing.
+    spacing = 5.0
+    policy = attrs.evolve(POLICY, target_delay_seconds=spacing, jitter=0.0)
+    scouts = [
+        SimTask(name=f"scout-{i}", created=0.001 * i, queued=0.0, running=9.9 if i == 0 else 30.0)
+        for i in range(schedule.SCOUTS)
+    ]
+    held = [
+        SimTask(name=f"held-{i}", created=0.7, queued=0.0, running=5.0 if i < 4 else 30.0)
+        for i in range(268)
+    ]
+    outcome = simulate(scouts + held, policy)
+    early = [outcome.delays[f"held-{i}"] for i in range(4)]
+    assert max(early) <= spacing, early
+
+
 @pytest.mark.parametrize("shape", ["uniform", "lognormal"])
 def test_a_spacing_in_seconds_finds_a_learned_batchs_fastest_tasks_within_one_and_a_half(
     shape: str,

@@ -287,6 +287,29 @@ def _learned(durations: list[float]) -> DurationEstimate:
     return estimate
 
 
+def test_the_earliest_finish_is_evidenced_only_as_far_as_many_tasks_were_seen() -> None:
+    # One scout of 32 ended at 8.84 s; two were seen running past it, the other 29 were last
+    # seen at 4.7 s. The earliest likely finish reads 8.6 s off the first two alone; only to
+    # 4.7 s did 30 tasks show that none of them ended.
+    learner = DurationLearner()
+    learner.observe(ROUTE, "m", 8.84)
+    thin = _estimate(learner, running=[4.7] * 29 + [9.1, 9.2])
+    assert thin is not None
+    assert thin.early == pytest.approx(8.84 * 0.97)
+    assert thin.outlived_to == pytest.approx(4.7)
+    evidenced = thin.evidenced()
+    assert evidenced.early == pytest.approx(4.7)
+    assert evidenced.fastest is not None and evidenced.fastest <= 4.7
+    # Seen through by 30 tasks, the reading stands as it is.
+    seen = _estimate(learner, running=[9.1] * 30)
+    assert seen is not None and seen.evidenced() is seen
+    # A memory's durations speak for the low quantiles: nothing to cap.
+    remembered = DurationLearner()
+    remembered.restore(learner.export())
+    from_memory = _estimate(remembered, running=[4.7] * 29)
+    assert from_memory is not None and from_memory.outlived_to is None
+
+
 def test_the_fastest_is_what_one_in_a_hundred_beat() -> None:
     learner = DurationLearner()
     for seconds in range(1, 201):
