@@ -475,6 +475,37 @@ def seconds_along(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+@attrs.frozen
+class _OverTheLoop:
+    """Per draw: queries and mean delay over a loop's asking every spacing
+    (``_loop_every``), and the p99 delay in spacings."""
+
+    queries: list[float]
+    means: list[float]
+    tails: list[float]
+
+
+def _over_the_loop(
+    draw: Any, policy: PollPolicy, seeds: range, *, wide_scouts: int = WIDE_SCOUTS
+) -> _OverTheLoop:
+    """``policy`` (a spacing in seconds) cold on each seed's draw of ``draw``, against a loop
+    asking every that many seconds on the same tasks."""
+    seconds = policy.target_delay_seconds
+    assert seconds is not None  # the knob in seconds is what a loop is read against
+    read = _OverTheLoop([], [], [])
+    for seed in seeds:
+        tasks = _drawn(draw, seed)
+        outcome = simulate(
+            tasks, policy, seed=seed, learner=DurationLearner(), wide_scouts=wide_scouts
+        )
+        delays = sorted(outcome.delays.values())
+        loop_queries, loop_mean = _loop_every(tasks, seconds)
+        read.queries.append(outcome.per_task / loop_queries)
+        read.means.append(statistics.fmean(delays) / loop_mean)
+        read.tails.append(_share_of(delays, 0.99) / seconds)
+    return read
+
+
 #: The spacings at which ``scouts_in_silence`` reads the knob in seconds: short against the
 #: shapes' first finishes, where the scouts' silence lasts many spacings, and the loop's 5 s.
 SILENCE_SECONDS: Final = (1.0, 2.0, 5.0)
@@ -495,22 +526,12 @@ def scouts_in_silence(quick: bool) -> list[dict[str, Any]]:
             policy = attrs.evolve(base, target_delay_seconds=seconds)
             row: dict[str, Any] = {"shape": shape, "seconds": seconds}
             for key, wide in (("widened", WIDE_SCOUTS), ("held", SCOUTS)):
-                queries, means, tails = [], [], []
-                for seed in seeds:
-                    tasks = _drawn(draw, seed)
-                    outcome = simulate(
-                        tasks, policy, seed=seed, learner=DurationLearner(), wide_scouts=wide
-                    )
-                    delays = sorted(outcome.delays.values())
-                    loop_queries, loop_mean = _loop_every(tasks, seconds)
-                    queries.append(outcome.per_task / loop_queries)
-                    means.append(statistics.fmean(delays) / loop_mean)
-                    tails.append(_share_of(delays, 0.99) / seconds)
+                read = _over_the_loop(draw, policy, seeds, wide_scouts=wide)
                 row[key] = {
                     "scouts": wide,
-                    "queries_over_loop": _spread_of(queries),
-                    "mean_over_loop": _spread_of(means),
-                    "p99_over_spacing": _spread_of(tails, 2),
+                    "queries_over_loop": _spread_of(read.queries),
+                    "mean_over_loop": _spread_of(read.means),
+                    "p99_over_spacing": _spread_of(read.tails, 2),
                 }
             rows.append(row)
     return rows
@@ -534,17 +555,11 @@ def jitter_at_the_loop(quick: bool) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"shape": shape}
         for key, jitter in (("jittered", base.jitter), ("unjittered", 0.0)):
             policy = attrs.evolve(base, target_delay_seconds=JITTER_SECONDS, jitter=jitter)
-            queries, means = [], []
-            for seed in seeds:
-                tasks = _drawn(draw, seed)
-                outcome = simulate(tasks, policy, seed=seed, learner=DurationLearner())
-                loop_queries, loop_mean = _loop_every(tasks, JITTER_SECONDS)
-                queries.append(outcome.per_task / loop_queries)
-                means.append(statistics.fmean(outcome.delays.values()) / loop_mean)
+            read = _over_the_loop(draw, policy, seeds)
             row[key] = {
                 "jitter": jitter,
-                "queries_over_loop": _spread_of(queries),
-                "mean_over_loop": _spread_of(means),
+                "queries_over_loop": _spread_of(read.queries),
+                "mean_over_loop": _spread_of(read.means),
             }
         rows.append(row)
     return rows
