@@ -782,8 +782,15 @@ class PollSchedule:
         self._scouts[pool] += 1
         if entry.flying:
             self._entries.put(entry)  # its answer reschedules it
-        else:
-            self._push(entry, now)
+            return
+        due = now
+        if entry.seen_at is not None:
+            # Asked a moment ago (as its model's scout, before a new request shape of the model
+            # made it wait for that shape's scouts; or at the cap), it is asked a scout's
+            # spacing after that answer: asked again at once, it only repeated it.
+            spacing = entry.policy.unlearned_spacing(entry.seen_at - entry.created_at)
+            due = max(now, entry.seen_at + entry.policy.target_wait(spacing, self._rng))
+        self._push(entry, due)
 
     def _discharge(self, entry: Entry) -> None:
         """A task leaves: its retry and wake-up marks go, and if it was a scout of a pool still

@@ -448,6 +448,37 @@ def test_a_task_held_for_the_scouts_is_asked_with_their_first_finish_though_crea
     assert max(early) <= spacing, early
 
 
+def test_a_task_promoted_to_scout_is_next_asked_a_spacing_after_its_last_answer() -> None:
+    # A new model's batch of two request shapes, at 1 s: its scouts grow, the quick shape's
+    # first finish makes the slow shape a pool of its own with 8 scouts, and its other tasks,
+    # asked a moment before as the model's scouts, wait; the next scout's answer grows that
+    # pool too. Each task promoted then was asked again at once, 0.15 s after the answer it
+    # had just given (in the benchmarks' mixed waves at 15 s, about 90 tasks of a wave, some
+    # in the same instant).
+    spacing = 1.0
+    policy = attrs.evolve(POLICY, target_delay_seconds=spacing)
+    rng = random.Random(3)
+    tasks = [
+        SimTask(
+            name=f"t{i}",
+            created=0.0,
+            queued=0.0,
+            running=rng.uniform(5.0, 6.0) if i % 4 == 0 else rng.uniform(30.0, 40.0),
+            workload="quick" if i % 4 == 0 else "slow",
+        )
+        for i in range(400)
+    ]
+    outcome = simulate(tasks, policy, seed=1)
+    gaps = [
+        later - earlier
+        for times in outcome.asked.values()
+        for earlier, later in itertools.pairwise(times)
+    ]
+    # The jitter draws a wait down to 0.9 of the spacing, and nothing else sooner (a task is
+    # due within a millisecond of its time).
+    assert min(gaps) >= (1 - policy.jitter) * spacing - 1e-3, sorted(gaps)[:5]
+
+
 @pytest.mark.parametrize("shape", ["uniform", "lognormal"])
 def test_a_spacing_in_seconds_finds_a_learned_batchs_fastest_tasks_within_one_and_a_half(
     shape: str,
