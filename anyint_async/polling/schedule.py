@@ -761,7 +761,11 @@ class PollSchedule:
         against a loop asking every spacing 1.02-1.08 -> 0.96-1.03 at 1 s, for 0.03-0.13 more
         of that loop's queries (uniform 6-36 s at 1 s: 0.75 -> 0.82 of its queries). A batch
         whose first finishes come in a tight cluster (two modes) pays that too, for no task
-        found sooner: nothing before a finish tells it apart."""
+        found sooner: nothing before a finish tells it apart. So does a new request shape of
+        a known model slower than its first finishes: each of its tasks is asked each spacing
+        until the shape's own first finish (real time, four shapes at x1 to x3.6 in waves, at
+        15 s: 7.76 queries a task against 6.9; the first wave's 7 of 125 tasks found up to 4.6
+        spacings late are found within one)."""
         seconds = scout.policy.target_delay_seconds
         pool = scout.pool
         if seconds is None or pool is None or now - scout.created_at < _WIDEN_AFTER * seconds:
