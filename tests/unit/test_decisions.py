@@ -75,7 +75,14 @@ def test_held_to_the_tail_too_the_informed_client_asks_no_less_than_free() -> No
         got = row[start]
         # A plan held to a promise more can only need as many queries or more at one mean.
         assert got["held"]["mean"] >= got["mean"] - 1e-9
-        assert got["own_p99_f"]["seeds"] == 1
+        # So can one held to the default's own tail; and held to a tail looser than the
+        # issue's, no more than held to that. (On the distribution it plans for: replayed
+        # on one draw, a plan held to a tail may fare a hair better than a free one, as
+        # Pareto's and the log-normal's warm draws read, by 0.013 at most.)
+        assert got["own_tail"]["mean"] >= got["mean"] - 0.02
+        if got["own_p99_f"]["mean"] > 1.5:
+            assert got["own_tail"]["mean"] <= got["held"]["mean"] + 0.02
+        assert got["own_p99_f"]["seeds"] == got["own_tail"]["seeds"] == 1
     # A cold batch finds its first tenth late: its tail over its own run is past 1.5 f.
     assert row["cold"]["own_p99_f"]["mean"] > 1.5
     for start in STARTS:
