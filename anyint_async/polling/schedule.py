@@ -780,8 +780,9 @@ class PollSchedule:
             self._promote(pool, promoted, now)
 
     def _promote(self, pool: Pool, entry: Entry, now: float) -> None:
-        """``entry``, waiting for its pool's scouts, becomes one: asked at once (or when its
-        query in flight answers)."""
+        """``entry``, waiting for its pool's scouts, becomes one: asked at ``now``, a scout's
+        spacing after its last answer if that comes later, or when its query in flight
+        answers."""
         entry.scout = True
         self._scouts[pool] += 1
         if entry.flying:
@@ -815,7 +816,7 @@ class PollSchedule:
             successor = self._entries.get(waiting)
             if successor is None:
                 continue
-            self._promote(pool, successor, successor.handed_at)  # due at once
+            self._promote(pool, successor, successor.handed_at)  # due as soon as may be
             break
         if not self._scouts[pool]:
             del self._scouts[pool]
