@@ -414,8 +414,8 @@ def _held_to_its_own_tail(known: list[float], outcome: Outcome, own_p99: float) 
     of tasks within ``own_p99`` of their own run, the tail the default kept itself on these
     tasks: at one mean and one tail, which asks fewer queries. Where the free informed client
     saves its queries by letting tasks wait longer over their own run than the default lets
-    them (two modes: the fast mode asked twice, its first tasks found 13% of their run late,
-    past the knob's promise), this says so."""
+    them (two modes: the fast mode asked twice, its first tasks found up to 13% of their run
+    late, past the knob's promise), this says so."""
     running = [task.running for task in outcome.tasks]
     points = own_run_frontier(known, running, own_p99)
     return mean_efficiency(points, outcome.per_task, statistics.fmean(outcome.delays.values()))
