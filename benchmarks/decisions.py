@@ -385,7 +385,8 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
                 ratios = {after: outcome.own_ratios(after_first=after) for after in (0.0, 0.1)}
                 for key, after, share in _OWN_RUN_READINGS:
                     got[key].append(_share_of(ratios[after], share) / policy.target_delay)
-                own_tail = _held_to_its_own_tail(known, outcome, _share_of(ratios[0.0], 0.99))
+                own_p99 = _share_of(ratios[0.0], 0.99)
+                own_tail = _held_to_its_own_tail(known, running, outcome, own_p99)
                 if own_tail is not None:
                     got["own_tail"].append(own_tail)
         row: dict[str, Any] = {"shape": shape}
@@ -409,14 +410,16 @@ def shape_spread(quick: bool, ran: dict[str, Any] | None) -> list[dict[str, Any]
     return rows
 
 
-def _held_to_its_own_tail(known: list[float], outcome: Outcome, own_p99: float) -> float | None:
+def _held_to_its_own_tail(
+    known: list[float], running: list[float], outcome: Outcome, own_p99: float
+) -> float | None:
     """The default's efficiency at equal mean against the informed client that also finds 99%
     of tasks within ``own_p99`` of their own run, the tail the default kept itself on these
     tasks: at one mean and one tail, which asks fewer queries. Where the free informed client
     saves its queries by letting tasks wait longer over their own run than the default lets
     them (two modes: the fast mode asked twice, its first tasks found up to 13% of their run
-    late, past the knob's promise), this says so."""
-    running = [task.running for task in outcome.tasks]
+    late, past the knob's promise), this says so. ``running``: the run times of
+    ``outcome``'s tasks."""
     points = own_run_frontier(known, running, own_p99)
     return mean_efficiency(points, outcome.per_task, statistics.fmean(outcome.delays.values()))
 
