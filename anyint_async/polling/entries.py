@@ -139,6 +139,7 @@ class Entry:
     # (both on the scheduler's clock): what the learner's censored estimates are built from.
     seen_at: float | None = None
     started_at: float | None = None
+    due: float = math.inf  # when its live heap item is due
 
     @classmethod
     def handed_over(
@@ -197,6 +198,7 @@ class Entries:
         self._created_at = array("d")
         self._seen_at = array("d")  # NaN: not seen running yet
         self._started_at = array("d")  # NaN: start unknown
+        self._due = array("d")
         self._policy = array("q")
         self._pool = array("q")
         self._step = array("q")
@@ -224,7 +226,14 @@ class Entries:
         else:
             slot = len(self._answers)
             self._answers.append(entry.packed)
-            for floats in (self._handed_at, self._created_at, self._seen_at, self._started_at):
+            floats_columns = (
+                self._handed_at,
+                self._created_at,
+                self._seen_at,
+                self._started_at,
+                self._due,
+            )
+            for floats in floats_columns:
                 floats.append(math.nan)
             for ints in (self._policy, self._pool, self._step, self._seq, self._polls):
                 ints.append(0)
@@ -268,6 +277,7 @@ class Entries:
         self._created_at[slot] = entry.created_at
         self._seen_at[slot] = math.nan if seen_at is None else seen_at
         self._started_at[slot] = math.nan if started_at is None else started_at
+        self._due[slot] = entry.due
         self._policy[slot] = self._policies.id_of(entry.policy)
         self._pool[slot] = _NO_POOL if pool is None else self._pools.id_of(pool)
         self._step[slot] = entry.step
@@ -336,4 +346,5 @@ class Entries:
             bool(flags & _RETRYING),
             None if seen_at != seen_at else seen_at,  # NaN: None
             None if started_at != started_at else started_at,
+            self._due[slot],
         )

@@ -404,7 +404,9 @@ class DurationLearner:
     Examples:
         >>> learner = DurationLearner()
         >>> for seconds in (100.0, 120.0, 110.0):
-        ...     learner.observe(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", seconds)
+        ...     sooner = learner.observe(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", seconds)
+        >>> sooner  # 110 s: not sooner than the 100 s learned before
+        False
         >>> group = learner.group_for(TaskRoute.KLING_OMNI_VIDEO, "kling-v3-omni", None)
         >>> estimate = learner.estimate(group)
         >>> estimate.early, estimate.median, estimate.late  # early: 0.97 x the fastest, so far
@@ -446,27 +448,38 @@ class DurationLearner:
         run_seconds: float | None = None,
         created: float | None = None,
         task_id: str = "",
-    ) -> None:
+    ) -> bool:
         """Record a finished task of ``model``: ``seconds`` from creation to finish, and
-        ``run_seconds`` from the provider's start to finish when known.
+        ``run_seconds`` from the provider's start to finish when known. True if, on either
+        clock, it is shorter than every duration this session learned before of its request
+        shape or of its model (what is known of how soon such tasks can end moved earlier).
 
         ``created``: when the task was created, on any clock the caller keeps to (the
         scheduler's), and ``task_id`` its id. A full group forgets the earliest created
         first; without them, the earliest finished, which in a batch larger than
         ``max_samples`` are its fastest."""
         if model is None:
-            return
+            return False
         order = None if created is None else (created, creation_rank(task_id))
         clocks: tuple[tuple[Clock, float | None], ...] = (("total", seconds), ("run", run_seconds))
+        shorter = False
         for clock, value in clocks:
             if value is None or value <= 0:
                 continue
             key = (clock, (route, model, workload or ""))
+            own = self._samples.get(key)
+            if own is not None and own.ordered:
+                shorter = shorter or value < own.ordered[0]
+            else:
+                shapes = self._shapes.get((clock, route, model), ())
+                shortest = min((found.ordered[0] for found in shapes if found.ordered), default=0.0)
+                shorter = shorter or value < shortest
             if key not in self._samples:
                 self._samples[key] = _Samples(self._max_samples)
                 self._shapes.setdefault((clock, route, model), []).append(self._samples[key])
             self._samples[key].add(value, order)
             self._revision += 1
+        return shorter
 
     def forgotten_before(
         self, route: TaskRoute, model: str, workload: str | None, clock: Clock = "total"

@@ -760,3 +760,36 @@ def test_a_cold_batch_is_asked_where_its_tasks_are_seen_ending(shape: str, least
     )
     found = _cold_efficiency(draw, created_over=0.5)
     assert sum(found) / len(found) >= least, found
+
+
+def test_a_finish_sooner_than_any_learned_hastens_the_queries_set_before_it() -> None:
+    # The model's first 32 tasks all took 10 s, so a task created later is first asked about
+    # 10.7 s old. One created at 11 s ends at 3 s: found at its first query, it shows such
+    # tasks can end far sooner. A task created at 19 s had its first query set for 29.7 s; it
+    # ends at 22.2 s. Left where it was set, that query found it 7.5 s late; asked when what
+    # is known now says (1.5 spacings past the fastest), it is found within 1.5 spacings.
+    spacing = 1.0
+    policy = attrs.evolve(POLICY, target_delay_seconds=spacing, jitter=0.0)
+    first = [
+        SimTask(name=f"first-{i}", created=0.0, queued=0.0, running=10.0)
+        for i in range(schedule.SCOUTS)
+    ]
+    reveal = SimTask(name="reveal", created=11.0, queued=0.0, running=3.0)
+    probe = SimTask(name="probe", created=19.0, queued=0.0, running=3.2)
+    outcome = simulate([*first, reveal, probe], policy)
+    assert outcome.asked["reveal"][0] < probe.ends  # what the fix reads was known in time
+    assert outcome.delays["probe"] <= 1.5 * spacing, outcome.asked["probe"]
+
+
+def test_a_hastened_task_answered_a_moment_ago_is_not_asked_again_at_once() -> None:
+    # Four request shapes in waves, at 15 s: a wave's task answered that it runs at the very
+    # moment another one's sooner finish hastened the model. Hastened to "now", it was asked
+    # twice at one instant, the second query for nothing (the fake clock refuses that).
+    workloads = (("x1", 1.0), ("x2", 2.0), ("x1.8", 1.8), ("x3.6", 3.6))
+    tasks = lognormal_tasks(
+        1000, median=100.0, sigma=0.25, seed=9, waves=8, wave_gap=150.0, workloads=workloads
+    )
+    policy = PollPolicy(target_delay_seconds=15.0)
+    outcome = simulate(tasks, policy, seed=9, learner=DurationLearner())
+    for times in outcome.asked.values():
+        assert all(later - earlier >= 1e-3 for earlier, later in itertools.pairwise(times))

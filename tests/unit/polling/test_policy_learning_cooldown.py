@@ -177,6 +177,22 @@ def test_run_times_are_learned_apart_from_queue_plus_run() -> None:
     assert run is not None and run.median == 60.0
 
 
+def test_observing_says_when_a_finish_is_sooner_than_any_learned_before() -> None:
+    learner = DurationLearner()
+    # The first of a model: nothing to be sooner than (its scouts' finish says it).
+    assert not learner.observe(ROUTE, "m", 50.0, workload="a", run_seconds=40.0)
+    assert not learner.observe(ROUTE, "m", 60.0, workload="a", run_seconds=45.0)
+    assert learner.observe(ROUTE, "m", 45.0, workload="a")  # its shape's and model's soonest
+    # On the run clock alone: queued long, run short.
+    assert learner.observe(ROUTE, "m", 70.0, workload="a", run_seconds=20.0)
+    # A shape's first, sooner than the model's others; then one not sooner than its own.
+    assert learner.observe(ROUTE, "m", 30.0, workload="b")
+    assert not learner.observe(ROUTE, "m", 35.0, workload="b")
+    # Sooner than its own shape's, though another shape's was sooner still.
+    assert learner.observe(ROUTE, "m", 40.0, workload="a")
+    assert not learner.observe(ROUTE, None, 1.0)  # no model, nothing learned
+
+
 def test_the_target_delay_sets_the_spacing_and_the_first_query() -> None:
     estimate = DurationEstimate(
         early=80.0, median=100.0, late=200.0, samples=50, group=(ROUTE, "m", None)
