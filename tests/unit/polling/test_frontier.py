@@ -771,6 +771,14 @@ def test_a_cold_batch_is_asked_where_its_tasks_are_seen_ending(
     assert sum(found) / len(found) >= least, found
 
 
+def _scouts_of_ten_seconds() -> list[SimTask]:
+    """A new model's scouts, created together, each ending at 10 s: its first finish."""
+    return [
+        SimTask(name=f"first-{i}", created=0.0, queued=0.0, running=10.0)
+        for i in range(schedule.SCOUTS)
+    ]
+
+
 def test_a_finish_sooner_than_any_learned_hastens_the_queries_set_before_it() -> None:
     # The model's first 32 tasks all took 10 s, so a task created later is first asked about
     # 10.7 s old. One created at 11 s ends at 3 s: found at its first query, it shows such
@@ -779,10 +787,7 @@ def test_a_finish_sooner_than_any_learned_hastens_the_queries_set_before_it() ->
     # is known now says (1.5 spacings past the fastest), it is found within 1.5 spacings.
     spacing = 1.0
     policy = attrs.evolve(POLICY, target_delay_seconds=spacing, jitter=0.0)
-    first = [
-        SimTask(name=f"first-{i}", created=0.0, queued=0.0, running=10.0)
-        for i in range(schedule.SCOUTS)
-    ]
+    first = _scouts_of_ten_seconds()
     reveal = SimTask(name="reveal", created=11.0, queued=0.0, running=3.0)
     probe = SimTask(name="probe", created=19.0, queued=0.0, running=3.2)
     outcome = simulate([*first, reveal, probe], policy)
@@ -798,10 +803,7 @@ def test_at_a_fraction_sooner_finishes_hasten_the_first_queries_set_before_them(
     # times its own run late; asked when what is known now says, within 1.5 times the target.
     target = 0.1
     policy = attrs.evolve(POLICY, target_delay=target, jitter=0.0)
-    first = [
-        SimTask(name=f"first-{i}", created=0.0, queued=0.0, running=10.0)
-        for i in range(schedule.SCOUTS)
-    ]
+    first = _scouts_of_ten_seconds()
     reveals = [
         SimTask(name=f"reveal-{i}", created=11.0 + 0.1 * i, queued=0.0, running=3.0 - 0.05 * i)
         for i in range(8)
