@@ -66,7 +66,7 @@ from anyint_async import DurationLearner, PollPolicy, TaskRoute
 from anyint_async.polling import DEFAULT_POLICIES
 from anyint_async.polling.policy import DEFAULT_LONGEST_WAIT
 from anyint_async.polling.schedule import SCOUTS, WIDE_SCOUTS
-from anyint_async.testing import duration_from_json
+from anyint_async.testing import duration_from_json, request_factor
 
 from .fake_clock import Outcome, SimTask, simulate
 from .informed import queries_at
@@ -112,7 +112,9 @@ def twin_policy(scenario: Scenario) -> PollPolicy:
 
 def twin_tasks(scenario: Scenario, seed: int, count: int | None = None) -> list[SimTask]:
     """The scenario's tasks (``count`` of them if given), their durations drawn as its gateway
-    draws them, created in its waves at ``CREATES_PER_SECOND``, in simulated seconds."""
+    draws them, created in its waves at ``CREATES_PER_SECOND``, in simulated seconds. With
+    request shapes (``mixed-1000``), task ``i`` asks for the ``i``-th in turn, as its client
+    does: its duration is the draw times that shape's run factor, its workload the shape."""
     draw = duration_from_json(
         {
             "kind": "lognormal",
@@ -125,14 +127,37 @@ def twin_tasks(scenario: Scenario, seed: int, count: int | None = None) -> list[
     rng = random.Random(seed)
     count = scenario.count if count is None else count
     per_wave = -(-count // scenario.waves)
+    shapes = request_shapes(scenario)
     made = []
     for i in range(count):
         wave, place = divmod(i, per_wave)
         created = (wave * scenario.wave_gap + place / CREATES_PER_SECOND) / scenario.time_scale
+        running = draw.sample(rng)
+        workload = None
+        if shapes:
+            workload, factor = shapes[i % len(shapes)]
+            running *= factor
         made.append(
-            SimTask(name=f"s{seed}-{i}", created=created, queued=0.0, running=draw.sample(rng))
+            SimTask(
+                name=f"s{seed}-{i}",
+                created=created,
+                queued=0.0,
+                running=running,
+                workload=workload,
+            )
         )
     return made
+
+
+def request_shapes(scenario: Scenario) -> list[tuple[str, float]]:
+    """The scenario's request shapes in the order its client asks for them, each with the run
+    factor the gateway scales its durations by (empty: one shape, the reference request)."""
+    shapes = []
+    for shape in filter(None, scenario.shapes.split(",")):
+        seconds, resolution = shape.split(":")
+        factor = request_factor({"duration": int(seconds), "resolution": resolution})
+        shapes.append((shape, factor))
+    return shapes
 
 
 def cold_price(outcome: Outcome) -> tuple[float, float]:
