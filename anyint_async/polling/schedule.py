@@ -899,15 +899,21 @@ class PollSchedule:
             self._pulls.popleft()
         return False
 
+    def _model_entry(self, route: TaskRoute, model: str, key: Key) -> Entry | None:
+        """The entry of task ``key`` if it is one of ``model``'s on ``route``; None if not, or
+        if it is gone since it was listed."""
+        if route_of(key) != route.value:
+            return None
+        entry = self._entries.get(key)
+        if entry is None or entry.model != model:
+            return None
+        return entry
+
     def _pull_one(self, pool: Pool, key: Key, now: float) -> bool:
         """Reschedule one task a pool's first finish pulls forward; False if it is not one."""
         route, model, workload = pool
-        if route_of(key) != route.value:
-            return False
-        entry = self._entries.get(key)
-        if entry is None:
-            return False  # gone since it was listed
-        if entry.model != model or entry.callback:
+        entry = self._model_entry(route, model, key)
+        if entry is None or entry.callback:
             return False
         if workload is not None and entry.workload != workload:
             return False
@@ -930,10 +936,8 @@ class PollSchedule:
         """Ask one task of the hastened model (``_hasten``) sooner if what is known now says
         so; False if it is not one of its tasks."""
         route, model, _ = pool
-        if route_of(key) != route.value:
-            return False
-        entry = self._entries.get(key)
-        if entry is None or entry.model != model:
+        entry = self._model_entry(route, model, key)
+        if entry is None:
             return False
         idle = not (entry.flying or entry.retrying or entry.callback or key in self._urgent)
         if not (idle and entry.scout):
