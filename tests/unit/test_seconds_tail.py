@@ -49,4 +49,8 @@ def test_a_smaller_share_left_out_asks_more_and_leaves_no_more_past_the_cap() ->
     assert past[0] >= past[1] >= past[2]
     sdk = rows["SDK"]
     assert sdk["past_cap_in_fastest"] <= sdk["past_cap"]
-    assert sdk["queries_per_task"] > 1.0
+    # Its eight waves: the first pays for learning four request shapes, the last does not.
+    waves = reading["waves"]
+    assert len(waves["sdk_queries"]) == len(waves["informed_queries"]) == 8
+    assert waves["sdk_queries"][0] > 1.3 * waves["sdk_queries"][-1]
+    assert waves["sdk_queries"][0] > 1.3 * waves["informed_queries"][0]
