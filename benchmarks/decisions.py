@@ -81,7 +81,7 @@ from .mean_frontier import (
 )
 from .own_run import CAP
 from .report import _by
-from .run import RESULTS, Scenario, scenarios
+from .run import RESULTS, Scenario, scenarios, write_results
 from .shapes import SHAPES
 
 __all__ = [
@@ -1101,9 +1101,7 @@ def main(argv: list[str] | None = None) -> None:
         "clip_atoms": clip_atoms(args.quick),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "decisions.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "decisions.md").write_text(render_markdown(report))
+    write_results(args.out, "decisions", report, render_markdown(report))
     print(render_markdown(report))
 
 

@@ -19,7 +19,6 @@ others. Writes ``own-run.json`` and ``own-run.md``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from anyint_async.testing import duration_from_json
 
 from .informed import queries_at
 from .mean_frontier import known_sample, own_run_frontier, undominated
-from .run import RESULTS
+from .run import RESULTS, write_results
 from .shapes import SHAPES
 
 __all__ = ["bound", "main", "render_markdown"]
@@ -98,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: [bound(spec, target) for target in settings] for name, (_, spec) in shapes}
     text = render_markdown(results)
     if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "own-run.json").write_text(json.dumps(results, indent=1) + "\n")
-        (args.out / "own-run.md").write_text(text)
+        write_results(args.out, "own-run", results, text)
     print(text)
     return 0
 

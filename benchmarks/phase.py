@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import attrs
 
 from .report import _by, _line, verdict_bullets
-from .run import RESULTS, Scenario
+from .run import RESULTS, Scenario, write_results
 from .shape_targets import _across, _against_loop
 from .shapes import run_in_turn, shape_scenarios
 
@@ -139,10 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = asyncio.run(run_in_turn(phase_scenarios(args.quick), args.quick))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = "phase-quick" if args.quick else "phase"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{stem}.md").write_text(render_phase_markdown(report))
+    write_results(out, stem, report, render_phase_markdown(report), indent=2)
     print((out / f"{stem}.md").read_text())
     failed = [r["contender"] for s in report["scenarios"] for r in s["results"] if "error" in r]
     return 1 if failed else 0

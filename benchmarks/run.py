@@ -32,6 +32,13 @@ from .report import render_limits_plot, render_markdown, render_plot
 RESULTS = Path(__file__).parent / "results"
 
 
+def write_results(out: Path, stem: str, data: Any, text: str, *, indent: int = 1) -> None:
+    """``data`` as ``<stem>.json`` and ``text`` as ``<stem>.md`` in ``out`` (made if missing)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=indent) + "\n")
+    (out / f"{stem}.md").write_text(text)
+
+
 @frozen
 class Scenario:
     """One workload: tasks, their durations (simulated seconds), time scale, contenders."""
@@ -578,10 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     report = asyncio.run(run_all(args.quick, only, contenders))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = only[0] if only else "quick" if args.quick else "latest"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{stem}.md").write_text(render_markdown(report, plot_name=f"{stem}.png"))
+    text = render_markdown(report, plot_name=f"{stem}.png")
+    write_results(out, stem, report, text, indent=2)
     render_plot(report, out / f"{stem}.png")
     render_limits_plot(report, out / f"{stem}-limits.png")
     print((out / f"{stem}.md").read_text())

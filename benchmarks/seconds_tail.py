@@ -21,7 +21,6 @@ distribution) and the rest. Writes ``seconds-tail.json`` and ``seconds-tail.md``
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ import attrs
 from .decisions import request_shapes, scenario_named, twin_policy, twin_tasks
 from .fake_clock import Outcome, SimTask, simulate
 from .informed import ClippedLogNormal
-from .run import RESULTS, Scenario
+from .run import RESULTS, Scenario, write_results
 
 __all__ = ["informed_grid", "main", "read_setting", "render_markdown"]
 
@@ -220,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [read_setting(scenario, spacing, seeds, count) for spacing in settings]
     text = render_markdown(results, count)
     if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "seconds-tail.json").write_text(json.dumps(results, indent=1) + "\n")
-        (args.out / "seconds-tail.md").write_text(text)
+        write_results(args.out, "seconds-tail", results, text)
     print(text)
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from .report import (
     panel_grid,
     verdict_bullets,
 )
-from .run import RESULTS, Scenario, run_scenario
+from .run import RESULTS, Scenario, run_scenario, write_results
 from .shape_targets import shape_verdicts
 
 __all__ = [
@@ -244,10 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = asyncio.run(run_shapes(args.quick))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = "shapes-quick" if args.quick else "shapes"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{stem}.md").write_text(render_shapes_markdown(report, plot_name=f"{stem}.png"))
+    text = render_shapes_markdown(report, plot_name=f"{stem}.png")
+    write_results(out, stem, report, text, indent=2)
     render_shapes_plot(report, out / f"{stem}.png")
     print((out / f"{stem}.md").read_text())
     failed = [
