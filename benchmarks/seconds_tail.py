@@ -116,10 +116,13 @@ def read_setting(
             )
     rows = [_summary("SDK", sdk)]
     rows += [_summary(f"informed, {share:.1%} left out", informed[share]) for share in LEFT_OUT]
+    count_of_waves = len(by_wave[0]["sdk_queries"])
     waves = {
-        key: [round(statistics.fmean(draw[key][w] for draw in by_wave), 3) for w in range(n)]
+        key: [
+            round(statistics.fmean(draw[key][wave] for draw in by_wave), 3)
+            for wave in range(count_of_waves)
+        ]
         for key in ("sdk_queries", "sdk_mean", "informed_queries")
-        for n in [len(by_wave[0][key])]
     }
     return {"spacing_s": spacing, "draws": len(seeds), "rows": rows, "waves": waves}
 
