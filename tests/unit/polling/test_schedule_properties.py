@@ -187,6 +187,26 @@ ScheduleMachine.TestCase.settings = settings(
 TestScheduleMachine = ScheduleMachine.TestCase
 
 
+def test_no_query_starts_within_the_last_millisecond_of_a_pause() -> None:
+    """``pop_due`` counts a task due within a millisecond of its time; a refusal's pause has no
+    such tolerance. Found by the state machine above: a refusal without Retry-After (a 1 s
+    pause), then a query popped 10 us before the pause ended."""
+    now = 1000.0
+    schedule = PollSchedule(
+        policy_for=lambda route: POLICY, rng=random.Random(0), max_in_flight=3, min_gap=0.0
+    )
+    schedule.track(Task(id="t0", status=TaskStatus.PENDING, route=TaskRoute.DASHSCOPE_TASKS), now)
+    now += 3.0
+    task = schedule.pop_due(now)
+    assert task is not None
+    schedule.refused(task_key(task), now, None)
+    until = schedule.budgets["dashscope"].pause.until
+    assert until > now
+    assert schedule.pop_due(until - 1e-5) is None
+    assert schedule.next_wake(until - 1e-5) == until  # the driver sleeps to the pause's end
+    assert schedule.pop_due(until) is not None
+
+
 def test_every_tracked_task_is_eventually_polled_and_finished() -> None:
     """Driving the core to completion: every task finishes exactly once, whatever the mix."""
     rng = random.Random(5)
