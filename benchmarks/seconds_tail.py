@@ -32,7 +32,7 @@ import attrs
 from .decisions import request_shapes, scenario_named, twin_policy, twin_tasks
 from .fake_clock import Outcome, SimTask, simulate
 from .informed import ClippedLogNormal
-from .run import RESULTS, Scenario, write_results
+from .run import RESULTS, Scenario, _quantile, write_results
 
 __all__ = ["informed_grid", "main", "read_setting", "render_markdown"]
 
@@ -48,11 +48,6 @@ CAP = 1.5
 FASTEST = 0.01
 #: The share the informed client leaves out in the per-wave reading: the SDK's halved.
 MARGIN = 0.005
-
-
-def _p99(delays: Sequence[float]) -> float:
-    ordered = sorted(delays)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 def informed_grid(
@@ -85,31 +80,35 @@ def read_setting(
     policy = attrs.evolve(twin_policy(scenario), target_delay_seconds=spacing)
     shapes = _distributions(scenario)
     fastest = {shape: dist.quantile(FASTEST) for shape, dist in shapes.items()}
+    # Where the informed client first asks each shape's tasks, for each share it leaves out.
+    firsts = {
+        share: {shape: dist.quantile(share) + CAP * spacing for shape, dist in shapes.items()}
+        for share in LEFT_OUT
+    }
     sdk: list[dict[str, float]] = []
     informed: dict[float, list[dict[str, float]]] = {share: [] for share in LEFT_OUT}
     by_wave: list[dict[str, list[float]]] = []
     for seed in seeds:
         tasks = twin_tasks(scenario, seed, count)
         outcome = simulate(tasks, policy, seed=seed)
-        by_wave.append(_waves(scenario, tasks, outcome, shapes, spacing))
+        by_wave.append(_waves(scenario, tasks, outcome, firsts[MARGIN], spacing))
         late = [t for t in tasks if outcome.delays[t.name] > CAP * spacing]
         sdk.append(
             {
                 "queries": outcome.per_task,
                 "mean": statistics.fmean(outcome.delays.values()) / spacing,
-                "p99": _p99(list(outcome.delays.values())) / spacing,
+                "p99": _quantile(list(outcome.delays.values()), 0.99) / spacing,
                 "late": len(late),
                 "late_fastest": sum(t.ends - t.created < fastest[t.workload] for t in late),
             }
         )
         for share in LEFT_OUT:
-            firsts = {shape: dist.quantile(share) + CAP * spacing for shape, dist in shapes.items()}
-            queries, delays = informed_grid(tasks, firsts, spacing)
+            queries, delays = informed_grid(tasks, firsts[share], spacing)
             informed[share].append(
                 {
                     "queries": queries,
                     "mean": statistics.fmean(delays) / spacing,
-                    "p99": _p99(delays) / spacing,
+                    "p99": _quantile(delays, 0.99) / spacing,
                     "late": sum(d > CAP * spacing for d in delays),
                     "late_fastest": 0,
                 }
@@ -131,13 +130,12 @@ def _waves(
     scenario: Scenario,
     tasks: Sequence[SimTask],
     outcome: Outcome,
-    shapes: dict[str | None, ClippedLogNormal],
+    firsts: dict[str | None, float],
     spacing: float,
 ) -> dict[str, list[float]]:
     """Per wave of ``tasks``: the SDK's queries a task and mean delay (in spacings), and the
-    informed client's queries a task with ``MARGIN`` left out (the first share that held the
-    target on every draw): where the SDK pays for what it learns."""
-    firsts = {shape: dist.quantile(MARGIN) + CAP * spacing for shape, dist in shapes.items()}
+    informed client's queries a task asking first at ``firsts`` (``MARGIN`` left out, the
+    first share that held the target on every draw): where the SDK pays for what it learns."""
     per_wave = -(-len(tasks) // scenario.waves)
     found: dict[str, list[float]] = {"sdk_queries": [], "sdk_mean": [], "informed_queries": []}
     for start in range(0, len(tasks), per_wave):
